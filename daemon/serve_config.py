@@ -1,0 +1,58 @@
+"""Configuration of the serving endpoint (``ssdd serve``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ssd.vllm_server import ServerConfig
+
+
+class EndpointConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535, description="0 picks a free port")
+    alias: str = Field("ssd", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                       description="stable model name that always serves the champion")
+    api_keys: list[SecretStr] = Field(default_factory=list, description="empty: no auth")
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    request_timeout_s: float = Field(300.0, gt=0, description="longest silence from vLLM mid-request")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 503 while vLLM is down")
+    health_interval_s: float = Field(2.0, gt=0)
+    health_timeout_s: float = Field(5.0, gt=0)
+    health_failures: int = Field(3, ge=1, description="consecutive failed checks that count as a hang")
+    restart_policy: Literal["always", "never"] = Field(
+        "always", description="restart a vLLM that we started when it dies or hangs")
+    max_restarts: int = Field(5, ge=0, description="within restart_window_s; then stay down")
+    restart_window_s: float = Field(3600.0, gt=0)
+    keep_previous: int = Field(1, ge=0, description="former champions kept loaded for rollback")
+    max_concurrency: int = Field(256, ge=1, description="connections to vLLM")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_empty_keys(cls, v: list[SecretStr]) -> list[SecretStr]:
+        if any(not k.get_secret_value().strip() for k in v):
+            raise ValueError("api_keys must not contain empty keys")
+        return v
+
+
+class ServeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    model: str = Field("smollm2-135m", description="model store name or folder of the base model")
+    served_model_name: str | None = Field(None, description="default: the model's store name")
+    data_dir: Path = Path(".data")
+    state_path: Path | None = Field(None, description="default: <data_dir>/serve/registry.json")
+    vllm_log: Path | None = Field(None, description="default: <data_dir>/serve/vllm.log")
+    champion_file: Path | None = Field(
+        None, description="optional JSON {version, path} written by the daemon; promoted when it changes")
+
+    def resolved_state_path(self) -> Path:
+        return self.state_path or Path(self.data_dir) / "serve" / "registry.json"
+
+    def resolved_vllm_log(self) -> Path:
+        return self.vllm_log or Path(self.data_dir) / "serve" / "vllm.log"

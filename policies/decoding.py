@@ -1,0 +1,155 @@
+"""Decoding policy: the evaluation temperature T_eval and the paper's sampling defaults."""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies.counts import ProblemCounts, pass_at_1
+from policies.paired import PairedComparison, PairedTestSettings, compare_paired
+
+_T_TOL = 1e-9
+
+
+class TemperatureResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    t: float = Field(ge=0.0)
+    counts: list[ProblemCounts] = Field(min_length=1)
+
+
+class TEvalConfig(PairedTestSettings):
+    """incumbent_t: the T_eval in use now (or the configured default); kept unless beaten.
+    correction: multiple-comparison correction over the non-incumbent temperatures."""
+
+    incumbent_t: float = Field(ge=0.0)
+    min_delta: float = Field(0.0, ge=0.0, le=1.0)
+    correction: Literal["bonferroni", "none"] = "bonferroni"
+
+
+class TemperatureSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    t: float
+    pass1: float
+    # Against the incumbent; None for the incumbent itself.
+    comparison: PairedComparison | None
+    p_adjusted: float | None
+    significant: bool
+
+
+class TEvalDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    t_eval: float
+    changed: bool
+    incumbent_t: float
+    best_t: float
+    incumbent_pass1: float
+    chosen_pass1: float
+    per_temperature: list[TemperatureSummary]
+    reason: str
+
+
+def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEvalDecision:
+    """Keep the incumbent T_eval unless another temperature is significantly better.
+
+    Every other temperature is compared with the incumbent by the one-sided paired test on
+    the same problems; p-values are Bonferroni-adjusted by the number of comparisons, since
+    picking the best of K noisy estimates would otherwise "win" by chance about K*alpha of
+    the time. Among significant winners (adjusted p < alpha, delta > min_delta) the highest
+    pass@1 is chosen, ties going to the lower temperature (less randomness at equal score).
+    Raises ValueError when the incumbent is not in the sweep, a temperature repeats, or the
+    problem sets differ.
+    """
+    if not results:
+        raise ValueError("empty temperature sweep")
+    ts = sorted(r.t for r in results)
+    dups = sorted({a for a, b in zip(ts, ts[1:]) if abs(a - b) < _T_TOL})
+    if dups:
+        raise ValueError(f"temperatures repeat in the sweep: {dups}")
+    incumbent = next((r for r in results if abs(r.t - cfg.incumbent_t) < _T_TOL), None)
+    if incumbent is None:
+        raise ValueError(f"incumbent T_eval {cfg.incumbent_t} is not in the sweep {ts}")
+    others = sorted((r for r in results if r is not incumbent), key=lambda r: r.t)
+    k = max(1, len(others))
+    factor = k if cfg.correction == "bonferroni" else 1
+    inc_p1 = pass_at_1(incumbent.counts)
+
+    summaries = [TemperatureSummary(t=incumbent.t, pass1=inc_p1, comparison=None, p_adjusted=None, significant=False)]
+    for r in others:
+        try:
+            cmp = compare_paired(
+                incumbent.counts,
+                r.counts,
+                cfg,
+                alternative="greater",
+                reference_name=f"T={incumbent.t}",
+                challenger_name=f"T={r.t}",
+            )
+        except ValueError as exc:
+            raise ValueError(f"temperature {r.t}: {exc}") from exc
+        p_adj = min(1.0, cmp.p_value * factor)
+        sig = cmp.n_problems >= cfg.min_problems and cmp.delta > cfg.min_delta and p_adj < cfg.alpha
+        summaries.append(
+            TemperatureSummary(t=r.t, pass1=cmp.challenger_pass1, comparison=cmp, p_adjusted=p_adj, significant=sig)
+        )
+
+    # Lower temperature first, so max() keeps the lowest among equal pass@1.
+    by_t = sorted(summaries, key=lambda s: s.t)
+    best = max(by_t, key=lambda s: s.pass1)
+    winners = [s for s in by_t if s.significant]
+    table = ", ".join(
+        f"T={s.t:g}: {s.pass1:.4f}"
+        + ("" if s.comparison is None else f" (p={s.comparison.p_value:.3g}, adj {s.p_adjusted:.3g})")
+        for s in by_t
+    )
+    if winners:
+        chosen = max(winners, key=lambda s: s.pass1)
+        why = (
+            f"T={chosen.t:g} beats incumbent T={incumbent.t:g} significantly "
+            f"({chosen.pass1:.4f} vs {inc_p1:.4f}, adjusted p={chosen.p_adjusted:.3g} < alpha={cfg.alpha})"
+        )
+    else:
+        chosen = summaries[0]
+        if abs(best.t - incumbent.t) < _T_TOL or best.pass1 <= inc_p1:
+            why = f"incumbent T={incumbent.t:g} has the best pass@1"
+        else:
+            why = (
+                f"best T={best.t:g} ({best.pass1:.4f} vs {inc_p1:.4f}) is not significantly better "
+                f"than incumbent T={incumbent.t:g} after {cfg.correction} correction over {k}"
+            )
+    changed = abs(chosen.t - incumbent.t) >= _T_TOL
+    return TEvalDecision(
+        t_eval=chosen.t,
+        changed=changed,
+        incumbent_t=incumbent.t,
+        best_t=best.t,
+        incumbent_pass1=inc_p1,
+        chosen_pass1=chosen.pass1,
+        per_temperature=by_t,
+        reason=f"{'CHANGE' if changed else 'KEEP'} T_eval={chosen.t:g}: {why}. Sweep: {table}",
+    )
+
+
+class SamplingDefaults(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    t_train: float
+    top_k: int
+    top_p: float
+
+
+ModelKind = Literal["instruct"]
+
+
+def sampling_defaults(model_kind: str) -> SamplingDefaults:
+    """SSD's training-time sampling (Zhang et al. 2026, arXiv 2604.01193) for instruct models:
+    T_train 1.6 with top-k 20 and top-p 0.8, i.e. a hot temperature tamed by truncation.
+
+    Other kinds raise ValueError rather than guess: set their sampling explicitly.
+    """
+    if model_kind == "instruct":
+        return SamplingDefaults(t_train=1.6, top_k=20, top_p=0.8)
+    raise ValueError(f"no paper sampling default for model_kind={model_kind!r}; known: ['instruct']")

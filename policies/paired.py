@@ -1,0 +1,141 @@
+"""One paired comparison of two arms on the same problems: the core of every gate."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies import stats
+from policies.counts import ProblemCounts, align
+
+TestName = Literal["auto", "mcnemar", "signflip"]
+
+
+class PairedTestSettings(BaseModel):
+    """Settings shared by every gate that compares two arms problem by problem."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    # "auto": exact McNemar when every problem has n = 1 on both arms, else the sign-flip test.
+    test: TestName = "auto"
+    min_problems: int = Field(20, ge=1)
+    # Two-sided CI level; None means 1 - 2*alpha, the interval dual to the one-sided test.
+    ci_confidence: float | None = Field(None, gt=0.0, lt=1.0)
+    seed: int = 0
+    n_permutations: int = Field(20_000, ge=100)
+    n_bootstrap: int = Field(10_000, ge=100)
+    max_exact_work: int = Field(stats.DEFAULT_MAX_EXACT_WORK, ge=0)
+
+    @property
+    def confidence(self) -> float:
+        return self.ci_confidence if self.ci_confidence is not None else 1.0 - 2.0 * self.alpha
+
+
+class PairedComparison(BaseModel):
+    """Challenger minus reference on aligned problems, with a one-sided p-value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n_problems: int
+    reference_pass1: float
+    challenger_pass1: float
+    delta: float
+    p_value: float
+    alternative: Literal["greater", "less"]
+    ci_low: float
+    ci_high: float
+    ci_confidence: float
+    test: Literal["mcnemar", "signflip"]
+    exact: bool
+    # Problems where the challenger's pass rate is higher / lower / equal.
+    wins: int
+    losses: int
+    ties: int
+
+
+def compare_paired(
+    reference: Sequence[ProblemCounts],
+    challenger: Sequence[ProblemCounts],
+    settings: PairedTestSettings,
+    *,
+    alternative: Literal["greater", "less"],
+    reference_name: str = "reference",
+    challenger_name: str = "challenger",
+    allow_reference_superset: bool = False,
+) -> PairedComparison:
+    """Paired test of challenger vs reference, one-sided in the direction `alternative`.
+
+    Raises ValueError on mismatched problem ids, on an empty set, or when McNemar is forced
+    on data with n > 1.
+    """
+    pairs = align(
+        reference,
+        challenger,
+        reference_name=reference_name,
+        challenger_name=challenger_name,
+        allow_reference_superset=allow_reference_superset,
+    )
+    if not pairs:
+        raise ValueError("no problems to compare")
+    m = len(pairs)
+    diffs = [Fraction(ch.c, ch.n) - Fraction(ref.c, ref.n) for ref, ch in pairs]
+    wins = sum(1 for d in diffs if d > 0)
+    losses = sum(1 for d in diffs if d < 0)
+    ref_p1 = sum(ref.rate for ref, _ in pairs) / m
+    ch_p1 = sum(ch.rate for _, ch in pairs) / m
+    delta = float(sum(diffs) / m)
+    binary = all(ref.n == 1 and ch.n == 1 for ref, ch in pairs)
+    test = settings.test
+    if test == "auto":
+        test = "mcnemar" if binary else "signflip"
+    if test == "mcnemar" and not binary:
+        bad = [ref.problem_id for ref, ch in pairs if ref.n != 1 or ch.n != 1][:10]
+        raise ValueError(f"test='mcnemar' needs n=1 per problem on both arms; n>1 on {bad}")
+    conf = settings.confidence
+    if test == "mcnemar":
+        p = stats.mcnemar_exact(wins, losses, alternative)
+        exact = True
+        both = sum(1 for ref, ch in pairs if ref.c == 1 and ch.c == 1)
+        neither = m - both - wins - losses
+        lo, hi = stats.newcombe_paired_ci(both, losses, wins, neither, conf)
+    else:
+        p, exact = stats.sign_flip_test(
+            diffs,
+            alternative,
+            n_resamples=settings.n_permutations,
+            seed=settings.seed,
+            max_exact_work=settings.max_exact_work,
+        )
+        lo, hi = stats.paired_bootstrap_ci(
+            [float(d) for d in diffs], conf, n_resamples=settings.n_bootstrap, seed=settings.seed
+        )
+    return PairedComparison(
+        n_problems=m,
+        reference_pass1=ref_p1,
+        challenger_pass1=ch_p1,
+        delta=delta,
+        p_value=p,
+        alternative=alternative,
+        ci_low=lo,
+        ci_high=hi,
+        ci_confidence=conf,
+        test=test,
+        exact=exact,
+        wins=wins,
+        losses=losses,
+        ties=m - wins - losses,
+    )
+
+
+def describe(cmp: PairedComparison, reference_name: str, challenger_name: str) -> str:
+    """One line with the numbers behind a comparison, for decision reasons and logs."""
+    return (
+        f"{challenger_name} pass@1 {cmp.challenger_pass1:.4f} vs {reference_name} "
+        f"{cmp.reference_pass1:.4f} (delta {cmp.delta:+.4f}, "
+        f"{cmp.ci_confidence:.0%} CI [{cmp.ci_low:+.4f}, {cmp.ci_high:+.4f}]) on "
+        f"{cmp.n_problems} problems; {cmp.wins} better / {cmp.losses} worse / {cmp.ties} equal; "
+        f"{cmp.test}{'' if cmp.exact else ' (Monte Carlo)'} one-sided p={cmp.p_value:.4g}"
+    )

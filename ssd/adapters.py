@@ -1,0 +1,156 @@
+"""LoRA adapter folders produced by distillation: the manifest, and checks before use.
+
+An adapter folder holds what PEFT saves (``adapter_config.json`` + weights) plus
+``ssd_adapter.json``, our manifest pinning the exact base model and training data it came from.
+Everything that consumes an adapter (the server, the next round's ``init_adapter``, promotion)
+goes through ``validate_adapter`` so a half-written, foreign or mismatched folder is refused
+with a message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ssd.vllm_server import ADAPTER_REQUIRED_FILES, ADAPTER_WEIGHT_FILES
+
+MANIFEST = "ssd_adapter.json"
+ADAPTER_CONFIG = "adapter_config.json"
+MANIFEST_SCHEMA = 1
+
+
+class AdapterError(ValueError):
+    """An adapter folder is missing, incomplete, unreadable or does not fit its intended base."""
+
+
+class LossPoint(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    step: int
+    loss: float
+
+
+class LoraSettings(BaseModel):
+    """The LoRA shape actually trained (from the init adapter when continuing one)."""
+
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: list[str]
+
+
+class ExampleCounts(BaseModel):
+    rows: int = 0  # rows in the samples file
+    used: int = 0  # examples trained on
+    truncated: int = 0  # response cut at max_seq_len (kept)
+    dropped: int = 0  # prompt alone fills max_seq_len, or overlong with overlong="drop"
+    boundary_fallback: int = 0  # prompt tokens were not a prefix of the full tokenization
+    no_eos: int = 0  # finish_reason "length": the model never stopped, so no EOS appended
+
+
+class TokenCounts(BaseModel):
+    train_tokens: int = 0  # all tokens of the used examples, one epoch
+    response_tokens: int = 0  # tokens carrying loss, one epoch
+    tokens_seen: int = 0  # non-padding input tokens the trainer actually consumed (all epochs/steps)
+
+
+class AdapterManifest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # newer writers may add fields; old readers still work
+
+    schema_version: int = MANIFEST_SCHEMA
+    round_id: str | None = None
+    base_model_name: str
+    base_model_path: str
+    base_model_hash: str
+    init_adapter: str | None = None
+    init_adapter_data_hash: str | None = None  # the data the continued adapter was trained on
+    samples_path: str
+    data_hash: str
+    hyperparameters: dict
+    lora: LoraSettings
+    precision: str
+    world_size: int = 1
+    steps: int
+    epochs: float
+    loss_curve: list[LossPoint] = Field(default_factory=list)
+    final_loss: float | None = None
+    examples: ExampleCounts
+    tokens: TokenCounts
+    duration_s: float
+    train_runtime_s: float
+    steps_per_s: float
+    tokens_per_s: float
+    adapter_bytes: int = 0
+    versions: dict[str, str]
+    created_at: str
+
+
+def load_manifest(folder: Path) -> AdapterManifest:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise AdapterError(f"adapter folder {folder} has no {MANIFEST} (not produced by ssd distill, or incomplete)")
+    try:
+        return AdapterManifest.model_validate_json(path.read_text())
+    except (OSError, ValidationError) as exc:
+        raise AdapterError(f"{path} is not a valid adapter manifest: {exc}") from exc
+
+
+def read_adapter_config(folder: Path) -> dict:
+    path = Path(folder) / ADAPTER_CONFIG
+    try:
+        cfg = json.loads(path.read_text())
+    except OSError as exc:
+        raise AdapterError(f"cannot read {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise AdapterError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise AdapterError(f"{path} must hold a JSON object")
+    if cfg.get("peft_type") not in (None, "LORA"):
+        raise AdapterError(f"{path}: peft_type is {cfg.get('peft_type')!r}, only LORA adapters are supported")
+    r = cfg.get("r")
+    if not isinstance(r, int) or r < 1:
+        raise AdapterError(f"{path}: rank 'r' must be a positive integer, got {r!r}")
+    targets = cfg.get("target_modules")
+    if not targets or not isinstance(targets, (list, str)):
+        raise AdapterError(f"{path}: 'target_modules' is missing or empty")
+    return cfg
+
+
+def adapter_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in Path(folder).iterdir() if f.is_file() and f.name in ADAPTER_WEIGHT_FILES)
+
+
+def validate_adapter(folder: Path, base_model_hash: str | None = None, *, max_rank: int | None = None,
+                     require_manifest: bool = True) -> AdapterManifest | None:
+    """Check an adapter folder is complete and fits the given base; returns its manifest.
+
+    ``require_manifest=False`` accepts a plain PEFT folder (e.g. an adapter trained elsewhere,
+    used as ``init_adapter``); a base hash can then not be checked and must not be asked for.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AdapterError(f"adapter folder {folder} does not exist")
+    missing = [n for n in ADAPTER_REQUIRED_FILES if not (folder / n).is_file()]
+    if not any((folder / n).is_file() for n in ADAPTER_WEIGHT_FILES):
+        missing.append(" or ".join(ADAPTER_WEIGHT_FILES))
+    manifest_present = (folder / MANIFEST).is_file()
+    if require_manifest and not manifest_present:
+        missing.append(MANIFEST)
+    if missing:
+        raise AdapterError(f"adapter folder {folder} lacks {', '.join(missing)}")
+    cfg = read_adapter_config(folder)
+    if max_rank is not None and cfg["r"] > max_rank:
+        raise AdapterError(f"adapter {folder} has LoRA rank {cfg['r']}, above the allowed maximum {max_rank}")
+    manifest = load_manifest(folder) if manifest_present else None
+    if manifest is not None and manifest.lora.rank != cfg["r"]:
+        raise AdapterError(f"adapter {folder}: manifest says rank {manifest.lora.rank} but adapter_config has {cfg['r']}")
+    if base_model_hash is not None:
+        if manifest is None:
+            raise AdapterError(f"adapter {folder} has no {MANIFEST}, so its base model cannot be verified")
+        if manifest.base_model_hash != base_model_hash:
+            raise AdapterError(
+                f"adapter {folder} was trained on base {manifest.base_model_hash} "
+                f"({manifest.base_model_name}), not on the expected base {base_model_hash}"
+            )
+    return manifest

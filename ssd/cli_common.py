@@ -1,0 +1,53 @@
+"""Pieces every CLI command shares: console, logging set-up, error exits."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+import structlog
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+EXIT_INPUT = 2  # bad input from the user: file, row, config value
+EXIT_RUNTIME = 1  # a real part failed: server, sandbox, training
+
+
+def configure_logging(verbose: bool = False, json_logs: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso"),
+    ]
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=processors + [renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Map known error types to clean messages and exit codes instead of tracebacks."""
+    from ssd.problems import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        raise fail(str(exc), EXIT_INPUT) from None
+    except (ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc), EXIT_INPUT) from None
+    except RuntimeError as exc:
+        # ServerError, SandboxUnavailable, DistillError, ModelError all derive from RuntimeError.
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_RUNTIME) from None

@@ -1,0 +1,124 @@
+"""The one config file every command reads (YAML or JSON), validated strictly.
+
+Unknown keys are rejected at every level and every value is checked by the section's own
+model. Command-line overrides use dotted paths: ``--set sampling.temperature=1.2``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from policies.promotion import PromotionConfig
+from sandbox.config import SandboxConfig
+from ssd.distill import DistillConfig
+from ssd.evaluate import EvalConfig
+from ssd.filters import FilterConfig
+from ssd.problems import InputError
+from ssd.sampling import SamplingParams
+from ssd.sources.registry import SourceSpec
+from ssd.split import SplitConfig
+from ssd.vllm_server import ServerConfig
+
+
+class SamplingSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: SamplingParams = SamplingParams()
+    concurrency: int = Field(32, ge=1, le=1024)
+    filters: FilterConfig = FilterConfig()
+
+
+class DataSection(BaseModel):
+    """Where problems come from. With only ``sources``, a deterministic split makes the
+    held-out set; with ``heldout`` given too, ``sources`` are all training prompts and the two
+    must not overlap (checked at start)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sources: list[SourceSpec] = Field(min_length=1)
+    heldout: list[SourceSpec] = Field(default_factory=list)
+    split: SplitConfig = SplitConfig(heldout_frac=0.3)
+    max_train_prompts: int | None = Field(None, ge=1)
+    max_heldout: int | None = Field(None, ge=1)
+
+
+class SSDConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data_dir: Path = Path(".data")
+    run_name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: str = "smollm2-135m"
+    served_model_name: str | None = None
+    server: ServerConfig = ServerConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    data: DataSection
+    sampling: SamplingSection = SamplingSection()
+    distill: DistillConfig = DistillConfig()
+    evaluation: EvalConfig = EvalConfig()
+    promotion: PromotionConfig = PromotionConfig()
+
+    @model_validator(mode="after")
+    def _checks(self) -> "SSDConfig":
+        if self.distill.lora_rank > self.server.max_lora_rank:
+            raise ValueError(
+                f"distill.lora_rank {self.distill.lora_rank} exceeds server.max_lora_rank "
+                f"{self.server.max_lora_rank}: vLLM could not load the adapter"
+            )
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "runs" / self.run_name
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        if "=" not in item:
+            raise InputError("--set", None, f"{item!r} is not KEY=VALUE (e.g. sampling.params.temperature=1.2)")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise InputError("--set", None, f"{key}: {p} is not a section")
+            node = nxt
+        node[parts[-1]] = _parse_scalar(value)
+    return raw
+
+
+def load_config(path: Path | None, overrides: list[str] | None = None) -> SSDConfig:
+    raw: dict = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(path, None, f"cannot read config: {exc.strerror or exc}") from exc
+        try:
+            raw = (json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)) or {}
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            raise InputError(path, None, f"not valid YAML/JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise InputError(path, None, "the config must be a mapping at the top level")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        cfg = SSDConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors()[:10]:
+            loc = ".".join(str(p) for p in err["loc"]) or "<top>"
+            lines.append(f"{loc}: {err['msg']}")
+        raise InputError(path or "<config>", None, "invalid config:\n  " + "\n  ".join(lines)) from exc
+    if path is not None and not cfg.data_dir.is_absolute():
+        # Relative data dirs are relative to where the command runs (the repo for `make round`).
+        cfg = cfg.model_copy(update={"data_dir": Path.cwd() / cfg.data_dir})
+    return cfg

@@ -1,0 +1,170 @@
+"""The problem format shared by every stage: one JSON object per line.
+
+A problem carries a prompt, optional starter code and difficulty, and hidden tests of one of
+three kinds (``stdio``, ``call``, ``assert``). Training prompts may have no tests at all
+(``tests: null``); the held-out set must have them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Iterator, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class InputError(ValueError):
+    """Bad input from outside, located by file and line so a user can fix it."""
+
+    def __init__(self, source: str | Path, line: int | None, message: str):
+        self.source = str(source)
+        self.line = line
+        self.message = message
+        where = f"{self.source}:{line}" if line is not None else self.source
+        super().__init__(f"{where}: {message}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StdioCase(_Strict):
+    input: str
+    output: str
+
+
+class StdioTests(_Strict):
+    kind: Literal["stdio"]
+    cases: list[StdioCase] = Field(min_length=1)
+
+
+class CallCase(_Strict):
+    input: list[Any]
+    output: Any
+
+
+class CallTests(_Strict):
+    kind: Literal["call"]
+    fn_name: str = Field(min_length=1)
+    cases: list[CallCase] = Field(min_length=1)
+
+    @field_validator("fn_name")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not v.isidentifier():
+            raise ValueError(f"fn_name {v!r} is not a Python identifier")
+        return v
+
+
+class AssertTests(_Strict):
+    kind: Literal["assert"]
+    entry_point: str | None = None
+    code: str = Field(min_length=1)
+
+    @field_validator("entry_point")
+    @classmethod
+    def _identifier(cls, v: str | None) -> str | None:
+        if v is not None and not v.isidentifier():
+            raise ValueError(f"entry_point {v!r} is not a Python identifier")
+        return v
+
+
+Tests = Annotated[Union[StdioTests, CallTests, AssertTests], Field(discriminator="kind")]
+
+
+class Problem(_Strict):
+    id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    starter_code: str | None = None
+    difficulty: str | None = None
+    tests: Tests | None = None
+    # Free-form provenance (source dataset, contest date, ...); never used for judging.
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def has_tests(self) -> bool:
+        return self.tests is not None
+
+
+class Solution(BaseModel):
+    """One program to judge against one problem (``ssd judge --solutions`` rows)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    problem_id: str = Field(min_length=1)
+    program: str
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "<row>"
+    return f"{loc}: {err['msg']}"
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed JSON) for each non-blank line; bad JSON names its line."""
+    try:
+        fh = path.open("r", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from exc
+    with fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(path, lineno, f"invalid JSON: {exc.msg}") from exc
+            except UnicodeDecodeError as exc:
+                raise InputError(path, lineno, f"not UTF-8: {exc.reason}") from exc
+
+
+def parse_rows(path: Path, model: type[BaseModel]) -> list[Any]:
+    out = []
+    for lineno, row in iter_jsonl(path):
+        if not isinstance(row, dict):
+            raise InputError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+        try:
+            out.append(model.model_validate(row))
+        except ValidationError as exc:
+            raise InputError(path, lineno, _first_error(exc)) from exc
+    return out
+
+
+def load_problems(path: str | Path, *, require_tests: bool = False) -> list[Problem]:
+    path = Path(path)
+    problems: list[Problem] = parse_rows(path, Problem)
+    seen: set[str] = set()
+    for p in problems:
+        if p.id in seen:
+            raise InputError(path, None, f"duplicate problem id {p.id!r}")
+        seen.add(p.id)
+        if require_tests and p.tests is None:
+            raise InputError(path, None, f"problem {p.id!r} has no tests")
+    return problems
+
+
+def load_solutions(path: str | Path, known_ids: Iterable[str]) -> list[Solution]:
+    path = Path(path)
+    known = set(known_ids)
+    sols: list[Solution] = []
+    for lineno, row in iter_jsonl(path):
+        if not isinstance(row, dict):
+            raise InputError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+        try:
+            sol = Solution.model_validate(row)
+        except ValidationError as exc:
+            raise InputError(path, lineno, _first_error(exc)) from exc
+        if sol.problem_id not in known:
+            raise InputError(path, lineno, f"unknown problem_id {sol.problem_id!r}")
+        sols.append(sol)
+    return sols
+
+
+def write_problems(problems: Iterable[Problem], path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for p in problems:
+            fh.write(p.model_dump_json(exclude_defaults=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,123 @@
+"""Prompt templates, rendered once with the model's chat template.
+
+The rendered text is what goes to the server (``/v1/completions``), what the trainer sees
+before the response, and what evaluation sends: one function, so the three can never drift.
+
+Templates: the paper's two (LiveCodeBench's stdin-program and starter-code wordings) and a
+function-completion one for HumanEval-style problems, where the assistant turn is prefilled
+with an opening fence and the function header so the model continues the body.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from ssd.problems import AssertTests, Problem
+
+SYSTEM_PROMPT = (
+    "You are an expert Python programmer. You will be given a question (problem specification) "
+    "and will generate a correct Python program that matches the specification and passes all tests."
+)
+
+STDIN_INSTRUCTIONS = (
+    "Read the inputs from stdin solve the problem and write the answer to stdout (do not directly "
+    "test on the sample inputs). Enclose your code within delimiters as follows. Ensure that when "
+    "the python program runs, it reads the inputs, runs the algorithm and writes output to STDOUT."
+)
+STARTER_INSTRUCTIONS = (
+    "You will use the following starter code to write the solution to the problem and enclose "
+    "your code within delimiters."
+)
+COMPLETION_INSTRUCTIONS = "Complete the following Python function. Return the whole function in one code block."
+
+
+class PromptStyle(str, Enum):
+    stdin = "stdin"
+    starter = "starter"
+    completion = "completion"
+
+
+class RenderedPrompt(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    problem_id: str
+    style: PromptStyle
+    text: str  # the full text sent to the model (chat template applied, plus any prefill)
+    prefill: str = ""  # the part of the assistant turn we wrote ourselves
+
+
+def style_for(problem: Problem) -> PromptStyle:
+    if isinstance(problem.tests, AssertTests) and problem.tests.entry_point and problem.starter_code \
+            and problem.prompt.strip() == problem.starter_code.strip():
+        return PromptStyle.completion
+    if problem.starter_code:
+        return PromptStyle.starter
+    return PromptStyle.stdin
+
+
+def user_message(problem: Problem, style: PromptStyle) -> str:
+    if style is PromptStyle.completion:
+        return f"{COMPLETION_INSTRUCTIONS}\n\n```python\n{problem.prompt.rstrip()}\n```"
+    if style is PromptStyle.starter:
+        return (
+            f"### Question:\n{problem.prompt.strip()}\n\n### Format: {STARTER_INSTRUCTIONS}\n"
+            f"```python\n{(problem.starter_code or '').rstrip()}\n```\n\n### Answer: (use the provided format with backticks)\n"
+        )
+    return (
+        f"### Question:\n{problem.prompt.strip()}\n\n### Format: {STDIN_INSTRUCTIONS}\n"
+        "```python\n# YOUR CODE HERE\n```\n\n### Answer: (use the provided format with backticks)\n"
+    )
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(model_dir: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def render(problem: Problem, tokenizer, style: PromptStyle | None = None) -> RenderedPrompt:
+    """The text sent to the model for ``problem``. ``style`` overrides the automatic choice
+    (only for experiments: sampling, training and evaluation must all use the default)."""
+    style = style or style_for(problem)
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": user_message(problem, style)},
+    ]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prefill = ""
+    if style is PromptStyle.completion:
+        prefill = "```python\n" + problem.prompt
+        text += prefill
+    return RenderedPrompt(problem_id=problem.id, style=style, text=text, prefill=prefill)
+
+
+def render_for_model(problem: Problem, model_dir: str | Path, style: PromptStyle | None = None) -> RenderedPrompt:
+    return render(problem, load_tokenizer(str(model_dir)), style)
+
+
+_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_OPEN_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*)\Z", re.DOTALL | re.IGNORECASE)
+
+
+def extract_program(rendered: RenderedPrompt, completion: str) -> str | None:
+    """The program in a response: the last fenced python block (a block cut off by the token
+    limit counts), or, for completion-style prompts, the prefilled header plus the completion up
+    to its closing fence. None when there is no code."""
+    if rendered.style is PromptStyle.completion:
+        body = completion.split("```", 1)[0]
+        program = rendered.prefill[len("```python\n"):] + body
+        return program if body.strip() else None
+    blocks = _FENCE.findall(completion)
+    if blocks:
+        code = blocks[-1]
+    else:
+        m = _OPEN_FENCE.search(completion)
+        if not m:
+            return None
+        code = m.group(1)
+    return code if code.strip() else None

