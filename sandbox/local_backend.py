@@ -23,7 +23,7 @@ import structlog
 
 from ssd.problems import Problem
 from sandbox.config import SandboxConfig
-from sandbox.session import ChannelError, ChannelTimeout, build_job, run_job
+from sandbox.session import ChannelError, build_job, run_job, sandbox_error
 from sandbox.verdict import Verdict
 
 log = structlog.get_logger(__name__).bind(stage="sandbox")
@@ -153,8 +153,6 @@ class LocalSandbox:
                     raise ChannelError(f"harness did not start: {ready[:200]!r}")
                 return run_job(channel, problem, job, self.config.limits).verdict
             except ChannelError as exc:
-                from sandbox.session import sandbox_error
-
                 return sandbox_error(problem, str(exc))
             finally:
                 channel.close()

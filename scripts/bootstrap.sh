@@ -52,7 +52,15 @@ fi
 say "docker engine answers"
 
 # -- 3. sandbox image ------------------------------------------------------------------------
-"$VENV/bin/python" -m sandbox.image ensure
+if ! "$VENV/bin/python" -m sandbox.image check >/dev/null 2>&1; then
+  if ! command -v debootstrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "installing debootstrap (the sandbox image is built offline from a Debian rootfs)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
+  "$VENV/bin/python" -m sandbox.image ensure
+fi
+say "sandbox image ready"
 
 # -- 4. default model --------------------------------------------------------------------------
 "$VENV/bin/ssd" models prepare smollm2-135m --data-dir "$DATA"

@@ -22,12 +22,13 @@ import tempfile
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+# The judge's own comparison rules: the local check must agree with the sandbox.
+from sandbox.compare import json_equal, stdio_equal  # noqa: F401  (json_equal used by tests too)
 from ssd.problems import AssertTests, CallCase, CallTests, Problem, StdioCase, StdioTests
 from ssd.sources.starter_defs import DEFS, StarterDef
 
@@ -113,46 +114,6 @@ def _call_values(program: str, fn: str, cases: list[list[Any]], cwd: str) -> lis
     if proc.returncode != 0:
         return [{"ok": False, "error": proc.stderr.strip()[-500:]} for _ in cases]
     return json.loads(proc.stdout)
-
-
-def stdio_equal(actual: str, expected: str) -> bool:
-    """The sandbox's stdio rule, slightly more lenient: whole output and each line stripped,
-    then lines equal exactly or token by token with numeric tokens compared as Decimals. Being
-    more lenient than the sandbox only makes "the wrong solution must fail" harder to meet."""
-    a = [line.strip() for line in actual.strip().splitlines()]
-    e = [line.strip() for line in expected.strip().splitlines()]
-    if a == e:
-        return True
-    if len(a) != len(e):
-        return False
-    for la, le in zip(a, e):
-        ta, te = la.split(), le.split()
-        if len(ta) != len(te):
-            return False
-        for x, y in zip(ta, te):
-            if x == y:
-                continue
-            try:
-                if Decimal(x) != Decimal(y):
-                    return False
-            except InvalidOperation:
-                return False
-    return True
-
-
-def json_equal(got: Any, want: Any) -> bool:
-    """The sandbox's call rule: structural JSON equality, bool is not a number, 1 == 1.0."""
-    if isinstance(got, bool) or isinstance(want, bool):
-        return type(got) is bool and type(want) is bool and got == want
-    if isinstance(got, (int, float)) and isinstance(want, (int, float)):
-        return got == want
-    if isinstance(want, list):
-        return (isinstance(got, list) and len(got) == len(want)
-                and all(json_equal(a, b) for a, b in zip(got, want)))
-    if isinstance(want, dict):
-        return (isinstance(got, dict) and set(got) == set(want)
-                and all(json_equal(got[k], want[k]) for k in want))
-    return type(got) is type(want) and got == want
 
 
 def _docstring(text: str, indent: str) -> str:

@@ -21,6 +21,25 @@ ADAPTER_CONFIG = "adapter_config.json"
 MANIFEST_SCHEMA = 1
 
 
+# The fixed probe a server-side check replays after loading an adapter: the trainer records
+# what the trained adapter (and the base) predict for the next token here, so the serving side
+# can prove the weights it loaded are the ones trained, not merely "something different".
+PROBE_PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
+PROBE_TOP_K = 5
+
+
+class ProbePrediction(BaseModel):
+    """Top-k next-token log-probabilities on ``prompt`` (raw text, no chat template), sorted
+    descending, as computed by the trainer with the adapter applied and with it disabled."""
+
+    model_config = ConfigDict(frozen=True)
+    prompt: str
+    adapter_top_logprobs: list[float]
+    base_top_logprobs: list[float]
+    adapter_top_token: str
+    precision: str
+
+
 class AdapterError(ValueError):
     """An adapter folder is missing, incomplete, unreadable or does not fit its intended base."""
 
@@ -84,6 +103,7 @@ class AdapterManifest(BaseModel):
     adapter_bytes: int = 0
     versions: dict[str, str]
     created_at: str
+    probe: ProbePrediction | None = None
 
 
 def load_manifest(folder: Path) -> AdapterManifest:

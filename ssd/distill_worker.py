@@ -21,8 +21,8 @@ from pathlib import Path
 
 import structlog
 
-from ssd.adapters import (MANIFEST, AdapterManifest, ExampleCounts, LoraSettings, LossPoint, TokenCounts,
-                          adapter_bytes, read_adapter_config)
+from ssd.adapters import (MANIFEST, PROBE_PROMPT, PROBE_TOP_K, AdapterManifest, ExampleCounts, LoraSettings,
+                          LossPoint, ProbePrediction, TokenCounts, adapter_bytes, read_adapter_config)
 from ssd.distill import DistillConfig, TrainingExample, WorkerSpec, parse_examples, sha256_bytes
 
 log = structlog.get_logger(__name__)
@@ -128,6 +128,28 @@ def resolve_target_modules(model, requested) -> list[str]:
     return names
 
 
+def predict_probe(model, tokenizer, precision: str) -> ProbePrediction:
+    """What this adapter should make the server say on the fixed probe, and what the base says
+    (adapter disabled): the serving side replays the probe after loading to prove these weights
+    are the ones applied."""
+    import torch
+
+    model.eval()
+    enc = tokenizer(PROBE_PROMPT, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        tuned = torch.log_softmax(model(**enc).logits[0, -1].float(), dim=-1)
+        with model.disable_adapter():
+            base = torch.log_softmax(model(**enc).logits[0, -1].float(), dim=-1)
+    top, base_top = torch.topk(tuned, PROBE_TOP_K), torch.topk(base, PROBE_TOP_K)
+    return ProbePrediction(
+        prompt=PROBE_PROMPT,
+        adapter_top_logprobs=[round(float(x), 6) for x in top.values],
+        base_top_logprobs=[round(float(x), 6) for x in base_top.values],
+        adapter_top_token=tokenizer.decode([int(top.indices[0])]),
+        precision=precision,
+    )
+
+
 def _versions() -> dict[str, str]:
     import accelerate
     import peft
@@ -185,6 +207,8 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
                            f"(max_seq_len={cfg.max_seq_len})")
 
     cuda = torch.cuda.is_available()
+    if not cuda and cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32")
     if precision == "bf16" and not cuda:
         wlog.warning("distill.bf16_on_cpu", note="bf16 autocast on CPU is slow; prefer fp32")
@@ -208,6 +232,7 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
         model.enable_input_require_grads()
     trainable, total = model.get_nb_trainable_parameters()
     wlog.info("distill.model", precision=precision, device="cuda" if cuda else "cpu", world_size=world,
+              threads=torch.get_num_threads(),
               lora_rank=lora.rank, targets=lora.target_modules, trainable_params=trainable, total_params=total)
 
     loss_curve: list[LossPoint] = []
@@ -268,6 +293,7 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
     model.save_pretrained(str(out_dir), safe_serialization=True)
     read_adapter_config(out_dir)  # fail here, not in the server, if PEFT wrote something odd
     steps = trainer.state.global_step
+    probe = predict_probe(model, tokenizer, precision)
     manifest = AdapterManifest(
         round_id=spec.round_id,
         base_model_name=spec.base_model_name,
@@ -294,6 +320,7 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
         adapter_bytes=adapter_bytes(out_dir),
         versions=_versions(),
         created_at=datetime.now(timezone.utc).isoformat(),
+        probe=probe,
     )
     # Written last, via rename: its presence is what marks the folder complete.
     tmp = out_dir / (MANIFEST + ".tmp")

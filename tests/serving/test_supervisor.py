@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
 import time
 
 import httpx
 import openai
 import pytest
+from net_util import free_port
 
 from daemon.serve import ServingStack
 from daemon.serve_config import EndpointConfig
@@ -22,12 +22,6 @@ from ssd.vllm_server import ServerConfig, VLLMServer
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 PROMPT = "def add(a, b):\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _complete(stack, model="ssd", max_tokens=8) -> str:
@@ -45,7 +39,7 @@ def _wait_health(stack, timeout_s: float) -> None:
 
 
 def test_sigkilled_vllm_is_restarted_with_the_champion(model_dir, lora_pair, tmp_path):
-    cfg = ServerConfig(port=_free_port(), cpu_kvcache_gib=1, max_lora_rank=16, max_loras=2,
+    cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=1, max_lora_rank=16, max_loras=2,
                        max_model_len=1024, max_num_seqs=8)
     server = VLLMServer.start(model_dir, "smollm2-135m", cfg, tmp_path / "vllm.log")
     ep = dict(port=0, health_interval_s=0.5, retry_after_s=4)
