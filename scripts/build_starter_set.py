@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,6 +79,20 @@ for args in req["cases"]:
 sys.stdout.write(json.dumps(out))
 '''
 
+# CPython 3.11's parser is not thread-safe ("AST constructor recursion depth mismatch" when two
+# threads parse at once); the build parses from a thread pool, so parsing is serialized.
+_AST_LOCK = threading.Lock()
+
+
+def parse_py(source: str) -> ast.AST:
+    with _AST_LOCK:
+        return ast.parse(source)
+
+
+def literal(source: str):
+    with _AST_LOCK:
+        return ast.literal_eval(source)
+
 
 class BuildError(RuntimeError):
     """A definition is inconsistent; names the problem so it can be fixed in starter_defs.py."""
@@ -101,7 +116,7 @@ def _python() -> list[str]:
 
 
 def _fn_name(signature: str) -> str:
-    tree = ast.parse(signature.rstrip() + "\n    pass\n")
+    tree = parse_py(signature.rstrip() + "\n    pass\n")
     node = tree.body[0]
     if not isinstance(node, ast.FunctionDef):
         raise BuildError(f"signature {signature!r} is not a def line")
@@ -177,7 +192,7 @@ def _check_def(d: StarterDef) -> None:
         raise BuildError(f"{where}: cases must be argument lists")
     fn = _fn_name(d.signature)
     for role, src in (("reference", d.reference), ("wrong", d.wrong)):
-        names = {n.name for n in ast.walk(ast.parse(src))
+        names = {n.name for n in ast.walk(parse_py(src))
                  if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
         if fn not in names or (d.method and "Solution" not in names):
             raise BuildError(f"{where}: {role} does not define {fn}")
@@ -218,7 +233,7 @@ def build_one(number: int, d: StarterDef, cwd: str) -> Built:
         lines = ["def check(candidate):"]
         for c, v in zip(cases, values):
             try:
-                ast.literal_eval(v["repr"])
+                literal(v["repr"])
             except (ValueError, SyntaxError) as exc:
                 raise BuildError(f"{pid}: result {v['repr']} is not a literal") from exc
             lines.append(f"    assert {_call_repr('candidate', c)} == {v['repr']}")

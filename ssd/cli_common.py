@@ -33,7 +33,7 @@ def configure_logging(verbose: bool = False, json_logs: bool = False) -> None:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

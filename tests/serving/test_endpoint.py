@@ -235,3 +235,43 @@ def test_api_keys_are_enforced(make_stack):
     for key in ("k-one", "k-two"):
         assert client(stack, key).completions.create(model="ssd", prompt="x", max_tokens=1).choices
     assert httpx.get(stack.url + "/health").status_code == 200  # probes need no key
+
+
+@pytest.mark.vllm
+def test_ssdd_promote_hands_a_champion_to_the_running_endpoint(serving_server, lora_pair, new_version, tmp_path):
+    """The cross-process hand-over: `ssdd promote` writes the champion file, the endpoint's
+    supervisor promotes it; a bad adapter folder is refused before anything is written."""
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from daemon.serve import ServingStack
+    from daemon.serve_config import EndpointConfig
+
+    a, _ = lora_pair
+    champion_file = tmp_path / "champion.json"
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({"champion_file": str(champion_file), "data_dir": str(tmp_path)}))
+    stack = ServingStack(serving_server, EndpointConfig(port=0, health_interval_s=0.5),
+                         tmp_path / "registry.json", champion_file=champion_file).start_in_thread()
+    try:
+        def ssdd(*args):
+            return subprocess.run([sys.executable, "-m", "daemon.cli", *args, "--config", str(config)],
+                                  capture_output=True, text=True, timeout=120)
+
+        bad = ssdd("promote", "vbad", str(tmp_path / "missing"))
+        assert bad.returncode == 1 and "does not exist" in bad.stderr and not champion_file.exists()
+
+        version = new_version("cli")
+        ok = ssdd("promote", version, str(a))
+        assert ok.returncode == 0, ok.stderr
+        deadline = time.monotonic() + 60
+        while stack.registry.champion != version and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert stack.registry.champion == version
+        assert complete(stack, "ssd") == complete(stack, f"ssd@{version}")
+    finally:
+        stack.registry.unload_all()
+        stack.close()
