@@ -21,7 +21,7 @@ from ssd.problems import Problem
 from sandbox.config import SandboxConfig
 from sandbox.errors import SandboxUnavailable
 from sandbox.image import check_image, docker_client
-from sandbox.session import ChannelError, ChannelTimeout, Outcome, build_job, run_job, sandbox_error
+from sandbox.session import ChannelError, ChannelTimeout, LineChannel, Outcome, build_job, run_job, sandbox_error
 from sandbox.verdict import Verdict
 
 log = structlog.get_logger(__name__).bind(stage="sandbox")
@@ -74,7 +74,7 @@ def reap_orphans(client) -> int:
     return removed
 
 
-class DockerChannel:
+class DockerChannel(LineChannel):
     """The demultiplexed stdout of one `docker exec` of the harness, with deadlines and caps."""
 
     def __init__(self, api, container_id: str):
@@ -112,21 +112,16 @@ class DockerChannel:
             out += chunk
         return bytes(out)
 
-    def read_line(self, deadline: float, max_bytes: int) -> bytes:
+    def _fill(self, deadline: float, max_bytes: int) -> bytes:
+        # Docker multiplexes the exec's stdout and stderr in frames: 8-byte header, payload.
         while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                return line
-            if len(self._buf) > max_bytes:
-                raise ChannelError("harness record over the size limit")
             stream, size = struct.unpack(">BxxxL", self._recv_exact(8, deadline))
             if size > max_bytes + (1 << 20):
                 raise ChannelError("harness frame over the size limit")
             payload = self._recv_exact(size, deadline)
             if stream == 1:
-                self._buf += payload
+                if payload:
+                    return payload
             elif len(self.stderr) < 16384:
                 self.stderr += payload[: 16384 - len(self.stderr)]
 

@@ -23,7 +23,7 @@ import structlog
 
 from ssd.problems import Problem
 from sandbox.config import SandboxConfig
-from sandbox.session import ChannelError, build_job, run_job, sandbox_error
+from sandbox.session import ChannelError, ChannelTimeout, LineChannel, build_job, run_job, sandbox_error
 from sandbox.verdict import Verdict
 
 log = structlog.get_logger(__name__).bind(stage="sandbox")
@@ -64,7 +64,7 @@ def _unshare_prefix() -> list[str] | None:
     return prefix if ok else None
 
 
-class LocalChannel:
+class LocalChannel(LineChannel):
     def __init__(self, cmd: list[str]):
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
@@ -79,16 +79,9 @@ class LocalChannel:
         except OSError as exc:
             raise ChannelError(f"cannot write to the harness: {exc}") from exc
 
-    def read_line(self, deadline: float, max_bytes: int) -> bytes:
+    def _fill(self, deadline: float, max_bytes: int) -> bytes:
         fd = self.proc.stdout.fileno()
         while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                return line
-            if len(self._buf) > max_bytes:
-                raise ChannelError("harness record over the size limit")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ChannelTimeout("harness did not answer in time")
@@ -98,7 +91,7 @@ class LocalChannel:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 raise ChannelError("harness ended without a complete answer")
-            self._buf += chunk
+            return chunk
 
     def close(self) -> None:
         try:

@@ -32,6 +32,28 @@ class ChannelTimeout(ChannelError):
     """The harness did not answer in time; the host must kill the sandbox."""
 
 
+class LineChannel:
+    """Splits the harness's byte stream into records (one JSON line each). Backends provide
+    ``_fill(deadline, max_bytes)``, which returns the next non-empty chunk of harness stdout
+    or raises ChannelError / ChannelTimeout."""
+
+    _buf: bytearray
+
+    def _fill(self, deadline: float, max_bytes: int) -> bytes:
+        raise NotImplementedError
+
+    def read_line(self, deadline: float, max_bytes: int) -> bytes:
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._buf[:nl])
+                del self._buf[: nl + 1]
+                return line
+            if len(self._buf) > max_bytes:
+                raise ChannelError("harness record over the size limit")
+            self._buf += self._fill(deadline, max_bytes)
+
+
 class Channel(Protocol):
     def send(self, data: bytes) -> None: ...
 
