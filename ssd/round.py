@@ -235,9 +235,10 @@ def print_round(report: RoundReport, console) -> None:
     console.print(t)
     s = report.sampling
     if s is not None:
-        console.print(f"samples: {s.generated + s.already_done} from {report.train_prompts} prompts "
-                      f"({s.completion_tokens} tokens, {s.tokens_per_s:.0f} tok/s); kept {report.kept_samples}, "
-                      f"dropped {report.dropped}; sampling {report.times.sample_s:.0f}s")
+        speed = (f"{s.generated} new, {s.completion_tokens} tokens at {s.tokens_per_s:.0f} tok/s"
+                 if s.generated else "all resumed from the samples file")
+        console.print(f"samples: {s.generated + s.already_done} from {report.train_prompts} prompts ({speed}); "
+                      f"kept {report.kept_samples}, dropped {report.dropped}; sampling {report.times.sample_s:.0f}s")
     console.print(f"distill: loss {report.distill_loss_first} -> {report.distill_loss_last}, "
                   f"{report.times.distill_s:.0f}s; adapter {report.adapter_name}")
     d = report.decision
