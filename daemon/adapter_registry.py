@@ -12,9 +12,7 @@ restart of vLLM or of this process can load the same adapters again.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from ssd.adapters import MANIFEST as ADAPTER_MANIFEST, PROBE_PROMPT, AdapterError, load_manifest
 from policies.retention import AdapterInfo, RetentionConfig, RetentionState, plan_retention
+from ssd.atomic_io import write_text_atomic
 from ssd.vllm_server import ADAPTER_WEIGHT_FILES, ServerError, VLLMServer, validate_adapter_dir
 
 log = structlog.get_logger(__name__).bind(stage="serve")
@@ -137,23 +136,6 @@ def vllm_name_for(version: str, content_hash: str) -> str:
     return f"ssd-{version}-{content_hash[:8]}"
 
 
-def _atomic_write_json(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 class AdapterRegistry:
     """Thread-safe: ``resolve`` is called from the endpoint's event loop on every request,
     ``promote``/``pin``/``rollback`` from the daemon, ``reload_all``/``reap`` from the supervisor."""
@@ -201,7 +183,7 @@ class AdapterRegistry:
     def _persist(self) -> None:
         with self._lock:
             text = self.state.model_dump_json(indent=2)
-        _atomic_write_json(self.state_path, text)
+        write_text_atomic(self.state_path, text)
 
     # -- server handle (replaced by the supervisor after a restart) ---------------------------
     @property

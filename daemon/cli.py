@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
+from ssd.atomic_io import write_text_atomic
 from ssd.cli_common import EXIT_INPUT, configure_logging, console, fail, user_errors
 from ssd.problems import InputError
 
@@ -103,11 +102,7 @@ def promote(
             raise ValueError("the serve config has no champion_file: the endpoint cannot be told of promotions")
         validate_adapter_dir(adapter)
     target = Path(cfg.champion_file)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".")
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"version": version, "path": str(adapter.resolve())}, fh)
-    os.replace(tmp, target)
+    write_text_atomic(target, json.dumps({"version": version, "path": str(adapter.resolve())}))
     console.print(f"champion file {target} now names {version}; the endpoint switches after its checks pass")
 
 

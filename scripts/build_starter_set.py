@@ -30,6 +30,7 @@ import structlog
 
 # The judge's own comparison rules: the local check must agree with the sandbox.
 from sandbox.compare import json_equal, stdio_equal  # noqa: F401  (json_equal used by tests too)
+from ssd.atomic_io import write_text_atomic
 from ssd.problems import AssertTests, CallCase, CallTests, Problem, StdioCase, StdioTests
 from ssd.sources.starter_defs import DEFS, StarterDef
 
@@ -342,12 +343,6 @@ def render(built: list[Built]) -> dict[str, str]:
     return {PROBLEMS_FILE: problems, SOLUTIONS_FILE: "".join(sols)}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _verify_built(built: list[Built], workers: int) -> VerifyReport:
     problems = [b.problem for b in built]
     return verify(problems, {b.problem.id: b.reference for b in built},
@@ -396,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        _write_atomic(OUT_DIR / name, text)
+        write_text_atomic(OUT_DIR / name, text)
     log.info("written", problems=len(built), out=str(OUT_DIR),
              wrong_pass_fraction=round(report.wrong_pass_fraction, 3))
     return 0

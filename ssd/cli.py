@@ -127,6 +127,7 @@ def distill(
 ) -> None:
     """LoRA SFT of the base model on samples (loss on response tokens only)."""
     from ssd import model_store
+    from ssd.atomic_io import write_text_atomic
     from ssd.distill import distill as run_distill
     from ssd.filters import filter_samples
     from ssd.sampling import read_samples
@@ -139,8 +140,7 @@ def distill(
             report = filter_samples(read_samples(samples), cfg.sampling.filters)
             console.print(f"kept {report.kept_count}/{report.total}, dropped {report.dropped}")
             train_path = out.with_name(out.name + ".train.jsonl")
-            train_path.parent.mkdir(parents=True, exist_ok=True)
-            train_path.write_text("".join(r.model_dump_json() + "\n" for r in report.kept))
+            write_text_atomic(train_path, "".join(r.model_dump_json() + "\n" for r in report.kept))
         manifest = run_distill(Path(model.path), train_path, out, cfg.distill)
     console.print(f"[green]adapter[/] {out}: {manifest.steps} steps, final loss {manifest.final_loss}, "
                   f"{manifest.duration_s:.0f}s")

@@ -10,8 +10,6 @@ paired comparisons between a candidate and the incumbent.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -21,6 +19,7 @@ from typing import Protocol, Sequence
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ssd.atomic_io import write_text_atomic
 from ssd.passk import bootstrap_ci, ks_for, pass_at_k
 from ssd.problems import InputError, Problem
 from ssd.prompts import RenderedPrompt, extract_program, render_for_model
@@ -230,26 +229,12 @@ def evaluate(base_url: str, model_name: str, problems: Sequence[Problem], model_
                         config=cfg, temperatures=temps, best_temperature=best.temperature,
                         best_pass_at_1=best.pass_at_k[1])
     if details_path is not None:
-        _atomic_write(Path(details_path), "".join(json.dumps(d) + "\n" for d in details or []))
+        write_text_atomic(Path(details_path), "".join(json.dumps(d) + "\n" for d in details or []))
     return report
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_report(report: EvalReport, path: str | Path) -> None:
-    _atomic_write(Path(path), report.model_dump_json(indent=2))
+    write_text_atomic(Path(path), report.model_dump_json(indent=2))
 
 
 def load_report(path: str | Path) -> EvalReport:

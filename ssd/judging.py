@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from ssd.atomic_io import write_text_atomic
 from ssd.problems import InputError, Problem, Solution, load_problems, load_solutions
 from sandbox import SandboxConfig, Verdict, open_sandbox
 
@@ -81,12 +82,9 @@ def judge_file(problems_spec: str, solutions_spec: str, config: SandboxConfig,
     seconds = time.monotonic() - t0
 
     if out is not None:
-        # Written beside and renamed at the end: an interrupted run leaves no file that looks complete.
-        tmp = out.with_name(out.name + ".partial")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for sol, v in zip(solutions, verdicts):
-                fh.write(json.dumps(verdict_row(sol, v)) + "\n")
-        tmp.replace(out)
+        # Atomic: an interrupted run leaves no file that looks complete.
+        write_text_atomic(out, "".join(json.dumps(verdict_row(sol, v)) + "\n"
+                                       for sol, v in zip(solutions, verdicts)))
     summary = JudgeSummary(
         total=len(verdicts),
         passed=sum(v.passed for v in verdicts),

@@ -162,9 +162,6 @@ def load_solutions(path: str | Path, known_ids: Iterable[str]) -> list[Solution]
 
 
 def write_problems(problems: Iterable[Problem], path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for p in problems:
-            fh.write(p.model_dump_json(exclude_defaults=False) + "\n")
-    tmp.replace(path)
+    from ssd.atomic_io import write_text_atomic
+
+    write_text_atomic(path, "".join(p.model_dump_json() + "\n" for p in problems))

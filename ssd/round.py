@@ -9,7 +9,6 @@ whose result is already there is skipped, so a killed round resumes where it sto
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from policies.decoding import TEvalConfig, TEvalDecision, choose_t_eval
 from policies.promotion import PromotionDecision, decide_promotion
 from sandbox import open_sandbox
 from ssd import model_store
+from ssd.atomic_io import write_text_atomic
 from ssd.adapters import AdapterManifest, load_manifest
 from ssd.config import SSDConfig
 from ssd.distill import distill
@@ -126,12 +126,6 @@ def next_round_id(run_dir: Path) -> str:
     return f"r{(rounds[0] + 1) if rounds else 1}"
 
 
-def _write_json(path: Path, model: BaseModel) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(model.model_dump_json(indent=2))
-    tmp.replace(path)
-
-
 def _evaluate_cached(path: Path, **kwargs) -> tuple[EvalReport, float]:
     if path.is_file():
         return load_report(path), 0.0
@@ -177,9 +171,7 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
         # 3. Drop only degenerate outputs; no correctness filter (that is the method).
         report: FilterReport = filter_samples(read_samples(samples_path), cfg.sampling.filters)
         train_path = rdir / "train.jsonl"
-        tmp = train_path.with_name(train_path.name + ".tmp")
-        tmp.write_text("".join(r.model_dump_json() + "\n" for r in report.kept))
-        tmp.replace(train_path)
+        write_text_atomic(train_path, "".join(r.model_dump_json() + "\n" for r in report.kept))
         rlog.info("filter.done", stage="filter", total=report.total, kept=report.kept_count, dropped=report.dropped)
 
         # 4. Distill: a LoRA adapter trained on the kept samples (own process).
@@ -213,7 +205,7 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
         base_pass_at_1=base_at.pass_at_k[1], base_ci=base_at.pass_at_1_ci,
         candidate_pass_at_1=cand_at.pass_at_k[1], candidate_ci=cand_at.pass_at_1_ci,
         decision=decision, times=times, finished_at=datetime.now(timezone.utc).isoformat())
-    _write_json(rdir / "round.json", result)
+    write_text_atomic(rdir / "round.json", result.model_dump_json(indent=2))
     rlog.info("round.done", promote=decision.promote, delta=round(decision.delta, 4), p=decision.p_value)
     return result
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ssd.problems import AssertTests, Problem, StdioCase, StdioTests
+from ssd.problems import Problem, StdioCase, StdioTests
 from ssd.prompts import PromptStyle, RenderedPrompt, extract_program, render_for_model, style_for
 
 STDIN = RenderedPrompt(problem_id="p", style=PromptStyle.stdin, text="T")
