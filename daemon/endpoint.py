@@ -332,6 +332,10 @@ def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Su
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        # vLLM is done with the adapter: let go of it (and count the request)
+                        # before the client can see the end, so retention may unload it and
+                        # metrics agree as soon as the client is done.
+                        await finish()
                         yield b"data: [DONE]\n\n"
                         continue
                     try:
@@ -361,10 +365,18 @@ def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Su
                                  "type": "server_error", "param": None, "code": "upstream_error"}}
                 yield b"data: " + json.dumps(err).encode() + b"\n\n"
 
+        finished = False
+
+        async def finish() -> None:
+            nonlocal finished
+            if not finished:
+                finished = True
+                await release()
+                record(route, asked, status_seen, t0, "upstream_error" if status_seen != 200 else None)
+
         async def cleanup() -> None:
             await resp.aclose()  # closes the upstream request so vLLM aborts a cancelled one
-            await release()
-            record(route, asked, status_seen, t0, "upstream_error" if status_seen != 200 else None)
+            await finish()
 
         return _ProxyStream(events(), cleanup, media_type="text/event-stream",
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
