@@ -2,7 +2,8 @@
 
 For each swap: ``promote`` a new version (load + probe + pointer swap + retention), then time
 the first request on the alias that starts after the swap (so it is served by the new
-adapter). Meanwhile N clients stream chat completions through the endpoint in a loop; every
+adapter). The reference, measured first under the same load, is that same one-token request
+with no swap; the printed ratio is their medians'. Meanwhile N clients stream chat completions through the endpoint in a loop; every
 exception or non-200 counts as a failure. Also times rollbacks to the kept previous version.
 
     python bench/swap_latency.py                   # starts its own vLLM on 127.0.0.1:8202
@@ -59,6 +60,14 @@ async def _bench(stack: ServingStack, adapters: list[Path], clients: int, swaps:
     await asyncio.to_thread(stack.registry.promote, f"b{tag}-0", adapters[0])
     load = [asyncio.create_task(client_loop()) for _ in range(clients)]
     await asyncio.sleep(3.0)  # let the batch fill up
+    # Reference, same load, no swap: what the same one-token request costs anyway. The ratio
+    # below is then what a swap adds on top of queueing behind the streams.
+    steady_s = []
+    for _ in range(swaps):
+        t0 = time.perf_counter()
+        await c.completions.create(model="ssd", prompt="def f(x):", max_tokens=1, temperature=0)
+        steady_s.append(time.perf_counter() - t0)
+        await asyncio.sleep(1.0)
     promote_s, first_s = [], []
     for i in range(1, swaps + 1):
         t0 = time.perf_counter()
@@ -79,6 +88,8 @@ async def _bench(stack: ServingStack, adapters: list[Path], clients: int, swaps:
     await c.close()
     return {"clients": clients, "swaps": swaps, "promote_s": _pct(promote_s),
             "promote_to_first_response_s": _pct(first_s), "rollback_to_first_response_s": _pct(rollback_s),
+            "no_swap_response_s": _pct(steady_s),
+            "ratio_first_response_vs_no_swap_p50": round(statistics.median(first_s) / statistics.median(steady_s), 2),
             "requests_ok": ok, "requests_failed": len(failures), "failures": failures[:5],
             "stream_chunks": chunks}
 
