@@ -66,11 +66,14 @@ class _Lease:
         self._held = True
         metrics.inflight.inc()
 
-    async def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._registry.release(self._resolved)
-            self._metrics.inflight.dec()
+    async def release(self) -> bool:
+        """True for the call that actually released (so its caller does the once-only work)."""
+        if not self._held:
+            return False
+        self._held = False
+        self._registry.release(self._resolved)
+        self._metrics.inflight.dec()
+        return True
 
 
 def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Supervisor | None = None,
@@ -365,13 +368,8 @@ def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Su
                                  "type": "server_error", "param": None, "code": "upstream_error"}}
                 yield b"data: " + json.dumps(err).encode() + b"\n\n"
 
-        finished = False
-
         async def finish() -> None:
-            nonlocal finished
-            if not finished:
-                finished = True
-                await release()
+            if await release():
                 record(route, asked, status_seen, t0, "upstream_error" if status_seen != 200 else None)
 
         async def cleanup() -> None:
