@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "tests" / "serving"))
 
 import openai  # noqa: E402
 
-from daemon.serve import ServingStack  # noqa: E402
+from daemon.serving.serve import ServingStack  # noqa: E402
 from daemon.serve_config import EndpointConfig  # noqa: E402
 from ssd.vllm_server import ServerConfig, VLLMServer  # noqa: E402
 

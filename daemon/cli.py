@@ -1,23 +1,28 @@
-"""The `ssdd` command line: run the serving side, look at it, hand it a new champion."""
+"""The `ssdd` command line: run the daemon, watch it, steer it.
+
+Everything reads the one config file (``-c``). Status, history and report work from the state
+database when the daemon is down and add live data when it is up. Control commands (pause,
+resume, round-now, rollback, submit, reevaluate-now) go through the database, a local file
+only this machine's users with access to ``data_dir`` can write: never through the public
+endpoint.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
-import httpx
 import typer
-import yaml
-from pydantic import ValidationError
 from rich.table import Table
 
-from ssd.atomic_io import write_text_atomic
-from ssd.cli_common import EXIT_INPUT, configure_logging, console, fail, user_errors
-from ssd.problems import InputError
+from ssd.cli_common import EXIT_INPUT, EXIT_RUNTIME, configure_logging, console, fail, user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-ConfigOpt = typer.Option(None, "--config", "-c", help="serve config (YAML); see deploy/config/serve.yaml")
+ConfigOpt = typer.Option(Path("deploy/config/cpu-default.yaml"), "--config", "-c",
+                         help="the daemon's YAML config (see deploy/config/)")
+SetOpt = typer.Option(None, "--set", help="override a config value: section.key=value (repeatable)")
 
 
 @app.callback()
@@ -26,84 +31,193 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v"),
     configure_logging(verbose, json_logs)
 
 
-def load_serve_config(path: Optional[Path]):
-    from daemon.serve_config import ServeConfig
+def _cfg(config: Path, overrides: Optional[List[str]]):
+    from daemon.config import load_daemon_config
 
-    raw: dict = {}
-    if path is not None:
-        try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise InputError(path, None, f"cannot read config: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise InputError(path, None, f"not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise InputError(path, None, "the config must be a mapping at the top level")
+    return load_daemon_config(config, overrides or [])
+
+
+def _store(cfg, create: bool = False):
+    from daemon.state import StateError, Store
+
     try:
-        return ServeConfig.model_validate(raw)
-    except ValidationError as exc:
-        msgs = [f"{'.'.join(str(p) for p in e['loc']) or '<top>'}: {e['msg']}" for e in exc.errors()[:10]]
-        raise InputError(path or "<config>", None, "invalid config:\n  " + "\n  ".join(msgs)) from exc
+        return Store(cfg.db_path, create=create)
+    except StateError as exc:
+        raise fail(str(exc), EXIT_INPUT) from None
 
 
 @app.command()
-def serve(config: Optional[Path] = ConfigOpt) -> None:
-    """Run the OpenAI-compatible endpoint in front of a supervised vLLM server (blocks)."""
-    from daemon.serve import run_serve
+def run(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Run the daemon: vLLM + endpoint + scheduled SSD rounds (blocks; SIGTERM/Ctrl-C stop it)."""
+    from daemon.app import run_daemon
+    from daemon.state import StateError
 
     with user_errors():
-        cfg = load_serve_config(config)
-        run_serve(cfg)
+        cfg = _cfg(config, set_)
+    try:
+        run_daemon(cfg)
+    except StateError as exc:
+        raise fail(str(exc), EXIT_INPUT) from None
 
 
 @app.command()
-def status(config: Optional[Path] = ConfigOpt) -> None:
-    """Champion, loaded adapters and endpoint health."""
-    from daemon.adapter_registry import RegistryState
+def serve(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Only the endpoint in front of a supervised vLLM (no rounds)."""
+    from daemon.serving.serve import run_serve
 
     with user_errors():
-        cfg = load_serve_config(config)
-    state_path = cfg.resolved_state_path()
-    table = Table(title="ssdd status", show_header=False)
-    url = f"http://{cfg.endpoint.host}:{cfg.endpoint.port}"
-    try:
-        health = httpx.get(url + "/health", timeout=3.0)
-        table.add_row("endpoint", f"{url} -> {health.status_code} {health.text[:80]}")
-    except httpx.HTTPError as exc:
-        table.add_row("endpoint", f"{url} unreachable ({type(exc).__name__})")
-    if state_path.is_file():
-        try:
-            state = RegistryState.model_validate_json(state_path.read_text())
-        except (ValidationError, OSError) as exc:
-            raise fail(f"{state_path}: unreadable registry state: {exc}", EXIT_INPUT) from None
-        table.add_row("base model", state.base_model)
-        table.add_row("champion", state.champion or "(none: base model)")
-        table.add_row("former champions", ", ".join(state.history) or "-")
-        table.add_row("pinned", ", ".join(state.pinned) or "-")
-        for version, entry in sorted(state.adapters.items()):
-            table.add_row(f"adapter {version}", f"{entry.vllm_name} {'loaded' if entry.loaded else 'on disk'} {entry.path}")
+        cfg = _cfg(config, set_)
+        run_serve(cfg.serve_config())
+
+
+@app.command()
+def status(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt,
+           as_json: bool = typer.Option(False, "--json", help="one JSON object (a public interface)")) -> None:
+    """Champion, rounds, events, the daemon and its error budget."""
+    from daemon.status import collect_status, print_status
+
+    with user_errors():
+        cfg = _cfg(config, set_)
+    st = collect_status(cfg, _store(cfg))
+    if as_json:
+        print(json.dumps(st, indent=2))
     else:
-        table.add_row("registry", f"{state_path} not written yet")
-    console.print(table)
+        print_status(st, console)
 
 
 @app.command()
-def promote(
-    version: str = typer.Argument(..., help="version label, e.g. r3"),
-    adapter: Path = typer.Argument(..., help="PEFT adapter folder"),
-    config: Optional[Path] = ConfigOpt,
-) -> None:
-    """Hand a new champion to the running endpoint (through its champion file)."""
-    from ssd.vllm_server import validate_adapter_dir
+def history(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """All rounds, a table."""
+    from daemon.status import round_dict
 
     with user_errors():
-        cfg = load_serve_config(config)
-        if cfg.champion_file is None:
-            raise ValueError("the serve config has no champion_file: the endpoint cannot be told of promotions")
-        validate_adapter_dir(adapter)
-    target = Path(cfg.champion_file)
-    write_text_atomic(target, json.dumps({"version": version, "path": str(adapter.resolve())}))
-    console.print(f"champion file {target} now names {version}; the endpoint switches after its checks pass")
+        cfg = _cfg(config, set_)
+    t = Table(title="rounds")
+    for col in ("round", "kind", "parent", "candidate", "stage", "status", "champion", "candidate p@1", "p",
+                "decision", "started", "error"):
+        t.add_column(col)
+    for r in map(round_dict, reversed(_store(cfg).rounds())):
+        pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
+        t.add_row(r["id"], r["kind"], r["parent"] or "base", r["candidate"] or "-", r["stage"], r["status"],
+                  pct(r["champion_pass_at_1"]), pct(r["candidate_pass_at_1"]),
+                  "-" if r["p_value"] is None else f"{r['p_value']:.3g}", r["decision"] or "-",
+                  r["started_at"], (r["error"] or "")[:40])
+    console.print(t)
+
+
+@app.command()
+def report(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt,
+           out: Path = typer.Option(..., "--out", help="PNG file to write")) -> None:
+    """pass@1 per round with CIs, the champion's line, promotions and rollbacks marked."""
+    from daemon.report import write_report
+
+    with user_errors():
+        cfg = _cfg(config, set_)
+    n = write_report(cfg, _store(cfg), out)
+    console.print(f"wrote {out} ({n} rounds)")
+
+
+def _control(config: Path, overrides, command: str, wait_s: float = 30.0, **arg) -> None:
+    """Queue a control request; wait for the daemon's answer when it runs."""
+    from daemon.status import daemon_running
+
+    with user_errors():
+        cfg = _cfg(config, overrides)
+    store = _store(cfg, create=True)
+    running = daemon_running(store, cfg)
+    if not running:
+        if command in ("pause", "resume"):
+            store.set_kv("paused", command == "pause")
+            console.print(f"{command}d (the daemon is not running; it starts {command}d)")
+            return
+        if command == "rollback":
+            raise fail("the daemon is not running: start it (ssdd run) to roll back the live endpoint", EXIT_RUNTIME)
+    row = store.request(command, **arg)
+    if not running:
+        console.print(f"queued {command} #{row.id}: the daemon is not running and will do it when it starts")
+        return
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        done = store.control(row.id or 0)
+        if done is not None and done.done_at:
+            if not done.ok:
+                raise fail(f"{command} failed: {done.result}", EXIT_RUNTIME)
+            console.print(done.result)
+            return
+        time.sleep(0.3)
+    console.print(f"queued {command} #{row.id}; the daemon has not answered in {wait_s:.0f}s")
+
+
+@app.command()
+def pause(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Stop starting rounds; the running one stops after its current stage."""
+    _control(config, set_, "pause")
+
+
+@app.command()
+def resume(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Run rounds again."""
+    _control(config, set_, "resume")
+
+
+@app.command("round-now")
+def round_now(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Start a round now (after the running one, if any)."""
+    _control(config, set_, "round-now")
+
+
+@app.command("reevaluate-now")
+def reevaluate_now(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Re-evaluate the champion against its parent now (rolls back on a significant regression)."""
+    _control(config, set_, "reevaluate-now")
+
+
+@app.command()
+def rollback(version: Optional[str] = typer.Argument(None, help="target version, or 'base'; default: the champion's parent"),
+             config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Serve an earlier version; the current champion is marked rolled back for good."""
+    _control(config, set_, "rollback", wait_s=120.0, version=version)
+
+
+@app.command()
+def submit(folder: Path = typer.Argument(..., help="a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors)"),
+           name: Optional[str] = typer.Option(None, "--name", help="version name (default: the folder's name)"),
+           skip_gate: bool = typer.Option(False, "--skip-gate", help="operator override: promote whatever the "
+                                          "gate says (recorded; re-evaluation can still roll it back)"),
+           config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Put an adapter trained elsewhere through the same gate."""
+    from daemon.submit import SubmissionError, store_submission
+    from ssd.model_store import resolve
+
+    with user_errors():
+        cfg = _cfg(config, set_)
+        model = resolve(cfg.data_dir, cfg.model)
+    store = _store(cfg, create=True)
+    try:
+        row = store_submission(store, folder, cfg.adapters_dir, name or folder.resolve().name, Path(model.path),
+                               max_rank=cfg.server.max_lora_rank, skip_gate=skip_gate)
+    except SubmissionError as exc:
+        raise fail(str(exc), EXIT_INPUT) from None
+    console.print(f"submitted {row.candidate} as round {row.name}")
+    _control(config, set_, "submit", name=row.candidate)
+
+
+@app.command()
+def doctor(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+    """Check what a first start needs; print the fix for each problem."""
+    from daemon.doctor import run_checks
+
+    with user_errors():
+        cfg = _cfg(config, set_)
+    bad = 0
+    for check in run_checks(cfg):
+        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {check.name}: {check.detail}")
+        if not check.ok:
+            bad += 1
+            console.print(f"     fix: {check.fix}")
+    if bad:
+        raise typer.Exit(EXIT_RUNTIME)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from ssd.vllm_server import ServerConfig
 
 
 class EndpointConfig(BaseModel):
+    """The public endpoint: address, keys, request caps, and how vLLM behind it is supervised."""
+
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535, description="0 picks a free port")
@@ -30,6 +32,19 @@ class EndpointConfig(BaseModel):
     restart_window_s: float = Field(3600.0, gt=0)
     keep_previous: int = Field(1, ge=0, description="former champions kept loaded for rollback")
     max_concurrency: int = Field(256, ge=1, description="connections to vLLM")
+    # What one request may ask for (400 beyond), and one client may hold open (429 beyond).
+    max_n: int = Field(8, ge=1, description="completions per request ('n')")
+    max_best_of: int = Field(8, ge=1, description="'best_of' (completions route)")
+    max_prompts: int = Field(16, ge=1, description="prompts in one batched completions request")
+    max_tokens: int | None = Field(None, ge=1, description="'max_tokens' cap; default: the model's context length")
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="prompts x n x max_tokens per request (a missing max_tokens counts as "
+                                "the context length); default: max_n x the context length")
+    max_concurrent_per_client: int = Field(
+        32, ge=1, description="open requests per API key (without keys: per client address)")
+    limit_retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 429")
+    shutdown_timeout_s: float = Field(
+        20.0, gt=0, description="bound on a graceful shutdown (open streams, then vLLM's own exit)")
 
     @field_validator("api_keys")
     @classmethod

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Iterable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
+from statsmodels.stats.multitest import multipletests
 
 from policies.counts import ProblemCounts, pass_at_1
 from policies.paired import PairedComparison, PairedTestSettings, compare_paired
@@ -21,11 +22,13 @@ class TemperatureResult(BaseModel):
 
 class TEvalConfig(PairedTestSettings):
     """incumbent_t: the T_eval in use now (or the configured default); kept unless beaten.
-    correction: multiple-comparison correction over the non-incumbent temperatures."""
+    correction: multiple-comparison correction over the non-incumbent temperatures (Holm by
+    default, via statsmodels `multipletests`; Holm is never less powerful than Bonferroni and
+    controls the same family-wise error under any dependence)."""
 
     incumbent_t: float = Field(ge=0.0)
     min_delta: float = Field(0.0, ge=0.0, le=1.0)
-    correction: Literal["bonferroni", "none"] = "bonferroni"
+    correction: Literal["holm", "bonferroni", "none"] = "holm"
 
 
 class TemperatureSummary(BaseModel):
@@ -56,7 +59,7 @@ def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEv
     """Keep the incumbent T_eval unless another temperature is significantly better.
 
     Every other temperature is compared with the incumbent by the one-sided paired test on
-    the same problems; p-values are Bonferroni-adjusted by the number of comparisons, since
+    the same problems; p-values are adjusted over the K comparisons (Holm by default), since
     picking the best of K noisy estimates would otherwise "win" by chance about K*alpha of
     the time. Among significant winners (adjusted p < alpha, delta > min_delta) the highest
     pass@1 is chosen, ties going to the lower temperature (less randomness at equal score).
@@ -74,23 +77,30 @@ def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEv
         raise ValueError(f"incumbent T_eval {cfg.incumbent_t} is not in the sweep {ts}")
     others = sorted((r for r in results if r is not incumbent), key=lambda r: r.t)
     k = max(1, len(others))
-    factor = k if cfg.correction == "bonferroni" else 1
     inc_p1 = pass_at_1(incumbent.counts)
 
-    summaries = [TemperatureSummary(t=incumbent.t, pass1=inc_p1, comparison=None, p_adjusted=None, significant=False)]
+    comparisons: list[PairedComparison] = []
     for r in others:
         try:
-            cmp = compare_paired(
-                incumbent.counts,
-                r.counts,
-                cfg,
-                alternative="greater",
-                reference_name=f"T={incumbent.t}",
-                challenger_name=f"T={r.t}",
+            comparisons.append(
+                compare_paired(
+                    incumbent.counts,
+                    r.counts,
+                    cfg,
+                    alternative="greater",
+                    reference_name=f"T={incumbent.t}",
+                    challenger_name=f"T={r.t}",
+                )
             )
         except ValueError as exc:
             raise ValueError(f"temperature {r.t}: {exc}") from exc
-        p_adj = min(1.0, cmp.p_value * factor)
+    raw = [c.p_value for c in comparisons]
+    if comparisons and cfg.correction != "none":
+        adjusted = [float(p) for p in multipletests(raw, alpha=cfg.alpha, method=cfg.correction)[1]]
+    else:
+        adjusted = raw
+    summaries = [TemperatureSummary(t=incumbent.t, pass1=inc_p1, comparison=None, p_adjusted=None, significant=False)]
+    for r, cmp, p_adj in zip(others, comparisons, adjusted):
         sig = cmp.n_problems >= cfg.min_problems and cmp.delta > cfg.min_delta and p_adj < cfg.alpha
         summaries.append(
             TemperatureSummary(t=r.t, pass1=cmp.challenger_pass1, comparison=cmp, p_adjusted=p_adj, significant=sig)
@@ -130,6 +140,83 @@ def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEv
         chosen_pass1=chosen.pass1,
         per_temperature=by_t,
         reason=f"{'CHANGE' if changed else 'KEEP'} T_eval={chosen.t:g}: {why}. Sweep: {table}",
+    )
+
+
+class GateDecoding(BaseModel):
+    """The one decoding temperature both arms of a gate comparison are evaluated at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    t_eval: float
+    tuned: bool  # chosen by a calibration sweep; False: a single configured temperature
+    n_calibration_problems: int
+    decision: TEvalDecision | None  # the calibration sweep's decision, when tuned
+    reason: str
+
+
+def choose_gate_decoding(
+    calibration_results: Sequence[TemperatureResult],
+    configured_temperatures: Sequence[float],
+    cfg: TEvalConfig,
+    *,
+    gate_problem_ids: Iterable[str],
+) -> GateDecoding:
+    """Pick the single T_eval of this round's gate comparison on a calibration split.
+
+    `calibration_results`: one model (the champion) evaluated at each configured temperature
+    on calibration problems that must be disjoint from the gate set (`gate_problem_ids`);
+    `choose_t_eval` then keeps the incumbent (`cfg.incumbent_t`) unless another temperature
+    is significantly better. Because the choice sees no gate-set data, the gate test at that
+    temperature stays exact; tuning on the gate set itself, or per arm, does not (see
+    docs/policies.md). With one configured temperature there is nothing to tune and
+    `calibration_results` may be empty.
+
+    Raises ValueError when the calibration and gate problems overlap, when the sweep's
+    temperatures are not exactly the configured ones, or when the incumbent is not configured.
+    """
+    temps = sorted(configured_temperatures)
+    if not temps:
+        raise ValueError("no configured temperatures")
+    dups = sorted({a for a, b in zip(temps, temps[1:]) if abs(a - b) < _T_TOL})
+    if dups:
+        raise ValueError(f"configured temperatures repeat: {dups}")
+    if not any(abs(t - cfg.incumbent_t) < _T_TOL for t in temps):
+        raise ValueError(f"incumbent T_eval {cfg.incumbent_t} is not among the configured temperatures {temps}")
+    gate_ids = set(gate_problem_ids)
+    cal_ids = {pc.problem_id for r in calibration_results for pc in r.counts}
+    overlap = sorted(cal_ids & gate_ids)
+    if overlap:
+        more = f" (+{len(overlap) - 10} more)" if len(overlap) > 10 else ""
+        raise ValueError(f"calibration and gate problems overlap: {overlap[:10]}{more}")
+    swept = sorted(r.t for r in calibration_results)
+    missing = [t for t in temps if not any(abs(t - s) < _T_TOL for s in swept)]
+    extra = [s for s in swept if not any(abs(t - s) < _T_TOL for t in temps)]
+    if len(temps) == 1:
+        if extra:
+            raise ValueError(f"calibration temperatures {extra} are not configured {temps}")
+        return GateDecoding(
+            t_eval=temps[0],
+            tuned=False,
+            n_calibration_problems=len(cal_ids),
+            decision=None,
+            reason=f"T_eval={temps[0]:g}: the only configured temperature; nothing to tune",
+        )
+    if missing or extra:
+        raise ValueError(
+            f"calibration sweep {swept} must cover exactly the configured temperatures {temps}"
+            f" (missing {missing}, not configured {extra})"
+        )
+    decision = choose_t_eval(calibration_results, cfg)
+    return GateDecoding(
+        t_eval=decision.t_eval,
+        tuned=True,
+        n_calibration_problems=len(cal_ids),
+        decision=decision,
+        reason=(
+            f"T_eval={decision.t_eval:g} for both arms, tuned on {len(cal_ids)} calibration problems "
+            f"disjoint from the {len(gate_ids)} gate problems: {decision.reason}"
+        ),
     )
 
 

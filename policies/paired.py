@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
+import math
 from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,10 @@ class PairedTestSettings(BaseModel):
     # "auto": exact McNemar when every problem has n = 1 on both arms, else the sign-flip test.
     test: TestName = "auto"
     min_problems: int = Field(20, ge=1)
-    # Two-sided CI level; None means 1 - 2*alpha, the interval dual to the one-sided test.
+    # Two-sided CI level; None means 1 - 2*alpha, so each tail of the interval has the nominal
+    # level of the one-sided test. The interval is reported, not used to decide, and it is not
+    # the inversion of the test (bootstrap or Newcombe vs an exact test): near the boundary the
+    # two can disagree.
     ci_confidence: float | None = Field(None, gt=0.0, lt=1.0)
     seed: int = 0
     n_permutations: int = Field(20_000, ge=100)
@@ -81,13 +84,16 @@ def compare_paired(
     if not pairs:
         raise ValueError("no problems to compare")
     m = len(pairs)
-    diffs = [Fraction(ch.c, ch.n) - Fraction(ref.c, ref.n) for ref, ch in pairs]
-    wins = sum(1 for d in diffs if d > 0)
-    losses = sum(1 for d in diffs if d < 0)
+    # Exact integer differences on the common denominator of the design (lcm of the n's):
+    # d_i = c_ch/n_ch - c_ref/n_ref = ints[i] / scale.
+    scale = math.lcm(*{pc.n for pair in pairs for pc in pair})
+    ints = [ch.c * (scale // ch.n) - ref.c * (scale // ref.n) for ref, ch in pairs]
+    wins = sum(1 for d in ints if d > 0)
+    losses = sum(1 for d in ints if d < 0)
     ref_p1 = sum(ref.rate for ref, _ in pairs) / m
     ch_p1 = sum(ch.rate for _, ch in pairs) / m
-    delta = float(sum(diffs) / m)
-    binary = all(ref.n == 1 and ch.n == 1 for ref, ch in pairs)
+    delta = sum(ints) / (scale * m)
+    binary = scale == 1
     test = settings.test
     if test == "auto":
         test = "mcnemar" if binary else "signflip"
@@ -102,15 +108,16 @@ def compare_paired(
         neither = m - both - wins - losses
         lo, hi = stats.newcombe_paired_ci(both, losses, wins, neither, conf)
     else:
-        p, exact = stats.sign_flip_test(
-            diffs,
+        p, exact = stats.sign_flip_test_numerators(
+            ints,
+            scale,
             alternative,
             n_resamples=settings.n_permutations,
             seed=settings.seed,
             max_exact_work=settings.max_exact_work,
         )
         lo, hi = stats.paired_bootstrap_ci(
-            [float(d) for d in diffs], conf, n_resamples=settings.n_bootstrap, seed=settings.seed
+            [d / scale for d in ints], conf, n_resamples=settings.n_bootstrap, seed=settings.seed
         )
     return PairedComparison(
         n_problems=m,

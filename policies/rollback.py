@@ -1,180 +1,172 @@
-"""Rollback gate: has the serving champion regressed, and to which version do we go back?"""
+"""Rollback on equal terms: re-evaluate the champion and its parent together, then decide.
+
+The champion won its promotion on an evaluation selected for being high; comparing a later
+evaluation of it with those recorded counts would find "regressions" that are only regression
+to the mean, and counts from another decoding, seed, sandbox or vLLM would compare different
+experiments. So a rollback test always uses a *fresh* evaluation of both the champion and its
+parent (the champion it replaced) in one run, with equal `EvalProvenance`, and is one-sided:
+"is the champion worse than its parent?". It has its own lifetime budget, spent by the same
+schedule as the promotion gate (`policies.spending`), and a cooldown after each promotion so
+the same pair cannot flap; the rolled-back champion is marked bad and never promoted again.
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from policies import spending
 from policies.counts import ProblemCounts
 from policies.paired import PairedComparison, PairedTestSettings, compare_paired, describe
+from policies.provenance import EvalProvenance, check_comparable, check_counts_match
+from policies.spending import BudgetTerms, SpendingSettings
 
 
-class ChampionRecord(BaseModel):
-    """One version that has served as champion, with its recorded held-out counts.
+class ReevalConfig(PairedTestSettings, SpendingSettings):
+    """alpha: the rollback test's own *lifetime* budget (probability of ever rolling back a
+    champion that is not worse than its parent). min_regression: the point estimate's drop
+    must exceed this too. cooldown_rounds: no re-evaluation of a champion promoted fewer than
+    this many rounds ago (hysteresis against promote/rollback cycles)."""
 
-    `is_base` marks the base model (no adapter): the rollback target of last resort.
+    min_regression: float = Field(0.0, ge=0.0, le=1.0)
+    cooldown_rounds: int = Field(3, ge=0)
+
+
+class ReevalLedger(BaseModel):
+    """The rollback test's persistent state; `ReevalLedger()` is the fresh state.
+
+    Invariant: alpha_spent + carry + alpha * F(tests) == alpha (see `policies.spending`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = Field(min_length=1)
-    counts: list[ProblemCounts] = Field(min_length=1)
-    marked_bad: bool = False
-    is_base: bool = False
-
-    @model_validator(mode="after")
-    def _base_is_never_bad(self) -> "ChampionRecord":
-        if self.is_base and self.marked_bad:
-            raise ValueError(f"{self.version!r}: the base model cannot be marked bad; it is the last fallback")
-        return self
+    tests: int = Field(0, ge=0)
+    alpha_spent: float = Field(0.0, ge=0.0)
+    rollbacks: int = Field(0, ge=0)
+    carry: float = Field(0.0, ge=0.0)
+    terms: BudgetTerms | None = None
 
 
-class RollbackConfig(PairedTestSettings):
-    """alpha: one-sided level per comparison. min_regression: absolute pass@1 drop the point
-    estimate must exceed on top of significance. compare_to_base: also test against the base."""
-
-    min_regression: float = Field(0.0, ge=0.0, le=1.0)
-    compare_to_base: bool = True
-
-
-class RollbackComparison(BaseModel):
+class ReevalDecision(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    reference_version: str
-    significant_regression: bool
-    comparison: PairedComparison
-
-
-class RollbackDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    rollback: bool
-    current_version: str
-    target_version: str | None
-    # The version the caller must mark bad so it is never promoted again.
-    mark_bad: str | None
-    comparisons: list[RollbackComparison]
+    rollback: bool  # True: serve the parent again and mark the champion bad
+    run: bool  # False: no test was run (cooldown, too few problems) and nothing was spent
+    p_value: float | None
+    alpha_level: float | None  # the level the test was run at; None when not run
+    delta: float | None  # champion minus parent pass@1
     reason: str
+    ledger_after: ReevalLedger
+    comparison: PairedComparison | None
 
 
-def _validate_history(history: Sequence[ChampionRecord]) -> None:
-    if not history:
-        raise ValueError("history is empty: it must start with the base model record")
-    if not history[0].is_base:
-        raise ValueError(f"history[0] ({history[0].version!r}) must be the base model (is_base=True)")
-    extra_base = [r.version for r in history[1:] if r.is_base]
-    if extra_base:
-        raise ValueError(f"only history[0] may be the base model; also marked base: {extra_base}")
-    seen: set[str] = set()
-    dups = []
-    for r in history:
-        if r.version in seen:
-            dups.append(r.version)
-        seen.add(r.version)
-    if dups:
-        raise ValueError(f"duplicate versions in history: {dups}")
+def reevaluation_due(cfg: ReevalConfig, rounds_since_promotion: int) -> bool:
+    """Whether the champion may be re-evaluated: at least `cooldown_rounds` rounds since its
+    promotion (or since it was restored by a rollback)."""
+    if rounds_since_promotion < 0:
+        raise ValueError(f"rounds_since_promotion must be >= 0, got {rounds_since_promotion}")
+    return rounds_since_promotion >= cfg.cooldown_rounds
 
 
-def bad_versions(history: Sequence[ChampionRecord]) -> frozenset[str]:
-    """Versions that must never be promoted again."""
-    return frozenset(r.version for r in history if r.marked_bad)
+def decide_reevaluation(
+    parent: Sequence[ProblemCounts],
+    champion: Sequence[ProblemCounts],
+    ledger: ReevalLedger,
+    cfg: ReevalConfig,
+    *,
+    parent_provenance: EvalProvenance,
+    champion_provenance: EvalProvenance,
+    rounds_since_promotion: int,
+) -> ReevalDecision:
+    """Roll back iff the champion is significantly worse than its parent, both freshly evaluated.
 
+    H0: the champion is not worse than the parent (per-problem pass rates equal, or better);
+    one-sided paired test at the level alpha_k of this ledger's k-th test. Roll back iff
+    p <= alpha_k AND the champion's pass@1 is lower by more than `min_regression`.
 
-def decide_rollback(
-    history: Sequence[ChampionRecord],
-    latest_eval: Sequence[ProblemCounts],
-    cfg: RollbackConfig | None = None,
-) -> RollbackDecision:
-    """Decide whether the current champion (history[-1]) must be rolled back.
+    Not run, nothing spent: within the cooldown (`reevaluation_due` is False; then the counts
+    are not even compared) or with fewer than `min_problems` problems. Otherwise the ledger
+    advances by one test; a rollback passes its level on to the next test (fallback). On a
+    rollback the daemon serves the parent again, marks the champion bad, and counts the
+    parent's rounds_since_promotion from 0 (so the pair cannot flap back at once).
 
-    `history` is oldest first, history[0] the base model. `latest_eval` is the current
-    champion's fresh re-evaluation; each reference's recorded counts must cover its problem
-    ids (extra reference problems are ignored), else ValueError naming the ids.
-
-    Rolls back when the champion is already marked bad, or when `latest_eval` is
-    significantly worse (one-sided paired test, p < alpha, and drop > min_regression) than
-    the previous good champion (most recent earlier record not marked bad) or than the base.
-    Target: the previous good champion if the regression is against it; the base if the
-    champion is only significantly worse than the base (the previous one was indistinguishable
-    from the failing champion, so it is no safe harbour). Noise never triggers a rollback,
-    and the rolled-back version is reported in `mark_bad` so it is not promoted again: both
-    keep the champion from flapping.
+    Raises `ProvenanceMismatch` when the provenances differ, ValueError when a count's n
+    differs from its provenance's n, when the problem ids differ, or when `cfg` changes the
+    budget terms the ledger was opened with.
     """
-    cfg = cfg or RollbackConfig()
-    _validate_history(history)
-    current = history[-1]
-    if current.is_base:
-        return RollbackDecision(
+    check_comparable(parent_provenance, champion_provenance)
+    check_counts_match(parent, parent_provenance, "parent")
+    check_counts_match(champion, champion_provenance, "champion")
+    spending.check_terms(ledger.terms, cfg.alpha, cfg, "re-evaluation ledger")
+    left = cfg.alpha - ledger.alpha_spent
+    budget = (
+        f"lifetime alpha {cfg.alpha:g}: {ledger.tests} tests run, {ledger.alpha_spent:.4g} spent, {left:.4g} left"
+    )
+    if not reevaluation_due(cfg, rounds_since_promotion):
+        return ReevalDecision(
             rollback=False,
-            current_version=current.version,
-            target_version=None,
-            mark_bad=None,
-            comparisons=[],
-            reason="KEEP: the champion is the base model; there is nothing to roll back to",
+            run=False,
+            p_value=None,
+            alpha_level=None,
+            delta=None,
+            reason=(
+                f"KEEP champion, not re-evaluated, nothing spent: promoted {rounds_since_promotion} rounds ago "
+                f"< cooldown_rounds={cfg.cooldown_rounds} ({budget})"
+            ),
+            ledger_after=ledger,
+            comparison=None,
         )
-    earlier_good = [r for r in history[:-1] if not r.marked_bad]
-    previous = earlier_good[-1]  # never empty: history[0] is the base and is never bad
-    base = history[0]
-    if current.marked_bad:
-        return RollbackDecision(
-            rollback=True,
-            current_version=current.version,
-            target_version=previous.version,
-            mark_bad=current.version,
-            comparisons=[],
-            reason=f"ROLLBACK to {previous.version!r}: champion {current.version!r} is marked bad",
-        )
-
-    references = [previous] + ([base] if cfg.compare_to_base and base is not previous else [])
-    results: list[RollbackComparison] = []
-    lines: list[str] = []
-    for ref in references:
-        cmp = compare_paired(
-            ref.counts,
-            latest_eval,
-            cfg,
-            alternative="less",
-            reference_name=f"{ref.version!r} (recorded)",
-            challenger_name=f"{current.version!r} (latest)",
-            allow_reference_superset=True,
-        )
-        significant = (
-            cmp.n_problems >= cfg.min_problems
-            and cmp.delta < 0.0
-            and -cmp.delta > cfg.min_regression
-            and cmp.p_value < cfg.alpha
-        )
-        results.append(
-            RollbackComparison(reference_version=ref.version, significant_regression=significant, comparison=cmp)
-        )
-        lines.append(describe(cmp, repr(ref.version), repr(current.version)))
-
-    facts = " | ".join(lines)
-    n = results[0].comparison.n_problems
-    hit = next((r for r in results if r.significant_regression), None)
-    if hit is None:
-        if n < cfg.min_problems:
-            why = f"only {n} problems < min_problems={cfg.min_problems}; no rollback on thin evidence"
-        else:
-            why = f"no significant regression (alpha={cfg.alpha}, min_regression={cfg.min_regression})"
-        return RollbackDecision(
+    cmp = compare_paired(
+        parent,
+        champion,
+        cfg,
+        alternative="less",
+        reference_name="parent",
+        challenger_name="champion",
+    )
+    facts = describe(cmp, "parent", "champion")
+    if cmp.n_problems < cfg.min_problems:
+        return ReevalDecision(
             rollback=False,
-            current_version=current.version,
-            target_version=None,
-            mark_bad=None,
-            comparisons=results,
-            reason=f"KEEP {current.version!r}: {why}. {facts}",
+            run=False,
+            p_value=cmp.p_value,
+            alpha_level=None,
+            delta=cmp.delta,
+            reason=(
+                f"KEEP champion, test not run, nothing spent: only {cmp.n_problems} problems "
+                f"< min_problems={cfg.min_problems}; no rollback on thin evidence ({budget}). {facts}"
+            ),
+            ledger_after=ledger,
+            comparison=cmp,
         )
-    target = hit.reference_version
-    return RollbackDecision(
-        rollback=True,
-        current_version=current.version,
-        target_version=target,
-        mark_bad=current.version,
-        comparisons=results,
-        reason=(
-            f"ROLLBACK to {target!r}: {current.version!r} is significantly worse than {target!r} "
-            f"(p={hit.comparison.p_value:.4g} < alpha={cfg.alpha}). {facts}"
-        ),
+    k = ledger.tests + 1
+    level = spending.next_level(cfg.alpha, ledger.tests, ledger.carry, cfg)
+    if cmp.delta >= 0.0:
+        rollback, why = False, "champion is not worse than its parent"
+    elif cmp.p_value > level:
+        rollback, why = False, f"drop is within noise (p={cmp.p_value:.4g} > alpha_{k}={level:.4g})"
+    elif -cmp.delta <= cfg.min_regression:
+        rollback, why = False, f"significant but drop {-cmp.delta:.4f} <= min_regression {cfg.min_regression}"
+    else:
+        rollback, why = True, f"significant regression (p={cmp.p_value:.4g} <= alpha_{k}={level:.4g})"
+    passes_on = rollback and cfg.fallback
+    after = ReevalLedger(
+        tests=k,
+        alpha_spent=ledger.alpha_spent + (0.0 if passes_on else level),
+        rollbacks=ledger.rollbacks + int(rollback),
+        carry=level if passes_on else 0.0,
+        terms=ledger.terms or spending.budget_terms(cfg.alpha, cfg),
+    )
+    verdict = "ROLLBACK to parent, mark champion bad" if rollback else "KEEP champion"
+    kept = "passed on to the next test" if passes_on else "spent"
+    return ReevalDecision(
+        rollback=rollback,
+        run=True,
+        p_value=cmp.p_value,
+        alpha_level=level,
+        delta=cmp.delta,
+        reason=f"{verdict}: {why}. Test {k} at alpha_{k}={level:.4g} ({kept}); {budget} before it. {facts}",
+        ledger_after=after,
+        comparison=cmp,
     )

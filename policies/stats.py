@@ -3,6 +3,12 @@
 Conventions: "greater" alternatives ask whether the *second* arm (the challenger) is better;
 paired differences are challenger minus reference. Every randomised routine takes an explicit
 seed so a decision can be replayed exactly from its inputs.
+
+Library code is used where it computes the same thing: the Wilson interval is statsmodels'
+`proportion_confint(method="wilson")`, the exact binomial is `scipy.stats.binomtest`, the
+percentile bootstrap is `scipy.stats.bootstrap`. The exact sign-flip distribution is a short
+dynamic programme kept here (scipy's `permutation_test` enumerates 2^m arrangements or
+samples them; a test cross-checks the two).
 """
 
 from __future__ import annotations
@@ -13,49 +19,43 @@ from typing import Literal, Sequence
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
 
 Alternative = Literal["greater", "less", "two-sided"]
 
-# Above this many DP cells (problems x support width) the exact sign-flip distribution is
-# replaced by Monte Carlo; 5e7 float adds take well under a second.
+# Above this many DP cells (problems x worst-case support width) the exact sign-flip
+# distribution is replaced by Monte Carlo; 5e7 float adds take well under a second.
 DEFAULT_MAX_EXACT_WORK = 50_000_000
 
 
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k).
-
-    Computed as a running product so that large n does not overflow.
-    """
-    if n < 1 or k < 1:
-        raise ValueError(f"pass_at_k needs n >= 1 and k >= 1, got n={n}, k={k}")
-    if not 0 <= c <= n:
-        raise ValueError(f"pass_at_k needs 0 <= c <= n, got c={c}, n={n}")
-    if k > n:
-        raise ValueError(f"pass_at_k needs k <= n, got k={k}, n={n}")
-    if n - c < k:
-        return 1.0
-    prod = 1.0
-    for i in range(n - c + 1, n + 1):
-        prod *= 1.0 - k / i
-    return 1.0 - prod
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for one binomial proportion (good coverage near 0 and 1)."""
+    """Wilson score interval for one binomial proportion (statsmodels `proportion_confint`).
+
+    Good coverage near 0 and 1. The endpoints at 0/trials and trials/trials are set exactly
+    to 0 and 1 (rounding can otherwise leave them 1e-17 outside [0, 1]).
+    """
     if trials < 1:
         raise ValueError(f"wilson_interval needs trials >= 1, got {trials}")
     if not 0 <= successes <= trials:
         raise ValueError(f"wilson_interval needs 0 <= successes <= trials, got {successes}/{trials}")
     _check_confidence(confidence)
-    z = float(sps.norm.ppf(0.5 + confidence / 2))
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    # Clamp the exact endpoints: rounding can leave 1e-17 outside [0, 1] at p = 0 or 1.
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)
-    hi = 1.0 if successes == trials else min(1.0, centre + half)
+    lo, hi = proportion_confint(successes, trials, alpha=1.0 - confidence, method="wilson")
+    lo = 0.0 if successes == 0 else max(0.0, float(lo))
+    hi = 1.0 if successes == trials else min(1.0, float(hi))
     return lo, hi
+
+
+def _wilson_pair(successes: tuple[int, int], trials: int, confidence: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Both margins' Wilson intervals in one vectorised statsmodels call: ((lo1, lo2), (hi1, hi2))."""
+    lo, hi = proportion_confint(np.asarray(successes), trials, alpha=1.0 - confidence, method="wilson")
+    los = tuple(0.0 if s == 0 else max(0.0, float(v)) for s, v in zip(successes, lo))
+    his = tuple(1.0 if s == trials else min(1.0, float(v)) for s, v in zip(successes, hi))
+    return (los[0], los[1]), (his[0], his[1])
 
 
 def mcnemar_exact(wins: int, losses: int, alternative: Alternative = "greater") -> float:
@@ -73,11 +73,6 @@ def mcnemar_exact(wins: int, losses: int, alternative: Alternative = "greater") 
     return float(sps.binomtest(wins, wins + losses, 0.5, alternative=alternative).pvalue)
 
 
-def _check_confidence(confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-
-
 def newcombe_paired_ci(
     both: int, only_reference: int, only_challenger: int, neither: int, confidence: float = 0.95
 ) -> tuple[float, float]:
@@ -85,7 +80,8 @@ def newcombe_paired_ci(
 
     Interval for p_challenger - p_reference from the paired 2x2 table. Built from the two
     Wilson intervals with the estimated correlation between the margins (with Newcombe's
-    n/2 correction for positive association).
+    n/2 correction for positive association). statsmodels has Newcombe's interval only for
+    independent proportions, so the paired version is composed here.
     """
     _check_confidence(confidence)
     counts = (both, only_reference, only_challenger, neither)
@@ -97,8 +93,7 @@ def newcombe_paired_ci(
     ch_pass = both + only_challenger
     ref_pass = both + only_reference
     p1, p2 = ch_pass / n, ref_pass / n
-    l1, u1 = wilson_interval(ch_pass, n, confidence)
-    l2, u2 = wilson_interval(ref_pass, n, confidence)
+    (l1, l2), (u1, u2) = _wilson_pair((ch_pass, ref_pass), n, confidence)
     margins = (ch_pass, n - ch_pass, ref_pass, n - ref_pass)
     if 0 in margins:
         phi = 0.0
@@ -120,17 +115,41 @@ def newcombe_paired_ci(
     return max(-1.0, lo), min(1.0, hi)
 
 
-def _integer_scale(values: Sequence[Fraction]) -> int:
-    scale = 1
-    for v in values:
-        scale = math.lcm(scale, v.denominator)
-    return scale
+def sign_flip_exact_feasible(n_problems: int, denominator: int, max_exact_work: int = DEFAULT_MAX_EXACT_WORK) -> bool:
+    """Whether `sign_flip_test` takes the exact path for this design.
+
+    The bound is the worst-case DP work: `n_problems` x (2 * n_problems * denominator + 1)
+    cells, with `denominator` the common denominator fixed by the design (the lcm of the
+    samples-per-problem n's). It depends on the design only, never on the observed counts,
+    so more (or fewer) wins cannot switch the method.
+    """
+    if n_problems < 0 or denominator < 1:
+        raise ValueError(f"need n_problems >= 0 and denominator >= 1, got {n_problems}, {denominator}")
+    return n_problems * (2 * n_problems * denominator + 1) <= max_exact_work
+
+
+def _as_integers(diffs: Sequence[Fraction | float | int], denominator: int) -> np.ndarray:
+    out = np.empty(len(diffs), dtype=np.int64)
+    for i, d in enumerate(diffs):
+        if isinstance(d, float):
+            scaled = d * denominator
+            k = round(scaled)
+            if abs(scaled - k) > 1e-9 * max(1.0, abs(scaled)):
+                raise ValueError(f"difference {d!r} is not a multiple of 1/{denominator}")
+        else:
+            scaled_fr = Fraction(d) * denominator
+            if scaled_fr.denominator != 1:
+                raise ValueError(f"difference {d!r} is not a multiple of 1/{denominator}")
+            k = scaled_fr.numerator
+        out[i] = k
+    return out
 
 
 def sign_flip_test(
     diffs: Sequence[Fraction | float | int],
     alternative: Alternative = "greater",
     *,
+    denominator: int = 1,
     n_resamples: int = 20_000,
     seed: int = 0,
     max_exact_work: int = DEFAULT_MAX_EXACT_WORK,
@@ -139,43 +158,71 @@ def sign_flip_test(
 
     Under H0 (no difference between arms on each problem) the sign of every problem's
     difference is exchangeable, so the null distribution of sum(d) is that of sum(+-|d_i|).
-    Returns (p_value, exact). When the differences are rationals with a small common
-    denominator (e.g. c/n with few distinct n), the null distribution is computed exactly by
-    dynamic programming over integer sums; otherwise by Monte Carlo with `seed`, using
-    p = (1 + hits) / (1 + n_resamples) so the p-value is never 0. With all n = 1 this is
-    exactly the two-sided-binomial sign test, i.e. the exact McNemar test.
+    Every difference must be a multiple of 1/`denominator` (for c/n differences: the lcm of
+    the n's), else ValueError. Returns (p_value, exact).
 
-    Whether the exact path is used depends only on the denominators and the number of
-    problems, never on the observed counts, so adding wins cannot switch method.
+    Exact vs Monte Carlo is decided by `sign_flip_exact_feasible(len(diffs), denominator)`,
+    a function of the design only. The exact path computes the null distribution by dynamic
+    programming over integer sums (only positive terms are added, so even tail
+    probabilities far below 1e-10 keep full relative precision); the Monte Carlo path draws
+    `n_resamples` sign vectors with `seed` and returns p = (1 + hits) / (1 + n_resamples),
+    which is never below 1 / (1 + n_resamples). With all n = 1 this is exactly the
+    binomial sign test, i.e. the exact McNemar test.
+    """
+    if denominator < 1:
+        raise ValueError(f"denominator must be >= 1, got {denominator}")
+    return sign_flip_test_numerators(
+        _as_integers(diffs, denominator),
+        denominator,
+        alternative,
+        n_resamples=n_resamples,
+        seed=seed,
+        max_exact_work=max_exact_work,
+    )
+
+
+def sign_flip_test_numerators(
+    numerators: Sequence[int] | np.ndarray,
+    denominator: int,
+    alternative: Alternative = "greater",
+    *,
+    n_resamples: int = 20_000,
+    seed: int = 0,
+    max_exact_work: int = DEFAULT_MAX_EXACT_WORK,
+) -> tuple[float, bool]:
+    """`sign_flip_test` for differences given as integers over a common `denominator`.
+
+    d_i = numerators[i] / denominator. The p-value does not depend on `denominator` (the
+    test is scale free); the exact-vs-Monte-Carlo switch does, through
+    `sign_flip_exact_feasible`.
     """
     if alternative not in ("greater", "less", "two-sided"):
         raise ValueError(f"unknown alternative {alternative!r}")
-    fr = [Fraction(d).limit_denominator(10**6) if isinstance(d, float) else Fraction(d) for d in diffs]
-    m = len(fr)
+    if denominator < 1:
+        raise ValueError(f"denominator must be >= 1, got {denominator}")
+    ints = np.asarray(numerators, dtype=np.int64)
+    m = len(ints)
     if m == 0:
         return 1.0, True
-    scale = _integer_scale(fr)
-    width_bound = 2 * m * scale + 1
-    if m * width_bound <= max_exact_work:
-        ints = [int(d * scale) for d in fr]
+    if sign_flip_exact_feasible(m, denominator, max_exact_work):
         return _sign_flip_exact(ints, alternative), True
-    arr = np.array([float(d) for d in fr])
-    return _sign_flip_monte_carlo(arr, alternative, n_resamples, seed), False
+    return _sign_flip_monte_carlo(ints.astype(float), alternative, n_resamples, seed), False
 
 
-def _sign_flip_exact(ints: list[int], alternative: Alternative) -> float:
-    abs_vals = [abs(v) for v in ints if v != 0]
-    total = sum(abs_vals)
-    observed = sum(ints)
-    dist = np.zeros(2 * total + 1)
-    dist[total] = 1.0
-    for a in abs_vals:
-        new = np.zeros_like(dist)
-        new[a:] += 0.5 * dist[: len(dist) - a]
-        new[: len(dist) - a] += 0.5 * dist[a:]
+def _sign_flip_exact(ints: np.ndarray, alternative: Alternative) -> float:
+    """Exact tail of sum(+-|d_i|) by DP; the support grows as problems are added."""
+    abs_vals = np.sort(np.abs(ints[ints != 0]))
+    observed = int(ints.sum())
+    dist = np.ones(1)
+    for a in abs_vals.tolist():
+        new = np.zeros(len(dist) + 2 * a)
+        new[: len(dist)] += 0.5 * dist
+        new[2 * a :] += 0.5 * dist
         dist = new
-    upper = float(dist[observed + total :].sum())
-    lower = float(dist[: observed + total + 1].sum())
+    total = (len(dist) - 1) // 2  # dist[j] = P(sum = j - total)
+    idx = observed + total
+    upper = float(dist[idx:].sum())
+    lower = float(dist[: idx + 1].sum())
     if alternative == "greater":
         p = upper
     elif alternative == "less":
@@ -223,27 +270,26 @@ def paired_bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval for the mean of per-problem paired differences.
 
-    Problems are the resampling unit (both arms' results on a problem move together), which
-    keeps the pairing and the per-problem clustering of the n samples.
+    `scipy.stats.bootstrap(method="percentile")` over the differences: problems are the
+    resampling unit (both arms' results on a problem move together), which keeps the pairing
+    and the per-problem clustering of the n samples. All-equal differences return the point.
     """
     _check_confidence(confidence)
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     d = np.asarray(diffs, dtype=float)
-    m = len(d)
-    if m == 0:
+    if len(d) == 0:
         raise ValueError("paired_bootstrap_ci needs at least one difference")
     if np.all(d == d[0]):
         return float(d[0]), float(d[0])
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
-    chunk = max(1, min(n_resamples, 4_000_000 // m))
-    done = 0
-    while done < n_resamples:
-        size = min(chunk, n_resamples - done)
-        idx = rng.integers(0, m, size=(size, m))
-        means[done : done + size] = d[idx].mean(axis=1)
-        done += size
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [tail, 1 - tail])
-    return float(lo), float(hi)
+    res = sps.bootstrap(
+        (d,),
+        np.mean,
+        n_resamples=n_resamples,
+        batch=max(1, min(n_resamples, 4_000_000 // len(d))),
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence, runtime_checkable
 
-from ssd.problems import Problem
 from sandbox.config import SandboxConfig, SandboxLimits
 from sandbox.errors import SandboxUnavailable
+from sandbox.tests_spec import Judgeable
 from sandbox.verdict import TestResult, TestStatus, Verdict
 
 __all__ = [
@@ -27,9 +27,9 @@ __all__ = [
 
 @runtime_checkable
 class Sandbox(Protocol):
-    def judge(self, problem: Problem, program: str) -> Verdict: ...
+    def judge(self, problem: Judgeable, program: str) -> Verdict: ...
 
-    def judge_many(self, jobs: Sequence[tuple[Problem, str]], progress: bool = False) -> list[Verdict]: ...
+    def judge_many(self, jobs: Sequence[tuple[Judgeable, str]], progress: bool = False) -> list[Verdict]: ...
 
     def close(self) -> None: ...
 

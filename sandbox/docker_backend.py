@@ -17,11 +17,11 @@ from typing import Sequence
 
 import structlog
 
-from ssd.problems import Problem
 from sandbox.config import SandboxConfig
 from sandbox.errors import SandboxUnavailable
 from sandbox.image import check_image, docker_client
 from sandbox.session import ChannelError, ChannelTimeout, LineChannel, Outcome, build_job, run_job, sandbox_error
+from sandbox.tests_spec import Judgeable
 from sandbox.verdict import Verdict
 
 log = structlog.get_logger(__name__).bind(stage="sandbox")
@@ -230,7 +230,7 @@ class DockerSandbox:
         slot.container_id = None
 
     # --- judging ------------------------------------------------------------------------------
-    def judge(self, problem: Problem, program: str) -> Verdict:
+    def judge(self, problem: Judgeable, program: str) -> Verdict:
         job = build_job(problem, program, self.config.limits)
         if self._closed:
             raise RuntimeError("sandbox is closed")
@@ -261,7 +261,7 @@ class DockerSandbox:
                         log.error("cannot replace sandbox container; retrying on next use", error=str(exc))
             self._idle.put(slot)
 
-    def judge_many(self, jobs: Sequence[tuple[Problem, str]], progress: bool = False) -> list[Verdict]:
+    def judge_many(self, jobs: Sequence[tuple[Judgeable, str]], progress: bool = False) -> list[Verdict]:
         from sandbox.parallel import judge_all
 
         return judge_all(self.judge, jobs, self.config.workers, progress)

@@ -21,9 +21,9 @@ from typing import Sequence
 
 import structlog
 
-from ssd.problems import Problem
 from sandbox.config import SandboxConfig
 from sandbox.session import ChannelError, ChannelTimeout, LineChannel, build_job, run_job, sandbox_error
+from sandbox.tests_spec import Judgeable
 from sandbox.verdict import Verdict
 
 log = structlog.get_logger(__name__).bind(stage="sandbox")
@@ -133,7 +133,7 @@ class LocalSandbox:
             cmd += ["--uid", str(SANDBOX_UID), "--nproc", str(self.config.limits.pids), "--python", self._python]
         return (self._prefix or []) + cmd
 
-    def judge(self, problem: Problem, program: str) -> Verdict:
+    def judge(self, problem: Judgeable, program: str) -> Verdict:
         job = build_job(problem, program, self.config.limits)
         workdir = tempfile.mkdtemp(prefix="ssd-sandbox-")
         try:
@@ -152,7 +152,7 @@ class LocalSandbox:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def judge_many(self, jobs: Sequence[tuple[Problem, str]], progress: bool = False) -> list[Verdict]:
+    def judge_many(self, jobs: Sequence[tuple[Judgeable, str]], progress: bool = False) -> list[Verdict]:
         from sandbox.parallel import judge_all
 
         return judge_all(self.judge, jobs, self.config.workers, progress)

@@ -7,16 +7,16 @@ from typing import Callable, Sequence
 
 import structlog
 
-from ssd.problems import Problem
 from sandbox.session import sandbox_error
+from sandbox.tests_spec import Judgeable
 from sandbox.verdict import Verdict
 
 log = structlog.get_logger(__name__).bind(stage="sandbox")
 
 
 def judge_all(
-    judge: Callable[[Problem, str], Verdict],
-    jobs: Sequence[tuple[Problem, str]],
+    judge: Callable[[Judgeable, str], Verdict],
+    jobs: Sequence[tuple[Judgeable, str]],
     workers: int,
     progress: bool,
 ) -> list[Verdict]:
@@ -24,7 +24,7 @@ def judge_all(
         if problem.tests is None:
             raise ValueError(f"problem {problem.id!r} has no tests to judge against")
 
-    def one(job: tuple[Problem, str]) -> Verdict:
+    def one(job: tuple[Judgeable, str]) -> Verdict:
         problem, program = job
         try:
             return judge(problem, program)

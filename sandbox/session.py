@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ssd.problems import AssertTests, CallTests, Problem, StdioTests
 from sandbox.compare import json_equal, parse_returned, stdio_equal
 from sandbox.config import SandboxLimits
+from sandbox.tests_spec import AssertTests, CallTests, Judgeable, StdioTests
 from sandbox.verdict import TestResult, TestStatus, Verdict
 
 # Host-side slack on top of a test's own wall limit before the host kills the whole sandbox:
@@ -86,7 +86,7 @@ class Job:
     expected: list[Any]  # host-only; None for assert tests
 
 
-def build_job(problem: Problem, program: str, limits: SandboxLimits) -> Job:
+def build_job(problem: Judgeable, program: str, limits: SandboxLimits) -> Job:
     tests = problem.tests
     if tests is None:
         raise ValueError(f"problem {problem.id!r} has no tests to judge against")
@@ -103,7 +103,7 @@ def build_job(problem: Problem, program: str, limits: SandboxLimits) -> Job:
         header.update(mode="assert", test=tests.code, entry_point=tests.entry_point)
         runs = [{"op": "run"}]
         expected = [None]
-    else:  # pragma: no cover - the Problem model admits only the three kinds
+    else:  # pragma: no cover - the tests model admits only the three kinds
         raise ValueError(f"problem {problem.id!r}: unknown tests kind")
     return Job(header, runs, expected)
 
@@ -152,7 +152,7 @@ class Outcome:
     reusable: bool  # False: the sandbox must be replaced before the next program
 
 
-def run_job(channel: Channel, problem: Problem, job: Job, limits: SandboxLimits) -> Outcome:
+def run_job(channel: Channel, problem: Judgeable, job: Job, limits: SandboxLimits) -> Outcome:
     mode = job.header["mode"]
     # A record carries at most the stdout cap and the stderr tail, base64-encoded.
     max_line = (limits.output_bytes + limits.stderr_bytes) * 4 // 3 + (64 << 10)
@@ -201,7 +201,7 @@ def _parse(line: bytes) -> dict:
     return obj
 
 
-def sandbox_error(problem: Problem, message: str) -> Verdict:
+def sandbox_error(problem: Judgeable, message: str) -> Verdict:
     return Verdict(
         problem_id=problem.id,
         passed=False,

@@ -1,8 +1,11 @@
-"""Build (or check) the packaged starter problem set from ``ssd/sources/starter_defs.py``.
+"""Build (or check) the packaged starter problem set from ``ssd/data/starter/defs/*.yaml``.
 
     python scripts/build_starter_set.py            # generate, verify, write ssd/data/starter/
     python scripts/build_starter_set.py --check    # regenerate in memory; fail if files differ
     python scripts/build_starter_set.py --verify   # judge the packaged files locally
+
+The definitions are data (one YAML file per problem, schema ``ssd.sources.starter.StarterDef``):
+``load_defs`` rejects a malformed file before anything runs, naming the file and the field.
 
 Expected outputs come from running each reference solution here (trusted code we wrote), so
 tests and references cannot disagree. Every build is verified with a small local judge that
@@ -32,12 +35,13 @@ import structlog
 from sandbox.compare import json_equal, stdio_equal  # noqa: F401  (json_equal used by tests too)
 from ssd.atomic_io import write_text_atomic
 from ssd.problems import AssertTests, CallCase, CallTests, Problem, StdioCase, StdioTests
-from ssd.sources.starter_defs import DEFS, StarterDef
+from ssd.sources.starter import DEFS_DIR, AssertDef, CallDef, DefFile, StdioDef, load_defs
 
 log = structlog.get_logger(__name__).bind(stage="build_starter")
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "ssd" / "data" / "starter"
+DEFS_PATH = OUT_DIR / DEFS_DIR
 PROBLEMS_FILE = "problems.jsonl"
 SOLUTIONS_FILE = "solutions.jsonl"
 RUN_TIMEOUT_S = 20.0
@@ -85,18 +89,13 @@ sys.stdout.write(json.dumps(out))
 _AST_LOCK = threading.Lock()
 
 
-def parse_py(source: str) -> ast.AST:
-    with _AST_LOCK:
-        return ast.parse(source)
-
-
 def literal(source: str):
     with _AST_LOCK:
         return ast.literal_eval(source)
 
 
 class BuildError(RuntimeError):
-    """A definition is inconsistent; names the problem so it can be fixed in starter_defs.py."""
+    """A definition does not build; names the problem so its YAML file can be fixed."""
 
 
 @dataclass(frozen=True)
@@ -116,14 +115,6 @@ def _python() -> list[str]:
     return [sys.executable, "-I"]
 
 
-def _fn_name(signature: str) -> str:
-    tree = parse_py(signature.rstrip() + "\n    pass\n")
-    node = tree.body[0]
-    if not isinstance(node, ast.FunctionDef):
-        raise BuildError(f"signature {signature!r} is not a def line")
-    return node.name
-
-
 def _call_values(program: str, fn: str, cases: list[list[Any]], cwd: str) -> list[dict]:
     req = json.dumps({"program": program, "fn": fn, "cases": cases})
     proc = _run(_python() + ["-c", _CALL_HARNESS], req, cwd)
@@ -133,101 +124,62 @@ def _call_values(program: str, fn: str, cases: list[list[Any]], cwd: str) -> lis
 
 
 def _docstring(text: str, indent: str) -> str:
+    # The schema rejects statements with a triple quote or a backslash.
     body = textwrap.fill(text, width=88 - len(indent), initial_indent="",
                          subsequent_indent=indent, break_on_hyphens=False)
-    if '"""' in body or "\\" in body:
-        raise BuildError(f"statement cannot be a plain docstring: {text[:40]!r}")
     return f'{indent}"""{body}\n{indent}"""\n'
 
 
-def _starter_code(d: StarterDef) -> str:
-    sig = d.signature or ""
-    if d.method:
-        return "class Solution:\n    " + sig + "\n" + _docstring(d.statement, " " * 8)
-    return sig + "\n" + _docstring(d.statement, " " * 4)
+def _starter_code(d: CallDef | AssertDef) -> str:
+    if isinstance(d, CallDef) and d.method:
+        return "class Solution:\n    " + d.signature + "\n" + _docstring(d.statement, " " * 8)
+    return d.signature + "\n" + _docstring(d.statement, " " * 4)
 
 
 def _call_repr(fn: str, args: list[Any]) -> str:
     return f"{fn}({', '.join(repr(a) for a in args)})"
 
 
-def _prompt(d: StarterDef, example: str) -> str:
-    if d.kind == "stdio":
+def _prompt(d: CallDef | StdioDef | AssertDef, example: str) -> str:
+    if isinstance(d, StdioDef):
         return (f"{d.statement}\n\nWrite a complete Python program that reads standard input "
                 f"and writes standard output.\n\n{example}")
-    if d.method:
-        head = (f"Write a Python class `Solution` with a method `{_fn_name(d.signature or '')}`"
+    if isinstance(d, CallDef) and d.method:
+        head = (f"Write a Python class `Solution` with a method `{d.fn_name}`"
                 f" with this signature:")
     else:
-        head = f"Write a Python function `{_fn_name(d.signature or '')}` with this signature:"
+        head = f"Write a Python function `{d.fn_name}` with this signature:"
     return (f"{d.statement}\n\n{head}\n\n    {d.signature}\n\nReturn the result; do not read "
             f"input or print.\n\n{example}")
 
 
-def _check_def(d: StarterDef) -> None:
-    where = f"starter def {d.slug!r}"
-    if not d.slug.replace("-", "").isalnum() or d.slug != d.slug.lower():
-        raise BuildError(f"{where}: slug must be lower-case letters, digits and '-'")
-    if not 5 <= len(d.cases) <= 10:
-        raise BuildError(f"{where}: needs 5-10 test cases, has {len(d.cases)}")
-    if len(set(json.dumps(c, sort_keys=True) for c in d.cases)) != len(d.cases):
-        raise BuildError(f"{where}: duplicate test case")
-    for role, src in (("reference", d.reference), ("wrong", d.wrong)):
-        try:
-            compile(src, f"<{d.slug} {role}>", "exec")
-        except SyntaxError as exc:
-            raise BuildError(f"{where}: {role} does not compile: {exc}") from exc
-    if d.reference == d.wrong:
-        raise BuildError(f"{where}: wrong solution equals the reference")
-    if d.kind == "stdio":
-        if d.signature is not None or d.method:
-            raise BuildError(f"{where}: stdio problems take no signature")
-        if not all(isinstance(c, str) for c in d.cases):
-            raise BuildError(f"{where}: stdio cases must be input strings")
-        return
-    if d.signature is None:
-        raise BuildError(f"{where}: {d.kind} problems need a signature")
-    if d.method and d.kind != "call":
-        raise BuildError(f"{where}: only call problems may use class Solution")
-    if not all(isinstance(c, list) for c in d.cases):
-        raise BuildError(f"{where}: cases must be argument lists")
-    fn = _fn_name(d.signature)
-    for role, src in (("reference", d.reference), ("wrong", d.wrong)):
-        names = {n.name for n in ast.walk(parse_py(src))
-                 if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-        if fn not in names or (d.method and "Solution" not in names):
-            raise BuildError(f"{where}: {role} does not define {fn}")
+def _build_stdio(pid: str, d: StdioDef, cwd: str) -> Built:
+    outputs = []
+    for i, stdin in enumerate(d.cases):
+        proc = _run(_python() + ["-c", d.reference], stdin, cwd)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            raise BuildError(f"{pid}: reference fails on case {i}: {proc.stderr[-300:]}")
+        outputs.append(proc.stdout)
+    tests = StdioTests(kind="stdio", cases=[
+        StdioCase(input=i, output=o) for i, o in zip(d.cases, outputs)])
+    example = (f"Example input:\n\n{textwrap.indent(d.cases[0], '    ')}\n"
+               f"Example output:\n\n{textwrap.indent(outputs[0], '    ')}")
+    return Built(Problem(id=pid, prompt=_prompt(d, example.rstrip() + "\n"), starter_code=None,
+                         difficulty=d.difficulty, tests=tests, meta=_meta(d)),
+                 d.reference, d.wrong)
 
 
-def build_one(number: int, d: StarterDef, cwd: str) -> Built:
-    """Turn one definition into a Problem whose expected outputs come from the reference."""
-    _check_def(d)
-    pid = f"starter/{number:03d}-{d.slug}"
-    meta = {"source": "starter", "kind_note": d.kind}
-    if d.kind == "stdio":
-        outputs = []
-        for i, stdin in enumerate(d.cases):
-            proc = _run(_python() + ["-c", d.reference], stdin, cwd)
-            if proc.returncode != 0 or not proc.stdout.strip():
-                raise BuildError(f"{pid}: reference fails on case {i}: {proc.stderr[-300:]}")
-            outputs.append(proc.stdout)
-        tests: Any = StdioTests(kind="stdio", cases=[
-            StdioCase(input=i, output=o) for i, o in zip(d.cases, outputs)])
-        example = (f"Example input:\n\n{textwrap.indent(d.cases[0], '    ')}\n"
-                   f"Example output:\n\n{textwrap.indent(outputs[0], '    ')}")
-        return Built(Problem(id=pid, prompt=_prompt(d, example.rstrip() + "\n"),
-                             starter_code=None, difficulty=d.difficulty, tests=tests,
-                             meta=meta), d.reference, d.wrong)
-
-    fn = _fn_name(d.signature or "")
+def _build_function(pid: str, d: CallDef | AssertDef, cwd: str) -> Built:
+    fn = d.fn_name
     cases = [list(c) for c in d.cases]
     values = _call_values(d.reference, fn, cases, cwd)
     for i, v in enumerate(values):
         if not v["ok"]:
             raise BuildError(f"{pid}: reference fails on case {i}: {v['error']}")
-    shown = f"Solution().{fn}" if d.method else fn
+    shown = f"Solution().{fn}" if isinstance(d, CallDef) and d.method else fn
     example = f"Example: {_call_repr(shown, cases[0])} returns {values[0]['repr']}.\n"
-    if d.kind == "call":
+    tests: CallTests | AssertTests
+    if isinstance(d, CallDef):
         tests = CallTests(kind="call", fn_name=fn, cases=[
             CallCase(input=c, output=v["json"]) for c, v in zip(cases, values)])
     else:
@@ -240,29 +192,37 @@ def build_one(number: int, d: StarterDef, cwd: str) -> Built:
             lines.append(f"    assert {_call_repr('candidate', c)} == {v['repr']}")
         tests = AssertTests(kind="assert", entry_point=fn, code="\n".join(lines) + "\n")
     return Built(Problem(id=pid, prompt=_prompt(d, example), starter_code=_starter_code(d),
-                         difficulty=d.difficulty, tests=tests, meta=meta),
+                         difficulty=d.difficulty, tests=tests, meta=_meta(d)),
                  d.reference, d.wrong)
 
 
-def build_all(workers: int = 2) -> list[Built]:
-    slugs = [d.slug for d in DEFS]
-    dupes = {s for s in slugs if slugs.count(s) > 1}
-    if dupes:
-        raise BuildError(f"duplicate slugs: {sorted(dupes)}")
+def _meta(d: CallDef | StdioDef | AssertDef) -> dict[str, str]:
+    return {"source": "starter", "kind_note": d.kind}
+
+
+def build_one(entry: DefFile, cwd: str) -> Built:
+    """Turn one definition into a Problem whose expected outputs come from the reference."""
+    d = entry.spec
+    if isinstance(d, StdioDef):
+        return _build_stdio(entry.id, d, cwd)
+    return _build_function(entry.id, d, cwd)
+
+
+def build_all(workers: int = 2, defs_dir: Path = DEFS_PATH) -> list[Built]:
+    entries = load_defs(defs_dir)  # schema, file names, unique numbers and slugs
     with tempfile.TemporaryDirectory(prefix="starter-build-") as cwd, \
             ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda nd: _try_build(nd[0], nd[1], cwd),
-                                enumerate(DEFS, start=1)))
+        results = list(pool.map(lambda e: _try_build(e, cwd), entries))
     errors = [str(r) for r in results if isinstance(r, BuildError)]
     if errors:
         raise BuildError(f"{len(errors)} bad definition(s):\n" + "\n".join(errors))
     return sorted((r for r in results if isinstance(r, Built)), key=lambda b: b.problem.id)
 
 
-def _try_build(number: int, d: StarterDef, cwd: str) -> Built | BuildError:
+def _try_build(entry: DefFile, cwd: str) -> Built | BuildError:
     # Collect every bad definition in one run instead of stopping at the first.
     try:
-        return build_one(number, d, cwd)
+        return build_one(entry, cwd)
     except BuildError as exc:
         return exc
 

@@ -9,6 +9,7 @@ with a message naming what is wrong.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -59,6 +60,16 @@ class LoraSettings(BaseModel):
     target_modules: list[str]
 
 
+class ParentAdapter(BaseModel):
+    """The adapter a continued training started from (its weights were step 0's weights)."""
+
+    model_config = ConfigDict(frozen=True)
+    path: str
+    content_hash: str  # adapter_content_hash: adapter_config.json and weights, names and bytes
+    data_hash: str | None = None  # the data it was trained on; None for a foreign PEFT folder
+    round_id: str | None = None
+
+
 class ExampleCounts(BaseModel):
     rows: int = 0  # rows in the samples file
     used: int = 0  # examples trained on
@@ -82,8 +93,7 @@ class AdapterManifest(BaseModel):
     base_model_name: str
     base_model_path: str
     base_model_hash: str
-    init_adapter: str | None = None
-    init_adapter_data_hash: str | None = None  # the data the continued adapter was trained on
+    parent: ParentAdapter | None = None  # None: a fresh LoRA on the base
     samples_path: str
     data_hash: str
     hyperparameters: dict
@@ -139,6 +149,22 @@ def read_adapter_config(folder: Path) -> dict:
 
 def adapter_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in Path(folder).iterdir() if f.is_file() and f.name in ADAPTER_WEIGHT_FILES)
+
+
+def adapter_content_hash(folder: Path) -> str:
+    """sha256 over what defines the adapter's behaviour (``adapter_config.json`` and the weight
+    files, names and bytes), stable across copies and independent of the manifest and logs.
+    A bare hex digest, the form the daemon's adapter table stores."""
+    h = hashlib.sha256()
+    for name in (*ADAPTER_REQUIRED_FILES, *ADAPTER_WEIGHT_FILES):
+        f = Path(folder) / name
+        if not f.is_file():
+            continue
+        h.update(name.encode())
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def validate_adapter(folder: Path, base_model_hash: str | None = None, *, max_rank: int | None = None,

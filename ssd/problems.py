@@ -9,9 +9,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Iterator, Literal, Union
+from typing import Any, Iterable, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# The test specs (what is judged) belong to the sandbox, which must not import from ssd;
+# re-exported here so that `from ssd.problems import StdioTests` keeps working.
+from sandbox.tests_spec import AssertTests, CallCase, CallTests, StdioCase, StdioTests, Tests
+
+__all__ = [
+    "AssertTests",
+    "CallCase",
+    "CallTests",
+    "InputError",
+    "Problem",
+    "Solution",
+    "StdioCase",
+    "StdioTests",
+    "Tests",
+    "iter_jsonl",
+    "load_problems",
+    "load_solutions",
+    "parse_rows",
+    "write_problems",
+]
 
 
 class InputError(ValueError):
@@ -27,50 +48,6 @@ class InputError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StdioCase(_Strict):
-    input: str
-    output: str
-
-
-class StdioTests(_Strict):
-    kind: Literal["stdio"]
-    cases: list[StdioCase] = Field(min_length=1)
-
-
-class CallCase(_Strict):
-    input: list[Any]
-    output: Any
-
-
-class CallTests(_Strict):
-    kind: Literal["call"]
-    fn_name: str = Field(min_length=1)
-    cases: list[CallCase] = Field(min_length=1)
-
-    @field_validator("fn_name")
-    @classmethod
-    def _identifier(cls, v: str) -> str:
-        if not v.isidentifier():
-            raise ValueError(f"fn_name {v!r} is not a Python identifier")
-        return v
-
-
-class AssertTests(_Strict):
-    kind: Literal["assert"]
-    entry_point: str | None = None
-    code: str = Field(min_length=1)
-
-    @field_validator("entry_point")
-    @classmethod
-    def _identifier(cls, v: str | None) -> str | None:
-        if v is not None and not v.isidentifier():
-            raise ValueError(f"entry_point {v!r} is not a Python identifier")
-        return v
-
-
-Tests = Annotated[Union[StdioTests, CallTests, AssertTests], Field(discriminator="kind")]
 
 
 class Problem(_Strict):

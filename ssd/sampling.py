@@ -94,7 +94,8 @@ class _Job:
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
 
-def _payload(model: str, prompt: RenderedPrompt, params: SamplingParams, seed: int | None) -> dict:
+def _payload(model: str, prompt: RenderedPrompt, params: SamplingParams, seed: int | None,
+             priority: int | None = None) -> dict:
     body: dict = {
         "model": model,
         "prompt": prompt.text,
@@ -112,6 +113,9 @@ def _payload(model: str, prompt: RenderedPrompt, params: SamplingParams, seed: i
         body["seed"] = seed
     if params.ignore_eos:
         body["ignore_eos"] = True
+    if priority is not None:
+        # vLLM's priority scheduling (lower runs first): round traffic yields to assistants.
+        body["priority"] = priority
     return body
 
 
@@ -129,9 +133,9 @@ async def _check_server(client: httpx.AsyncClient, base_url: str, model: str) ->
 
 async def _one(client: httpx.AsyncClient, base_url: str, model: str, prompt: RenderedPrompt,
                job: _Job, params: SamplingParams, *, retries: int, timeout_s: float,
-               record_rejected: bool) -> GenerationResult:
+               record_rejected: bool, priority: int | None = None) -> GenerationResult:
     seed = params.request_seed(prompt.problem_id, job.sample_index)
-    body = _payload(model, prompt, params, seed)
+    body = _payload(model, prompt, params, seed, priority)
     last = ""
     t0 = time.monotonic()
     for attempt in range(retries + 1):
@@ -201,6 +205,7 @@ async def agenerate(
     retries: int = 3,
     record_rejected: bool = False,
     description: str = "sampling",
+    priority: int | None = None,
 ) -> list[GenerationResult]:
     """Generate ``params.n`` completions for each prompt, ``concurrency`` requests in flight.
 
@@ -239,7 +244,8 @@ async def agenerate(
                     except asyncio.QueueEmpty:
                         return
                     res = await _one(client, base_url, model, prompts[job.prompt_index], job, params,
-                                     retries=retries, timeout_s=timeout_s, record_rejected=record_rejected)
+                                     retries=retries, timeout_s=timeout_s, record_rejected=record_rejected,
+                                     priority=priority)
                     results.append(res)
                     tokens += res.completion_tokens
                     if on_result is not None:
@@ -401,6 +407,7 @@ def sample(
     timeout_s: float = 1800.0,
     retries: int = 3,
     round_id: str | None = None,
+    priority: int | None = None,
 ) -> SampleReport:
     """SSD data generation: ``params.n`` raw samples per problem into ``out_path`` (JSONL),
     resuming from whatever the file already holds. Prompts are rendered with the tokenizer in
@@ -439,7 +446,7 @@ def sample(
 
         generate(base_url, model, rendered, params, concurrency=concurrency, on_result=persist,
                  progress=progress, skip=done, timeout_s=timeout_s, retries=retries,
-                 record_rejected=True, description="SSD sampling")
+                 record_rejected=True, description="SSD sampling", priority=priority)
     finally:
         appender.close()
     elapsed = time.monotonic() - t0

@@ -177,3 +177,40 @@ def check_disjoint_problems(train: Iterable[Problem], heldout: Iterable[Problem]
             pairs.append((p.id, other))
     if ids or pairs:
         raise OverlapError(ids, sorted(pairs))
+
+
+@dataclass(frozen=True)
+class HeldoutPartition:
+    """The held-out problems in three disjoint parts: ``gate`` decides promotions and
+    rollbacks, ``audit`` is sealed (only reported, never decides), ``calibration`` picks T_eval."""
+
+    gate: list[Problem]
+    audit: list[Problem]
+    calibration: list[Problem]
+
+
+def partition_heldout(heldout: Sequence[Problem], audit_frac: float, calibration_frac: float,
+                      salt: str = "ssd-heldout-v1") -> HeldoutPartition:
+    """Salted-hash partition, independent of the train/held-out split's own hash (other salt):
+    a problem's part depends only on (salt, id), so adding problems never moves one."""
+    cfg = SplitConfig(heldout_frac=0.5, salt=salt)
+    audit, calibration, gate = [], [], []
+    for p in heldout:
+        u = score(p.id, cfg)
+        if u < audit_frac:
+            audit.append(p)
+        elif u < audit_frac + calibration_frac:
+            calibration.append(p)
+        else:
+            gate.append(p)
+    return HeldoutPartition(gate=gate, audit=audit, calibration=calibration)
+
+
+def problem_set_hash(problems: Sequence[Problem]) -> str:
+    """Identity of an evaluation set (ids, prompts and tests): evaluations on sets with
+    different hashes are never compared."""
+    h = hashlib.sha256()
+    for p in sorted(problems, key=lambda p: p.id):
+        h.update(p.model_dump_json().encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()[:16]

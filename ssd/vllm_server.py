@@ -8,10 +8,10 @@ prefix-cache KV and weights changing under in-flight requests).
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -21,14 +21,25 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
+from ssd.child_process import ProcessRecord, kill_group, spawn
+from ssd.retry import Retry
+
 log = structlog.get_logger(__name__)
+
+# Transport errors (refused, reset, dropped keep-alive) are worth retrying; a 4xx answer is not.
+ADMIN_RETRY = Retry(attempts=3, on=(httpx.TransportError,), backoff_s=0.5)
 
 ADAPTER_REQUIRED_FILES = ("adapter_config.json",)
 ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 class ServerError(RuntimeError):
-    """The inference server is missing, failed to start, died, or refused an admin call."""
+    """The inference server is missing, failed to start, died, or refused an admin call
+    (``status``: the HTTP status of a refused admin call, else None)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class ServerConfig(BaseModel):
@@ -76,6 +87,33 @@ def _log_tail(path: Path, lines: int = 30) -> str:
         return "<no log>"
 
 
+def pidfile_for(log_path: Path) -> Path:
+    """The pidfile of the server that writes ``log_path`` (``vllm.log`` -> ``vllm.pid``)."""
+    log_path = Path(log_path)
+    return log_path.with_name(log_path.stem + ".pid")
+
+
+def reclaim_stale_server(pidfile: Path, host: str, port: int, grace_s: float = 10.0) -> bool:
+    """Stop our own stale server on ``host:port`` (left behind by a crashed parent).
+
+    Only a process the pidfile identifies exactly (pid alive with the recorded start time and
+    command line, recorded for this port) is killed, with its process group; never anything
+    matched by name. True when it was ours and the port is free now.
+    """
+    rec = ProcessRecord.read(pidfile)
+    if rec is None or rec.extra.get("port") != port or not rec.is_running():
+        return False
+    log.warning("vllm.reclaim_stale", stage="server", pid=rec.pid, port=port, pidfile=str(pidfile))
+    kill_group(rec.pgid, grace_s)
+    deadline = time.monotonic() + 10
+    while _port_in_use(host, port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _port_in_use(host, port):
+        return False
+    Path(pidfile).unlink(missing_ok=True)
+    return True
+
+
 def validate_adapter_dir(path: Path) -> None:
     path = Path(path)
     if not path.is_dir():
@@ -92,14 +130,22 @@ class VLLMServer:
 
     def __init__(self, base_url: str, served_model_name: str, *, proc: subprocess.Popen | None = None,
                  log_path: Path | None = None, config: ServerConfig | None = None,
-                 model_dir: Path | None = None):
+                 model_dir: Path | None = None, command: list[str] | None = None,
+                 env: dict[str, str] | None = None):
         self.base_url = base_url.rstrip("/")
         self.served_model_name = served_model_name
         self.proc = proc
         self.log_path = log_path
         self.config = config or ServerConfig()
         self.model_dir = model_dir
+        self.command_line = list(command) if command else None  # what launch() ran, for relaunch()
+        self._env = dict(env or {})
+        self._max_model_len: int | None = None
         self._http = httpx.Client(base_url=self.base_url, timeout=self.config.admin_timeout_s)
+
+    @property
+    def pidfile(self) -> Path | None:
+        return pidfile_for(self.log_path) if self.log_path else None
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -142,28 +188,51 @@ class VLLMServer:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise ServerError(f"model folder {model_dir} has no config.json (run: ssd models prepare)")
-        if _port_in_use(cfg.host, cfg.port):
-            raise ServerError(f"port {cfg.host}:{cfg.port} is already in use; pick another server.port")
-        env = dict(os.environ)
-        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
-        env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(cfg.cpu_kvcache_gib)))))
-        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+        for key, value in (("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(cfg.cpu_kvcache_gib))))),
+                           ("TOKENIZERS_PARALLELISM", "false")):
+            env[key] = os.environ.get(key, value)
+        return cls.launch(cls.command(model_dir, served_model_name, cfg), served_model_name, cfg, log_path,
+                          model_dir=model_dir, env=env)
+
+    @classmethod
+    def launch(cls, cmd: list[str], served_model_name: str, cfg: ServerConfig, log_path: Path, *,
+               model_dir: Path | None = None, env: dict[str, str] | None = None,
+               cancel: threading.Event | None = None) -> "VLLMServer":
+        """Run ``cmd`` (an OpenAI-compatible server listening on ``cfg.host:cfg.port``) as a
+        child bound to this process: its own process group, PR_SET_PDEATHSIG (it gets SIGTERM
+        if we die, even by SIGKILL) and a pidfile next to ``log_path``. A port held by our own
+        stale server (the pidfile identifies it exactly) is reclaimed first. Setting ``cancel``
+        while it starts up stops it and raises ServerError."""
         log_path = Path(log_path)
+        pidfile = pidfile_for(log_path)
+        if _port_in_use(cfg.host, cfg.port) and not reclaim_stale_server(pidfile, cfg.host, cfg.port):
+            raise ServerError(f"port {cfg.host}:{cfg.port} is already in use (not by a server of ours "
+                              f"recorded in {pidfile}); pick another server.port")
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = cls.command(model_dir, served_model_name, cfg)
         log.info("vllm.start", stage="server", port=cfg.port, model=str(model_dir), log=str(log_path))
         with log_path.open("ab") as out:
-            # Own session: stop() can kill vLLM's worker processes together with it.
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
-        server = cls(f"http://{cfg.host}:{cfg.port}", served_model_name, proc=proc,
-                     log_path=log_path, config=cfg, model_dir=model_dir)
+            proc = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        ProcessRecord.of(proc.pid, cmd, port=cfg.port, host=cfg.host).write(pidfile)
+        server = cls(f"http://{cfg.host}:{cfg.port}", served_model_name, proc=proc, log_path=log_path,
+                     config=cfg, model_dir=model_dir, command=cmd, env=env)
         try:
-            server.wait_healthy(cfg.startup_timeout_s)
+            server.wait_healthy(cfg.startup_timeout_s, cancel)
         except BaseException:
-            server.stop()
+            server.stop(timeout_s=5)
             raise
         return server
+
+    def relaunch(self, cancel: threading.Event | None = None) -> "VLLMServer":
+        """A new server started exactly as this one was (same command, port, log, pidfile);
+        this one must be stopped first."""
+        if self.command_line is None or self.log_path is None:
+            raise ServerError("this server was attached, not started here: it cannot be relaunched")
+        deadline = time.monotonic() + 30
+        while _port_in_use(self.config.host, self.config.port) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return type(self).launch(self.command_line, self.served_model_name, self.config, self.log_path,
+                                 model_dir=self.model_dir, env=self._env, cancel=cancel)
 
     @classmethod
     def attach(cls, url: str, served_model_name: str | None = None, cfg: ServerConfig | None = None) -> "VLLMServer":
@@ -178,20 +247,35 @@ class VLLMServer:
             server.served_model_name = models[0]
         return server
 
-    def wait_healthy(self, timeout_s: float) -> None:
+    def wait_healthy(self, timeout_s: float, cancel: threading.Event | None = None) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                raise ServerError("vLLM start-up cancelled (shutting down)")
             if self.proc is not None and self.proc.poll() is not None:
                 raise ServerError(
                     f"vLLM exited with code {self.proc.returncode} during start-up; log tail "
-                    f"({self.log_path}):\n{_log_tail(self.log_path) if self.log_path else ''}"
+                    f"({self.log_path}):\n{self.log_tail()}"
                 )
             if self.health():
                 log.info("vllm.healthy", stage="server", url=self.base_url)
+                self._rerecord_pidfile()
                 return
-            time.sleep(1.0)
-        tail = _log_tail(self.log_path) if self.log_path else ""
-        raise ServerError(f"vLLM not healthy after {timeout_s:.0f}s at {self.base_url}; log tail:\n{tail}")
+            if cancel is not None:
+                cancel.wait(1.0)
+            else:
+                time.sleep(1.0)
+        raise ServerError(f"vLLM not healthy after {timeout_s:.0f}s at {self.base_url}; log tail:\n"
+                          f"{self.log_tail()}")
+
+    def _rerecord_pidfile(self) -> None:
+        """Record the command line the kernel shows now (in case the server retitled itself)."""
+        if self.proc is None or self.pidfile is None or self.proc.poll() is not None:
+            return
+        try:
+            ProcessRecord.of(self.proc.pid, port=self.config.port, host=self.config.host).write(self.pidfile)
+        except OSError as exc:
+            log.warning("vllm.pidfile_failed", stage="server", error=str(exc))
 
     def health(self, timeout_s: float = 5.0) -> bool:
         try:
@@ -199,26 +283,28 @@ class VLLMServer:
         except httpx.HTTPError:
             return False
 
-    @property
-    def alive(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            return False
-        return self.health()
-
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM vLLM's process group, SIGKILL what is left after ``timeout_s``; bounded."""
         self._http.close()
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        log.info("vllm.stop", stage="server", pid=self.proc.pid)
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
+        if self.proc.poll() is None:
+            log.info("vllm.stop", stage="server", pid=self.proc.pid)
+        kill_group(self.proc.pid, timeout_s, self.proc)  # engine workers too, even if the leader is gone
+        self._forget_pidfile()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (a hung server; SIGTERM would not be heard)."""
+        self._http.close()
+        if self.proc is None:
             return
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        kill_group(self.proc.pid, 0, self.proc)
+        self._forget_pidfile()
+
+    def _forget_pidfile(self) -> None:
+        rec = ProcessRecord.read(self.pidfile) if self.pidfile else None
+        if rec is not None and self.proc is not None and rec.pid == self.proc.pid:
+            self.pidfile.unlink(missing_ok=True)
 
     def __enter__(self) -> "VLLMServer":
         return self
@@ -230,28 +316,35 @@ class VLLMServer:
         return _log_tail(self.log_path, lines) if self.log_path else ""
 
     # -- admin -----------------------------------------------------------------------------
-    def list_models(self) -> list[str]:
+    def model_cards(self) -> list[dict]:
+        """vLLM's ``/v1/models`` entries (id, root, parent, max_model_len, ...)."""
         try:
-            r = self._http.get("/v1/models")
+            r = ADMIN_RETRY.call(self._http.get, "/v1/models")
             r.raise_for_status()
         except httpx.HTTPError as exc:
             raise ServerError(f"GET /v1/models failed at {self.base_url}: {exc}") from exc
-        return [m["id"] for m in r.json().get("data", [])]
+        return [m for m in r.json().get("data", []) if isinstance(m, dict)]
 
-    def _admin(self, path: str, payload: dict, retries: int = 2) -> None:
-        last: Exception | None = None
-        for attempt in range(retries + 1):
-            try:
-                r = self._http.post(path, json=payload, timeout=self.config.admin_timeout_s)
-            except httpx.HTTPError as exc:  # transport errors are worth retrying
-                last = exc
-                time.sleep(0.5 * (attempt + 1))
-                continue
-            if r.status_code == 200:
-                return
+    def list_models(self) -> list[str]:
+        return [m["id"] for m in self.model_cards()]
+
+    def max_model_len(self) -> int | None:
+        """The context length vLLM reports for the base model (cached per server handle)."""
+        if self._max_model_len is None:
+            for card in self.model_cards():
+                if card.get("id") == self.served_model_name and isinstance(card.get("max_model_len"), int):
+                    self._max_model_len = card["max_model_len"]
+        return self._max_model_len
+
+    def _admin(self, path: str, payload: dict) -> None:
+        try:
+            r = ADMIN_RETRY.call(self._http.post, path, json=payload, timeout=self.config.admin_timeout_s)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"POST {path} failed after {ADMIN_RETRY.attempts} tries: {exc!r}") from exc
+        if r.status_code != 200:
             # 4xx means the request itself is wrong (bad path, name taken): retrying cannot help.
-            raise ServerError(f"POST {path} {payload.get('lora_name')!r} -> {r.status_code}: {r.text[:500]}")
-        raise ServerError(f"POST {path} failed after {retries + 1} tries: {last}")
+            raise ServerError(f"POST {path} {payload.get('lora_name')!r} -> {r.status_code}: {r.text[:500]}",
+                              status=r.status_code)
 
     def load_adapter(self, name: str, path: Path) -> None:
         path = Path(path).resolve()

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import re
 import shutil
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from ssd.adapters import AdapterError, load_manifest, validate_adapter
-from ssd.distill import (DistillConfig, DistillError, DistillInputError, TrainingExample, distill,
-                         parse_examples)
+from ssd.adapters import AdapterError, ParentAdapter, adapter_content_hash, load_manifest, validate_adapter
+from ssd.distill import (WATCH_PARENT_ENV, DistillConfig, DistillError, DistillInputError, TrainingExample,
+                         distill, parse_examples)
+from ssd.child_process import group_members
 from ssd.distill_worker import IGNORE_INDEX, VLLM_LLAMA_LORA_MODULES, build_example
 
 MAGIC = "ZEBRA QUOKKA MAGIC 42"
@@ -216,14 +223,58 @@ def test_worker_crash_raises_with_log_tail_and_leaves_no_adapter(tmp_path, model
 def test_continue_training_from_init_adapter(tmp_path, model_dir, magic_adapter, magic_samples):
     first = load_manifest(magic_adapter)
     out = tmp_path / "magic-v2"
-    # lora_rank=32 is ignored: a continued adapter keeps its own shape.
-    m = distill(model_dir, magic_samples, out,
-                DistillConfig(init_adapter=magic_adapter, max_steps=2, **{**FAST, "lora_rank": 32}), round_id="test-r2")
-    assert m.init_adapter == str(magic_adapter.resolve()) and m.init_adapter_data_hash == first.data_hash
+    # lora_rank=32 is overridden: a continued adapter keeps its own shape (a warning says so).
+    m = distill(model_dir, magic_samples, out, DistillConfig(max_steps=2, **{**FAST, "lora_rank": 32}),
+                round_id="test-r2", init_adapter=magic_adapter)
+    assert m.parent == ParentAdapter(path=str(magic_adapter.resolve()), content_hash=adapter_content_hash(magic_adapter),
+                                     data_hash=first.data_hash, round_id="test-r1")
+    assert m.parent.content_hash != adapter_content_hash(out)  # it trained on from there
     assert m.lora.rank == 8 and json.loads((out / "adapter_config.json").read_text())["r"] == 8
     # Step 1's loss is measured before any update: low only if the trained weights were loaded.
     assert m.loss_curve[0].loss < 0.5 < first.loss_curve[0].loss
-    validate_adapter(out, first.base_model_hash, max_rank=16)
+    assert validate_adapter(out, first.base_model_hash, max_rank=16).parent == m.parent
+    assert load_manifest(magic_adapter).parent is None  # trained from the base
+
+
+@pytest.mark.slow
+def test_init_adapter_weights_are_step_zero_weights(model_dir, magic_adapter):
+    """The model the worker trains starts from exactly the init adapter's weights (by loading
+    both), and a fresh LoRA does not."""
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from ssd.distill_worker import load_model
+
+    saved = load_file(str(magic_adapter / "adapter_model.safetensors"))
+    cfg = DistillConfig(**{**FAST, "lora_rank": 32})
+    continued, lora = load_model(str(model_dir), cfg, str(magic_adapter), "fp32")
+    start = get_peft_model_state_dict(continued)
+    assert lora.rank == 8 and set(start) == set(saved) and len(saved) > 0
+    assert all(torch.equal(start[k], saved[k]) for k in saved)
+    assert sum(p.numel() for p in continued.parameters() if p.requires_grad) == sum(t.numel() for t in saved.values())
+
+    fresh, _ = load_model(str(model_dir), DistillConfig(**FAST), None, "fp32")
+    fresh_start = get_peft_model_state_dict(fresh)
+    assert set(fresh_start) == set(saved)
+    b_keys = [k for k in saved if "lora_B" in k]
+    assert b_keys and all(not fresh_start[k].any() for k in b_keys)  # PEFT's init: B = 0
+    assert all(saved[k].abs().max() > 1e-4 for k in b_keys)  # the trained adapter moved B
+
+
+def test_init_adapter_is_checked_before_training(tmp_path, model_dir, magic_samples):
+    peft_dir = tmp_path / "foreign"
+    peft_dir.mkdir()
+    (peft_dir / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "target_modules": ["q_proj"]}))
+    (peft_dir / "adapter_model.bin").write_bytes(b"pickle")
+    with pytest.raises(DistillInputError, match="no adapter_model.safetensors; pickle weights"):
+        distill(model_dir, magic_samples, tmp_path / "out", DistillConfig(**FAST), init_adapter=peft_dir)
+    with pytest.raises(DistillInputError, match="init_adapter: adapter folder .*nowhere does not exist"):
+        distill(model_dir, magic_samples, tmp_path / "out", DistillConfig(**FAST), init_adapter=tmp_path / "nowhere")
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+    with pytest.raises(ValueError, match="init"):
+        DistillConfig(init="parent")
+    assert DistillConfig().init == "champion"
 
 
 @pytest.mark.slow
@@ -236,7 +287,7 @@ def test_adapter_validation_names_what_is_wrong(tmp_path, magic_adapter, model_d
     with pytest.raises(DistillInputError, match="init_adapter .* was trained on base"):
         doctored = good.model_copy(update={"base_model_hash": "sha256:other"})
         (bad / "ssd_adapter.json").write_text(doctored.model_dump_json())
-        distill(model_dir, magic_samples, tmp_path / "x", DistillConfig(init_adapter=bad, **FAST))
+        distill(model_dir, magic_samples, tmp_path / "x", DistillConfig(**FAST), init_adapter=bad)
     (bad / "ssd_adapter.json").unlink()
     with pytest.raises(AdapterError, match="lacks ssd_adapter.json"):
         validate_adapter(bad)
@@ -251,7 +302,116 @@ def test_adapter_validation_names_what_is_wrong(tmp_path, magic_adapter, model_d
         distill(model_dir, magic_samples, magic_adapter, DistillConfig(**FAST))
 
 
+# -- failure paths: timeout, a killed parent ----------------------------------------------------
+
+# Runs the worker under a shell that first starts a grandchild in the worker's process group
+# (as accelerate's per-GPU ranks are) and prints both pids, then execs the interpreter.
+LAUNCHER = ["sh", "-c", 'sleep 600 >/dev/null 2>&1 & echo "launcher pid=$$ child=$!"; exec "$0" "$@"',
+            sys.executable]
+
+
+def launcher_pids(lines: list[str]) -> tuple[int, int]:
+    m = next(re.search(r"launcher pid=(\d+) child=(\d+)", line) for line in lines if "launcher pid=" in line)
+    return int(m.group(1)), int(m.group(2))
+
+
+def wait_group_gone(pgid: int, timeout_s: float = 15) -> list[int]:
+    """Live members of group ``pgid`` left after waiting (zombies awaiting a reaper do not count)."""
+    deadline = time.monotonic() + timeout_s
+    while (alive := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive
+
+
+@pytest.mark.slow
+def test_timeout_kills_the_whole_worker_group(tmp_path, model_dir, magic_samples):
+    lines: list[str] = []
+    out = tmp_path / "adapters" / "slow"
+    t0 = time.monotonic()
+    with pytest.raises(DistillError, match=r"timed out after 6s \(its process group was killed\)") as err:
+        distill(model_dir, magic_samples, out, DistillConfig(max_steps=10_000, **FAST), launcher=LAUNCHER,
+                timeout_s=6, on_line=lines.append)
+    assert time.monotonic() - t0 < 30
+    pgid, child = launcher_pids(lines)
+    assert child != pgid and wait_group_gone(pgid) == []  # the worker and its grandchild
+    assert "launcher pid=" in err.value.log_tail
+    assert not out.exists() and not leftovers(out.parent)
+    assert "launcher pid=" in out.with_name("slow.failed.log").read_text()
+
+
+PARENT = """
+import json, sys
+from pathlib import Path
+from ssd.distill import DistillConfig, distill
+distill(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), DistillConfig.model_validate_json(sys.argv[4]),
+        launcher=json.loads(sys.argv[5]))
+"""
+
+
+@pytest.mark.slow
+def test_killed_parent_takes_its_worker_along_and_the_next_distill_cleans_up(tmp_path, model_dir, magic_samples):
+    out = tmp_path / "adapters" / "orphan"
+    cfg = DistillConfig(max_steps=10_000, **FAST)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(model_dir), str(magic_samples), str(out),
+                               cfg.model_dump_json(), json.dumps(LAUNCHER)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in parent.stderr], daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not any("distill.model" in line for line in seen):  # the worker is training
+            assert time.monotonic() < deadline and parent.poll() is None, "".join(seen[-30:])
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                pass
+        pgid, child = launcher_pids(seen)
+        assert len(leftovers(out.parent)) == 1
+        with pytest.raises(DistillInputError, match="another distill into .*orphan is running"):
+            distill(model_dir, magic_samples, out, DistillConfig(max_steps=1, **FAST))
+        parent.kill()
+        parent.wait(10)
+        # The worker reads EOF on the pipe its parent held and kills its group: no orphan trains on.
+        assert wait_group_gone(pgid) == [], f"orphans: {group_members(pgid)}"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    stale = leftovers(out.parent)
+    assert len(stale) == 1 and not out.exists()  # what a SIGKILL leaves behind
+
+    m = distill(model_dir, magic_samples, out, DistillConfig(max_steps=1, **FAST), on_line=lambda line: None)
+    assert m.steps == 1 and out.is_dir()
+    assert leftovers(out.parent) == [] and sorted(p.name for p in out.parent.iterdir()) == ["orphan"]
+
+
+class FakeThread:
+    started: list[str] = []
+
+    def __init__(self, target, name, daemon):
+        self.started.append(name)
+
+    def start(self):
+        pass
+
+
+def test_worker_watches_its_parent_only_under_distill(monkeypatch):
+    """Run by hand (stdin a terminal, or /dev/null under nohup) the worker must not kill itself."""
+    from ssd import distill_worker
+
+    monkeypatch.setattr(distill_worker.threading, "Thread", FakeThread)
+    monkeypatch.setattr(FakeThread, "started", [])
+    monkeypatch.delenv(WATCH_PARENT_ENV, raising=False)
+    distill_worker.watch_parent()
+    assert FakeThread.started == []
+    monkeypatch.setenv(WATCH_PARENT_ENV, "1")
+    distill_worker.watch_parent()
+    assert FakeThread.started == ["watch-parent"]
+
+
 # -- the trainer's probe prediction, checked by the serving registry ------------------------
+@pytest.mark.slow
 def test_manifest_predicts_the_probe_and_the_adapter_moves_it(magic_adapter):
     pred = load_manifest(magic_adapter).probe
     assert pred is not None and pred.precision == "fp32"
@@ -261,10 +421,12 @@ def test_manifest_predicts_the_probe_and_the_adapter_moves_it(magic_adapter):
     assert max(abs(a - b) for a, b in zip(pred.adapter_top_logprobs, pred.base_top_logprobs)) > 0.05
 
 
+@pytest.mark.vllm
+@pytest.mark.slow
 def test_registry_accepts_the_trained_weights_and_refuses_a_wrong_prediction(magic_adapter, vllm_server, tmp_path):
     import shutil
 
-    from daemon.adapter_registry import AdapterRegistry, RegistryError
+    from daemon.serving.adapter_registry import AdapterRegistry, RegistryError
 
     registry = AdapterRegistry(vllm_server, tmp_path / "registry.json", alias="ssd")
     try:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ssd.problems import AssertTests, CallCase, CallTests, Problem, StdioCase, StdioTests
-from ssd.sources.starter import load_starter, starter_solutions
+from ssd.problems import (AssertTests, CallCase, CallTests, InputError, Problem, StdioCase,
+                          StdioTests)
+from ssd.sources.starter import CallDef, StdioDef, load_defs, load_starter, parse_def, \
+    starter_solutions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +80,134 @@ def test_one_reference_and_one_wrong_each(problems):
         assert s.program.strip() and s.program != by_ref[s.problem_id], s.problem_id
     with pytest.raises(ValueError):
         starter_solutions("canonical")
+
+
+def test_definitions_are_the_built_set(problems):
+    """One YAML file per problem, named by its id, in the same order as the built set."""
+    defs = load_defs()
+    assert [d.id for d in defs] == [p.id for p in problems]
+    by_id = {s.problem_id: s.program for s in starter_solutions("reference")}
+    for d in defs:
+        assert d.path.endswith(d.id.removeprefix("starter/") + ".yaml")
+        assert by_id[d.id] == d.spec.reference
+
+
+_GOOD_CALL = """\
+kind: call
+difficulty: easy
+signature: "def double(x: int) -> int:"
+statement: Return twice `x`.
+cases: [[1], [2], [3], [4], [5]]
+reference: |
+  def double(x):
+      return 2 * x
+wrong: |
+  def double(x):
+      return x + 2
+"""
+
+_GOOD_STDIO = """\
+kind: stdio
+difficulty: medium
+statement: |-
+  Echo a line.
+
+  Input: one line.
+cases:
+  - |
+    a
+  - "b\\n"
+  - c
+  - d
+  - e
+reference: |
+  print(input())
+wrong: |
+  print(input()[1:])
+"""
+
+
+def test_schema_accepts_a_good_definition():
+    d = parse_def(_GOOD_CALL, "defs/007-double.yaml")
+    assert d.id == "starter/007-double"
+    assert isinstance(d.spec, CallDef) and d.spec.fn_name == "double" and not d.spec.method
+    assert d.spec.cases[0] == [1] and d.spec.reference.endswith("return 2 * x\n")
+    s = parse_def(_GOOD_STDIO, "defs/008-echo.yaml").spec
+    assert isinstance(s, StdioDef)
+    assert s.statement == "Echo a line.\n\nInput: one line."
+    assert s.cases[:2] == ["a\n", "b\n"]
+
+
+@pytest.mark.parametrize("text, where", [
+    (_GOOD_CALL + "hint: none\n", "hint: Extra inputs are not permitted"),
+    (_GOOD_CALL.replace("kind: call", "kind: func"), "kind: Input tag 'func' found"),
+    (_GOOD_CALL.replace("kind: call\n", ""), "kind: Unable to extract tag"),
+    (_GOOD_CALL.replace("difficulty: easy", "difficulty: hard"), "difficulty: Input should be"),
+    (_GOOD_CALL + "method: \"yes\"\n", "method: Input should be a valid boolean"),
+    (_GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[[1], [2], [3], [4]]"),
+     "cases: List should have at least 5 items"),
+    (_GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[[1], [2], [3], [4], [1]]"),
+     "cases: duplicate test case [1]"),
+    (_GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[1, 2, 3, 4, 5]"),
+     "cases.0: Input should be a valid list"),
+    (_GOOD_CALL.replace('signature: "def double(x: int) -> int:"', "signature: double(x)"),
+     "signature: is not a def line"),
+    (_GOOD_CALL.replace("      return x + 2", "      return x +"), "wrong: does not compile"),
+    (_GOOD_CALL.replace("def double(x):\n      return x + 2", "def triple(x):\n      return 3"),
+     "wrong: does not define double"),
+    (_GOOD_CALL.replace("return x + 2", "return 2 * x"), "wrong: equals the reference"),
+    (_GOOD_CALL + "method: true\n", "reference: does not define Solution"),
+    (_GOOD_CALL.replace("Return twice", 'Return \\\\ twice'), "statement: must not contain"),
+    (_GOOD_CALL.replace("kind: call", "kind: assert") + "method: false\n",
+     "method: Extra inputs are not permitted"),
+    (_GOOD_STDIO + 'signature: "def f():"\n', "signature: Extra inputs are not permitted"),
+    (_GOOD_STDIO.replace("  - c\n", "  - 3\n"), "cases.2: Input should be a valid string"),
+    ("kind: [call\n", "not valid YAML"),
+    ("- kind: call\n", "must be a YAML mapping"),
+])
+def test_schema_errors_name_file_and_field(text, where):
+    with pytest.raises(InputError) as err:
+        parse_def(text, "defs/007-double.yaml")
+    assert err.value.source == "defs/007-double.yaml"
+    assert where in err.value.message, err.value.message
+
+
+@pytest.mark.parametrize("name", ["7-double.yaml", "007_double.yaml", "007-Double.yaml",
+                                  "007-double-.yaml", "0007-double.yaml"])
+def test_file_name_is_the_id(name):
+    with pytest.raises(InputError, match="file name must be NNN-slug.yaml"):
+        parse_def(_GOOD_CALL, f"defs/{name}")
+
+
+def test_load_defs_rejects_shared_numbers_and_slugs(tmp_path):
+    (tmp_path / "001-double.yaml").write_text(_GOOD_CALL)
+    (tmp_path / "README.md").write_text("not a definition")
+    assert [d.id for d in load_defs(tmp_path)] == ["starter/001-double"]
+    (tmp_path / "002-double.yaml").write_text(_GOOD_CALL)
+    with pytest.raises(InputError, match="slug 'double' is also used by"):
+        load_defs(tmp_path)
+    (tmp_path / "002-double.yaml").rename(tmp_path / "001-twice.yaml")
+    with pytest.raises(InputError, match="number 001 is also used by") as err:
+        load_defs(tmp_path)
+    assert err.value.source.endswith("001-twice.yaml")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no \\*.yaml definitions"):
+        load_defs(tmp_path / "empty")
+
+
+def test_build_collects_every_failing_reference(build, tmp_path):
+    """A reference that crashes is reported by problem id, and nothing is built."""
+    (tmp_path / "001-double.yaml").write_text(_GOOD_CALL)
+    (tmp_path / "002-echo.yaml").write_text(_GOOD_STDIO.replace("print(input())",
+                                                                "print(input() + 1)"))
+    with pytest.raises(build.BuildError) as err:
+        build.build_all(workers=1, defs_dir=tmp_path)
+    assert "1 bad definition(s)" in str(err.value)
+    assert "starter/002-echo: reference fails on case 0" in str(err.value)
+    (tmp_path / "002-echo.yaml").write_text(_GOOD_STDIO)
+    built = build.build_all(workers=1, defs_dir=tmp_path)
+    assert [b.problem.id for b in built] == ["starter/001-double", "starter/002-echo"]
+    assert built[0].problem.tests.cases[1].output == 4
 
 
 def _tiny_problems() -> tuple[list[Problem], dict[str, str]]:

@@ -1,8 +1,10 @@
-"""Hostile programs: each is judged not passed, and the host and the pool stay healthy.
+"""Hostile programs get the exact status that says the attack was contained; the pool stays healthy.
 
 Where an attack could in principle produce the right answer, the program prints it only if the
-attack worked, so "not passed" means "the attack failed". All programs are judged in one
-parallel batch (module fixture) and checked one by one.
+attack worked, so a `wrong_answer` means "the attack ran and failed". Attacks that a limit must
+stop get that limit's status. Every verdict must come from a sandbox that worked: a
+`sandbox_error`, or a pool that cannot start containers, fails these tests. All programs are
+judged in one parallel batch (module fixture) and checked one by one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ SECRET = "SECRET_EXPECTED_4b1d9e2f7a"
 secret_problem = stdio([("find it\n", SECRET + "\n")], pid="secret")
 ADD_CALL = call("add", [([1, 2], 3)], pid="add-call")
 ADD_ASSERT = assert_kind("def check(candidate):\n    assert candidate(1, 2) == 3\n", "add", pid="add-assert")
+FREQ = assert_kind("assert freq_count([10, 10, 20]) == {10: 2, 20: 1}\n", pid="freq-assert")
 HUGE_IN = stdio([("7\n" * (4 << 20), "3\n")], pid="huge-input")
 
 SEARCH_SECRET = r'''
@@ -57,11 +60,11 @@ HOSTILE: dict[str, tuple] = {
     "memory_bomb_processes": (ADD, textwrap.dedent("""
         import os, time
         kids = []
-        for i in range(6):
+        for i in range(3):  # each under the address-space limit, together over the container's
             pid = os.fork()
             if pid == 0:
                 x = bytearray(180 << 20)
-                time.sleep(3)
+                time.sleep(0.2)
                 os._exit(0)
             kids.append(pid)
         ok = all(os.waitpid(k, 0)[1] == 0 for k in kids)
@@ -191,13 +194,67 @@ HOSTILE: dict[str, tuple] = {
                               "class A:\n    def __eq__(self, o):\n        return True\ndef f():\n    return [A()]"),
     "huge_stdin_unread": (HUGE_IN, "import time\ntime.sleep(1000)"),
     "huge_stdin_read_wrong": (HUGE_IN, "import sys\nd = sys.stdin.buffer.read()\nd2 = d * 40\nprint(len(d2))"),
-    "deep_recursion": (ADD, "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n    return f(n + 1) + 1\nprint(f(0))"),
+    # Python frames: the work per frame makes the CPU limit bind long before memory runs out.
+    "deep_recursion": (ADD, "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n    sum(range(1000))\n"
+                            "    return f(n + 1) + 1\nprint(f(0))"),
+    # C recursion (through map): overflows the 64 MiB stack limit and segfaults the child only.
+    "deep_c_recursion": (ADD, "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n"
+                              "    return list(map(f, [n + 1]))\nf(0)\nprint(3)"),
     "compile_time_bomb": (ADD, "x = 2 ** 10 ** 10\nprint(3)"),
     "huge_literal": (ADD, "x = " + "9" * 2_000_000 + "\nprint(3)"),
     "string_bomb": (ADD, "x = 'a' * 10 ** 10\nprint(3)"),
     "search_expected_output": (secret_problem, SEARCH_SECRET),
     "chmod_trap_dir": (ADD, "import os\nos.makedirs('/tmp/a/b')\nopen('/tmp/a/b/f', 'w').close()\n"
                             "os.chmod('/tmp/a/b', 0)\nos.chmod('/tmp/a', 0)\nprint(0)"),
+    "metaclass_eq_assert": (ADD_ASSERT, textwrap.dedent("""
+        class M(type):  # makes the class itself compare equal to int, hash like int
+            def __eq__(cls, other):
+                return True
+            def __hash__(cls):
+                return hash(int)
+        class I(metaclass=M):
+            def __eq__(self, other):
+                return True
+        def add(a, b):
+            return I()
+    """)),
+    "builtins_exec_patched": (ADD_ASSERT, "import builtins\n"
+                                          "builtins.exec = lambda code, ns: ns.update(check=lambda c: None)\n"
+                                          "def add(a, b):\n    return 0"),
+    "builtins_dict_patched": (assert_kind("def check(c):\n    assert c() == {'a': 3}\n", "f", pid="dict-assert"),
+                              textwrap.dedent("""
+        import builtins
+        class A:
+            def __eq__(self, other):
+                return True
+            __hash__ = object.__hash__
+        class D(dict):
+            pass
+        builtins.dict = D  # the runner's plain-data check must not look dict up at run time
+        def f():
+            return {'a': A()}
+    """)),
+    "counter_rebound": (FREQ, textwrap.dedent("""
+        import collections
+        class Permissive(collections.Counter):
+            def __eq__(self, other):
+                return True
+            __hash__ = None
+        collections.Counter = Permissive
+        def freq_count(l):
+            return collections.Counter()
+    """)),
+    "counter_subclass_eq": (FREQ, "from collections import Counter\nclass C(Counter):\n"
+                                  "    def __eq__(self, o):\n        return True\ndef freq_count(l):\n    return C()"),
+    "dict_subclass_eq": (FREQ, "class D(dict):\n    def __eq__(self, o):\n        return True\n"
+                               "def freq_count(l):\n    return D()"),
+    "counter_class_patched": (FREQ, "import collections\ncollections.Counter.__eq__ = lambda s, o: True\n"
+                                    "def freq_count(l):\n    return collections.Counter()"),
+    "namedtuple_eq_patched": (ADD_ASSERT, "from collections import namedtuple\nP = namedtuple('P', 'x')\n"
+                                          "P.__eq__ = lambda s, o: True\ndef add(a, b):\n    return P(0)"),
+    "defaultdict_factory": (assert_kind("def check(c):\n    assert c()['x'] == 3\n", "f", pid="dd-assert"),
+                            "from collections import defaultdict\nclass A:\n    def __eq__(self, o):\n"
+                            "        return True\ndef f():\n    return defaultdict(A)"),
     "sysv_shm_leftover": (ADD, textwrap.dedent("""
         import ctypes
         libc = ctypes.CDLL(None)
@@ -227,6 +284,74 @@ DETECTOR = textwrap.dedent("""
 """)
 
 
+WA, RE, TO, MEM, OUT = (TestStatus.wrong_answer, TestStatus.runtime_error, TestStatus.timeout,
+                        TestStatus.memory_exceeded, TestStatus.output_limit)
+
+# The status each attack must get under TEST_LIMITS (5 s wall, 3 s CPU, 256 MiB, 32 MiB /tmp).
+EXPECTED: dict[str, TestStatus] = {
+    "fork_bomb": TO,  # never exits; the pids limit keeps it from starving the harness
+    "memory_bomb_alloc": MEM,
+    "memory_bomb_grow": MEM,
+    "memory_bomb_processes": MEM,  # the cgroup's OOM killer, counted by the harness
+    "fill_tmp": WA,  # the tmpfs cap stops it at 32 MiB
+    "many_small_files": RE,  # inode cap: OSError
+    "open_files": RE,  # RLIMIT_NOFILE: OSError
+    "write_outside_tmp": WA,
+    "network": WA,
+    "host_files": WA,
+    "kill_everything": WA,
+    "ptrace_or_fd_of_harness": WA,
+    "setsid_daemon": WA,  # its late "3" is swept with it
+    "endless_output": OUT,
+    "huge_line": MEM,  # the 200 MiB str and its 200 MiB encoding exceed the address-space limit
+    "endless_stderr": TO,  # stderr is tail-kept, not capped
+    "invalid_utf8": WA,
+    "sleeping": TO,
+    "ignore_signals": TO,
+    "swallow_timeouts": TO,
+    "exit0_assert": RE,
+    "os_exit0_assert": RE,
+    "fake_passed_output": WA,
+    "forge_frames_stdout": WA,
+    "forge_frames_call": WA,
+    "forge_result_fd_assert": RE,  # no nonce, exit status 0: "no completion signal"
+    "eq_override_call": WA,
+    "eq_override_assert": WA,
+    "int_subclass_assert": WA,
+    "eq_inside_list_assert": WA,
+    "huge_stdin_unread": TO,
+    "huge_stdin_read_wrong": MEM,
+    "deep_recursion": TO,
+    "deep_c_recursion": RE,  # SIGSEGV of the child
+    "compile_time_bomb": TO,
+    "huge_literal": RE,  # SyntaxError (too many digits)
+    "string_bomb": MEM,
+    "search_expected_output": WA,
+    "chmod_trap_dir": WA,
+    "metaclass_eq_assert": WA,
+    "builtins_exec_patched": WA,
+    "builtins_dict_patched": WA,
+    "counter_rebound": WA,
+    "counter_subclass_eq": WA,
+    "dict_subclass_eq": WA,
+    "counter_class_patched": WA,
+    "namedtuple_eq_patched": WA,
+    "defaultdict_factory": RE,  # converted to a dict: the missing key is a KeyError
+    "sysv_shm_leftover": WA,
+}
+# The non-builtin return values that must be named as such (not merely fail an assertion).
+NONPLAIN = {
+    "eq_override_assert": "A",
+    "int_subclass_assert": "I",
+    "eq_inside_list_assert": "A",
+    "metaclass_eq_assert": "I",
+    "builtins_dict_patched": "A",
+    "counter_rebound": "Permissive",
+    "counter_subclass_eq": "C",
+    "dict_subclass_eq": "D",
+}
+
+
 @pytest.fixture(scope="module")
 def hostile_verdicts(docker_sandbox):
     names = list(HOSTILE)
@@ -234,37 +359,31 @@ def hostile_verdicts(docker_sandbox):
     return dict(zip(names, verdicts))
 
 
-def test_suite_is_large_enough():
-    assert len(HOSTILE) >= 25
+def test_every_attack_has_an_expected_status():
+    assert set(EXPECTED) == set(HOSTILE)
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_not_passed(hostile_verdicts, name):
+def test_hostile_status(hostile_verdicts, name):
     v = hostile_verdicts[name]
-    assert not v.passed, f"{name} passed: {v}"
+    detail = [(t.status.value, t.detail, t.stderr[-300:]) for t in v.tests]
+    assert v.error is None, f"{name}: sandbox error {v.error!r}"
+    assert len(v.tests) == 1 and v.status == EXPECTED[name], f"{name}: {detail}"
+    assert not v.passed
+    if name in NONPLAIN:
+        assert v.tests[0].detail == f"candidate returned a non-builtin {NONPLAIN[name]}", detail
 
 
-def test_expected_statuses(hostile_verdicts):
-    s = {n: v.status for n, v in hostile_verdicts.items()}
-    assert s["memory_bomb_alloc"] == TestStatus.memory_exceeded
-    assert s["memory_bomb_grow"] == TestStatus.memory_exceeded
-    assert s["endless_output"] == TestStatus.output_limit
-    assert s["endless_stderr"] == TestStatus.timeout  # stderr is tail-kept, not capped
-    assert s["huge_line"] in (TestStatus.output_limit, TestStatus.memory_exceeded)
-    assert s["invalid_utf8"] == TestStatus.wrong_answer
-    assert s["sleeping"] == TestStatus.timeout
-    assert s["ignore_signals"] == TestStatus.timeout
-    assert s["swallow_timeouts"] == TestStatus.timeout
-    assert s["eq_override_call"] == TestStatus.wrong_answer
-    assert s["eq_override_assert"] == TestStatus.wrong_answer
-    assert s["int_subclass_assert"] == TestStatus.wrong_answer
-    assert s["fork_bomb"] in (TestStatus.timeout, TestStatus.runtime_error)
-    assert s["deep_recursion"] in (TestStatus.runtime_error, TestStatus.timeout, TestStatus.memory_exceeded)
-    assert s["search_expected_output"] == TestStatus.wrong_answer
-    assert s["setsid_daemon"] == TestStatus.wrong_answer
-    assert "\ufffd" not in hostile_verdicts["invalid_utf8"].tests[0].stderr  # stdout never echoed
-    for v in hostile_verdicts.values():
-        assert v.error is None or "harness" in v.error, v
+def test_invalid_utf8_stdout_is_never_echoed(hostile_verdicts):
+    assert "\ufffd" not in hostile_verdicts["invalid_utf8"].tests[0].stderr
+
+
+def test_limit_details(hostile_verdicts):
+    detail = {n: v.tests[0].detail for n, v in hostile_verdicts.items()}
+    assert detail["sleeping"] == "wall-clock limit"
+    assert detail["endless_output"] == "output over the limit"
+    assert detail["deep_c_recursion"] == "killed by signal 11"
+    assert detail["eq_override_call"] == "return value is not JSON (A)"
 
 
 def test_pool_healthy_after_hostile_suite(docker_sandbox, hostile_verdicts):
@@ -279,13 +398,7 @@ def test_no_container_left_after_close():
     client = docker.from_env()
     sb = open_sandbox(SandboxConfig(workers=1))
     pool = sb.pool_id
-    assert sb.judge(*HOSTILE["setsid_daemon"]).passed is False
+    assert sb.judge(*HOSTILE["setsid_daemon"]).status == TestStatus.wrong_answer
     assert client.containers.list(all=True, filters={"label": f"ssd-sandbox.pool={pool}"})
     sb.close()
     assert client.containers.list(all=True, filters={"label": f"ssd-sandbox.pool={pool}"}) == []
-
-
-def test_print_table(hostile_verdicts):
-    for n, v in hostile_verdicts.items():
-        t = v.tests[0] if v.tests else None
-        print(f"{n:28s} {v.status.value:16s} {t.wall_s if t else 0:6.2f} {t.detail if t else v.error!r} {v.error!r}")

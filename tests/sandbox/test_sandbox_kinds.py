@@ -45,8 +45,8 @@ def test_stdio_cases(docker_sandbox):
     assert v[3].passed
     assert not v[4].passed and v[4].status == TestStatus.wrong_answer
     assert v[5].passed
-    assert not v[6].passed
-    assert not v[7].passed
+    assert v[6].status == TestStatus.wrong_answer
+    assert v[7].status == TestStatus.wrong_answer
     assert v[8].passed
     assert v[9].passed and v[10].passed and v[11].passed
     assert not v[12].passed and v[12].tests[0].status == TestStatus.ok
@@ -119,8 +119,8 @@ def test_assert_cases(docker_sandbox):
     assert v[2].passed
     assert v[3].status == TestStatus.wrong_answer
     assert v[4].status == TestStatus.runtime_error
-    assert not v[5].passed
-    assert not v[6].passed
+    assert v[5].status == TestStatus.runtime_error and v[5].tests[0].detail == "SystemExit raised"
+    assert v[6].status == TestStatus.wrong_answer and v[6].tests[0].detail == "assertion failed"
     assert v[7].passed and v[8].passed
 
 
@@ -130,7 +130,7 @@ def test_no_tests_is_value_error(docker_sandbox):
     p = Problem(id="none", prompt="p", tests=None)
     with pytest.raises(ValueError, match="none"):
         docker_sandbox.judge(p, "print(1)")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'none' has no tests"):
         docker_sandbox.judge_many([(ADD, ADD_PROGRAM), (p, "print(1)")])
 
 

@@ -1,4 +1,4 @@
-"""The local backend (opt-in, weaker isolation): each kind and the resource limits."""
+"""The local backend (opt-in, weaker isolation): each kind and the resource limits, exact statuses."""
 
 from __future__ import annotations
 
@@ -32,7 +32,12 @@ def test_local_kinds(local_sandbox):
         (add_assert, eq_obj),
         (add_assert, "import os\ndef add(a, b):\n    os._exit(0)"),
     ])
-    assert [x.passed for x in v] == [True, False, True, False, True, False, False]
+    S = TestStatus
+    assert [x.status for x in v] == [S.ok, S.wrong_answer, S.ok, S.wrong_answer, S.ok, S.wrong_answer, S.runtime_error]
+    assert v[3].tests[0].detail == "return value is not JSON (A)"
+    assert v[5].tests[0].detail == "candidate returned a non-builtin A"
+    assert v[6].tests[0].detail == "no completion signal (exit code 0)"
+    assert all(x.error is None for x in v)
 
 
 def test_local_timeout_memory_fork_bomb(local_sandbox):
@@ -46,18 +51,19 @@ def test_local_timeout_memory_fork_bomb(local_sandbox):
             time.sleep(100)
     """)
     t0 = time.monotonic()
+    # Alone: RLIMIT_NPROC counts uid 65534 host-wide, so a fork bomb next to it would make the
+    # daemon's own fork fail and the attack would not be tried at all.
+    d = local_sandbox.judge(ADD, daemon)
+    assert d.status == TestStatus.wrong_answer and d.tests[0].detail == "output differs", d
     v = local_sandbox.judge_many([
         (ADD, "while True:\n    pass"),
         (ADD, "import time\ntime.sleep(100)"),
         (ADD, "x = bytearray(4 << 30)\nprint(3)"),
         (ADD, fork_bomb),
-        (ADD, daemon),
     ])
-    assert v[0].status == TestStatus.timeout
-    assert v[1].status == TestStatus.timeout
-    assert v[2].status == TestStatus.memory_exceeded
-    assert not v[3].passed
-    assert not v[4].passed
+    assert [x.status for x in v] == [TestStatus.timeout, TestStatus.timeout, TestStatus.memory_exceeded,
+                                     TestStatus.timeout], v
+    assert all(x.error is None for x in v)
     assert time.monotonic() - t0 < 30
     # The host is fine and the next program passes.
     assert local_sandbox.judge(ADD, ADD_PROGRAM).passed

@@ -1,4 +1,5 @@
-"""Fixtures for the serving tests: real LoRA adapters and an endpoint over the shared vLLM."""
+"""Fixtures for the serving tests: real LoRA adapters and an endpoint over the shared vLLM, or
+the same endpoint over a fake vLLM (``fake_vllm.py``) for tests that need no model."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def new_version():
 
 @pytest.fixture
 def make_stack(serving_server, tmp_path):
-    from daemon.serve import ServingStack
+    from daemon.serving.serve import ServingStack
     from daemon.serve_config import EndpointConfig
 
     stacks = []
@@ -65,3 +66,57 @@ def make_stack(serving_server, tmp_path):
 @pytest.fixture
 def stack(make_stack):
     return make_stack()
+
+
+@pytest.fixture(autouse=True)
+def _no_adapter_left_on_the_shared_server(request):
+    """Tests share one vLLM server: an adapter a test leaves loaded would make later results
+    depend on test order. Fail the test that leaves one (and unload it)."""
+    yield
+    if "serving_server" not in request.fixturenames:
+        return
+    server = request.getfixturevalue("serving_server")
+    left = [m for m in server.list_models() if m != server.served_model_name]
+    for name in left:
+        server.unload_adapter(name)
+    assert not left, f"the test left adapters loaded on the shared vLLM server: {left}"
+
+
+# -- without a model: the fake vLLM ------------------------------------------------------------
+def make_fake_adapter(root: Path, name: str) -> Path:
+    """A folder that passes adapter validation; its bytes (and so its vLLM name) depend on ``name``."""
+    d = Path(root) / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "adapter_config.json").write_text('{"r": 8, "peft_type": "LORA", "tag": "%s"}' % name)
+    (d / "adapter_model.safetensors").write_bytes(name.encode() * 16)
+    return d
+
+
+@pytest.fixture
+def fake_vllm():
+    from fake_vllm import FakeVLLM
+
+    fake = FakeVLLM(token_delay_s=0.01).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def make_fake_stack(fake_vllm, tmp_path):
+    """ServingStack (registry, supervisor, endpoint in a thread) over the fake vLLM."""
+    from daemon.serve_config import EndpointConfig
+    from daemon.serving.serve import ServingStack
+    from ssd.vllm_server import VLLMServer
+
+    stacks = []
+
+    def make(**endpoint_kw):
+        cfg = EndpointConfig(port=0, **{"health_interval_s": 0.2, **endpoint_kw})
+        server = VLLMServer.attach(fake_vllm.url, "smollm2-135m")
+        stack = ServingStack(server, cfg, tmp_path / f"fake-registry{len(stacks)}.json").start_in_thread()
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.close()

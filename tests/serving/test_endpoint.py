@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from daemon.adapter_registry import AdapterRegistry, RegistryError
+from daemon.serving.adapter_registry import AdapterRegistry, RegistryError
 
 pytestmark = pytest.mark.vllm
 
@@ -247,7 +247,7 @@ def test_ssdd_promote_hands_a_champion_to_the_running_endpoint(serving_server, l
 
     import yaml
 
-    from daemon.serve import ServingStack
+    from daemon.serving.serve import ServingStack
     from daemon.serve_config import EndpointConfig
 
     a, _ = lora_pair

@@ -8,10 +8,10 @@ import time
 
 import httpx
 
-from daemon.adapter_registry import AdapterRegistry, policies_retention_plan
-from daemon.endpoint import create_app
+from daemon.serving.adapter_registry import AdapterRegistry, policies_retention_plan
+from daemon.serving.endpoint import create_app
 from daemon.serve_config import EndpointConfig
-from daemon.supervisor import Supervisor
+from daemon.serving.supervisor import Supervisor
 from ssd.vllm_server import VLLMServer
 
 

@@ -14,7 +14,7 @@ import openai
 import pytest
 from net_util import free_port
 
-from daemon.serve import ServingStack
+from daemon.serving.serve import ServingStack
 from daemon.serve_config import EndpointConfig
 from ssd.vllm_server import ServerConfig, VLLMServer
 

@@ -1,0 +1,434 @@
+"""``ssdd run``: one process with the supervised vLLM server, the OpenAI endpoint and the
+round scheduler, all on one config.
+
+Start-up: open the state DB (schema checked) -> start or attach vLLM -> endpoint up with the
+registry's adapters reloaded and probed -> reconcile DB, disk and the live server -> open the
+sandbox -> scheduler (unfinished rounds resume first) -> systemd READY. SIGTERM and SIGINT
+stop it within a bounded time: the scheduler stops taking work, the running stage is left at
+its committed stage (it resumes on the next start), vLLM and every child stop.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import structlog
+
+from daemon.config import DaemonConfig
+from daemon.metrics import DaemonMetrics
+from daemon.rounds import GATE_LEDGER, ProblemSets, RoundDeps, RoundInterrupted, RoundRunner, counts_of, round_seed
+from daemon.state import RoundRow, Store, utcnow
+from policies.disk_retention import DiskRetentionConfig, StoredAdapter, plan_disk_retention
+from policies.rollback import ReevalLedger, decide_reevaluation, reevaluation_due
+from policies.schedule import retry_delay
+
+log = structlog.get_logger(__name__)
+
+REEVAL_LEDGER = "reeval_ledger"
+DAEMON_KEY = "daemon"
+
+
+def sd_notify(message: str) -> bool:
+    """systemd's notify protocol (READY=1, WATCHDOG=1, STOPPING=1); a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(addr)
+        s.sendall(message.encode())
+    return True
+
+
+def build_sets(cfg: DaemonConfig) -> ProblemSets:
+    from ssd.round import build_problem_sets
+    from ssd.split import partition_heldout
+
+    sets = build_problem_sets(cfg)
+    part = partition_heldout(sets.heldout, cfg.heldout.audit_frac, cfg.heldout.calibration_frac, cfg.heldout.salt)
+    if not part.gate:
+        raise ValueError("the gate set is empty: lower heldout.audit_frac / calibration_frac or add held-out problems")
+    return ProblemSets(train=sets.train, gate=part.gate, audit=part.audit, calibration=part.calibration)
+
+
+def sandbox_image_id(cfg: DaemonConfig) -> str:
+    if cfg.sandbox.backend != "docker":
+        return cfg.sandbox.backend
+    from sandbox.image import docker_client
+
+    try:
+        return str(docker_client().images.get(cfg.sandbox.image).id)
+    except Exception as exc:  # provenance only: a missing image fails later, loudly
+        return f"unknown ({type(exc).__name__})"
+
+
+class Daemon:
+    def __init__(self, cfg: DaemonConfig):
+        self.cfg = cfg
+        self.store = Store(cfg.db_path)
+        self.stopping = threading.Event()
+        self.round_running = threading.Event()
+        self.champion_lock = threading.RLock()  # promotion and rollback never interleave
+        self.stack = None
+        self.sandbox = None
+        self.scheduler = None
+        self.deps: RoundDeps | None = None
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self) -> "Daemon":
+        from daemon.scheduler import DaemonScheduler
+        from daemon.serving.serve import ServingStack, open_server
+        from sandbox import open_sandbox
+        from ssd.model_store import resolve
+
+        cfg = self.cfg
+        sets = build_sets(cfg)
+        model = resolve(cfg.data_dir, cfg.model)
+        serve_cfg = cfg.serve_config()
+        server = open_server(serve_cfg)
+        self.stack = ServingStack(server, cfg.endpoint, serve_cfg.resolved_state_path(),
+                                  own_server=server.proc is not None)
+        self.stack.start_in_thread()
+        metrics = DaemonMetrics(self.stack.metrics.registry)
+        self.sandbox = open_sandbox(cfg.sandbox)
+        self.deps = RoundDeps(cfg=cfg, store=self.store, registry=self.stack.registry, sandbox=self.sandbox,
+                              model=model, sets=sets, metrics=metrics, stopping=self.stopping,
+                              paused=self.paused, sandbox_image=sandbox_image_id(cfg),
+                              vllm_version=self._vllm_version(), champion_lock=self.champion_lock)
+        self.reconcile()
+        self.scheduler = DaemonScheduler(self)
+        self.scheduler.start()
+        self.store.set_kv(DAEMON_KEY, {"pid": os.getpid(), "started_at": utcnow(), "heartbeat_at": utcnow(),
+                                       "endpoint": self.stack.url})
+        sd_notify("READY=1")
+        log.info("daemon.ready", endpoint=self.stack.url, train=len(sets.train), gate=len(sets.gate),
+                 audit=len(sets.audit), calibration=len(sets.calibration))
+        return self
+
+    def _vllm_version(self) -> str:
+        try:
+            import httpx
+
+            return str(httpx.get(self.stack.registry.server.base_url + "/version", timeout=5).json()["version"])
+        except Exception:
+            return "unknown"
+
+    def paused(self) -> bool:
+        return bool(self.store.get_kv("paused", False))
+
+    # -- reconciliation ------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """Make DB, disk and the live server agree after any stop, clean or not."""
+        store, registry = self.store, self.stack.registry
+        notes: list[str] = []
+        for a in store.adapters(["candidate", "champion", "former", "rejected"]):
+            if not Path(a.path).is_dir():
+                store.set_adapter_state(a.version, "missing")
+                notes.append(f"{a.version}: folder {a.path} missing, marked missing")
+        notes += self._quarantine_orphans()
+        champion = store.champion()
+        want = champion.version if champion else None
+        if registry.champion != want:
+            try:
+                if want is None:
+                    registry.demote_to_base()
+                else:
+                    registry.promote(want, champion.path)
+                notes.append(f"endpoint switched to the recorded champion {want or 'base'}")
+            except Exception as exc:
+                fallback = registry.champion
+                store.set_champion(fallback)
+                if want is not None:
+                    store.set_adapter_state(want, "missing" if not Path(champion.path).is_dir() else "former")
+                notes.append(f"champion {want} failed to load ({exc}); serving {fallback or 'base'}")
+                store.event("error", f"champion {want} failed to load at restart: {exc}", version=want)
+        for row in store.running_rounds():
+            notes.append(f"round {row.name} resumes at stage {row.stage}")
+        store.event("restart", "; ".join(notes) or "clean start", version=registry.champion)
+        log.info("daemon.reconciled", notes=notes)
+
+    def _quarantine_orphans(self) -> list[str]:
+        known = {Path(a.path).name for a in self.store.adapters()}
+        running = {r.name for r in self.store.running_rounds()}
+        root = self.cfg.adapters_dir
+        notes = []
+        if not root.is_dir():
+            return notes
+        for d in root.iterdir():
+            if d.name.startswith(".") or d.name in known or d.name in running:
+                continue
+            dest = self.cfg.daemon_dir / "quarantine" / f"{d.name}-{int(time.time())}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(d), dest)
+            notes.append(f"orphan folder {d} quarantined to {dest}")
+        return notes
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def round_job(self) -> None:
+        """Unfinished rounds first (resumed, or submitted), then one new SSD round."""
+        if self.stopping.is_set() or self.paused():
+            log.info("round.skipped", stopping=self.stopping.is_set(), paused=self.paused())
+            return
+        self.round_running.set()
+        self.deps.metrics.round_running.set(1)
+        try:
+            while not self.stopping.is_set() and not self.paused():
+                pending = self.store.running_rounds()
+                if not pending:
+                    break
+                self._run_one(pending[0])
+            if not self.stopping.is_set() and not self.paused():
+                self._run_one(self.store.add(RoundRow(name=self.store.next_round_name())))
+            if not self.stopping.is_set():
+                self.scheduler.schedule_next_round()
+        except _RetryLater as retry:
+            self.scheduler.schedule_round(retry.delay_s, reason=retry.reason)
+        except RoundInterrupted as exc:
+            log.info("round.interrupted", reason=str(exc))
+        finally:
+            self.round_running.clear()
+            self.deps.metrics.round_running.set(0)
+            structlog.contextvars.unbind_contextvars("round_id", "stage")
+
+    def _run_one(self, row: RoundRow) -> None:
+        row.attempts += 1
+        row = self.store.save(row)
+        try:
+            RoundRunner(self.deps).run(row)
+        except RoundInterrupted:
+            row.attempts -= 1  # a stop or pause is not a failed attempt
+            self.store.save(self.store_round(row.name).model_copy(update={"attempts": row.attempts}))
+            raise
+        except Exception as exc:
+            if self.stopping.is_set():
+                raise RoundInterrupted(f"stopping ({exc})") from exc
+            log.exception("round.failed", round_id=row.name, attempt=row.attempts, error=str(exc))
+            current = self.store_round(row.name)
+            current.error = f"{type(exc).__name__}: {exc}"[:2000]
+            if row.attempts >= self.cfg.schedule.max_attempts_per_round:
+                current.status, current.finished_at = "failed", utcnow()
+                self.store.save(current)
+                self.store.event("error", f"round {row.name} failed at stage {current.stage} after "
+                                 f"{row.attempts} attempts: {current.error}", round_name=row.name,
+                                 version=current.candidate)
+                self.deps.metrics.rounds.labels(decision="failed").inc()
+                self._close_failed_candidate(current)
+                return
+            self.store.save(current)
+            delay = retry_delay(row.attempts, self.cfg.schedule.retry_backoff_s)
+            raise _RetryLater(delay, f"round {row.name} failed at {current.stage} "
+                                     f"(attempt {row.attempts}); retry in {delay:.0f}s") from exc
+
+    def _close_failed_candidate(self, row: RoundRow) -> None:
+        from daemon.rounds import release
+
+        if row.candidate and (a := self.store.adapter(row.candidate)) and a.state == "candidate":
+            try:
+                release(self.deps, row.candidate)
+            except Exception as exc:
+                log.warning("round.release_failed", error=str(exc))
+            self.store.set_adapter_state(row.candidate, "rejected")
+
+    def store_round(self, name: str) -> RoundRow:
+        return next(r for r in self.store.rounds() if r.name == name)
+
+    def reevaluate_job(self, forced: bool = False) -> None:
+        """Champion vs its parent, both fresh, same run, same decoding; roll back on a
+        significant regression (``policies.rollback.decide_reevaluation``)."""
+        from daemon.rounds import release, served_name
+        from ssd.evaluate import evaluate
+        from ssd.split import problem_set_hash
+
+        if self.stopping.is_set() or self.paused():
+            return
+        champion = self.store.champion()
+        if champion is None:
+            return
+        since = champion.since or champion.created_at
+        rounds_since = sum(1 for r in self.store.rounds() if r.status == "done" and (r.finished_at or "") > since)
+        if not forced and not reevaluation_due(self.cfg.reevaluation, rounds_since):
+            return
+        structlog.contextvars.bind_contextvars(round_id=f"reeval-{champion.version}", stage="reevaluate")
+        deps, ev_cfg = self.deps, self.cfg.evaluation
+        n_done = len(self.store.events(1000, ["rollback", "reevaluation"]))
+        ev = ev_cfg.model_copy(update={"t_eval": [ev_cfg.t_eval[0]],
+                                       "seed": ev_cfg.seed + round_seed(f"reeval-{champion.version}-{n_done}")})
+        reports = {}
+        try:
+            for label, version in (("parent", champion.parent), ("champion", champion.version)):
+                name = served_name(deps, version)
+                reports[label] = evaluate(deps.base_url, name, deps.sets.gate, deps.model.path, deps.sandbox,
+                                          ev, progress=False, round_id=f"reeval-{champion.version}")
+            if champion.parent is not None and champion.parent != self.stack.registry.champion:
+                release(deps, champion.parent)
+            with self.champion_lock:
+                if (self.store.champion() or champion).version != champion.version:
+                    return  # the champion changed meanwhile (a promotion or manual rollback)
+                t = ev.t_eval[0]
+                from daemon.rounds import RoundRunner
+
+                prov = RoundRunner(deps).provenance(ev, deps.sets.gate)
+                ledger = ReevalLedger.model_validate(self.store.get_kv(REEVAL_LEDGER) or {})
+                d = decide_reevaluation(counts_of(reports["parent"], t), counts_of(reports["champion"], t), ledger,
+                                        self.cfg.reevaluation, parent_provenance=prov, champion_provenance=prov,
+                                        rounds_since_promotion=rounds_since if not forced else 10**6)
+                self.store.set_kv(REEVAL_LEDGER, d.ledger_after.model_dump(mode="json"))
+                data = dict(p_value=d.p_value, alpha=d.alpha_level, delta=d.delta, problems=len(deps.sets.gate),
+                            problem_set=problem_set_hash(deps.sets.gate),
+                            parent_pass_at_1=reports["parent"].at(t).pass_at_k[1],
+                            champion_pass_at_1=reports["champion"].at(t).pass_at_k[1])
+                if d.rollback:
+                    self._rollback_to(champion.parent, f"re-evaluation: {d.reason}", **data)
+                else:
+                    self.store.event("reevaluation", d.reason, version=champion.version, **data)
+        finally:
+            structlog.contextvars.unbind_contextvars("round_id", "stage")
+
+    def _rollback_to(self, target: str | None, reason: str, **data) -> None:
+        """Alias -> ``target`` (None: the base); the current champion is marked rolled back
+        and is never promoted again."""
+        with self.champion_lock:
+            current = self.store.champion()
+            if target is None:
+                self.stack.registry.demote_to_base()
+            else:
+                t = self.store.adapter(target)
+                if t is None or t.state in ("rolled_back", "rejected", "deleted", "missing"):
+                    raise ValueError(f"cannot roll back to {target!r}: it is {t.state if t else 'unknown'}")
+                self.stack.registry.promote(target, t.path)
+            self.store.set_champion(target)
+            if current is not None and current.version != target:
+                self.store.set_adapter_state(current.version, "rolled_back")
+            last = next((r.name for r in self.store.rounds(5) if r.status != "running"), None)
+            self.store.event("rollback", reason, version=current.version if current else None,
+                             round_name=last, to_version=target, **data)
+            self.deps.metrics.rollbacks.inc()
+            log.warning("daemon.rollback", from_version=current.version if current else None, to_version=target)
+
+    def rollback(self, version: str | None = None) -> str:
+        current = self.store.champion()
+        if current is None:
+            raise ValueError("the base model serves: there is nothing to roll back")
+        target = version if version is not None else current.parent
+        if target == "base":
+            target = None
+        self._rollback_to(target, f"manual rollback (ssdd rollback) from {current.version} to {target or 'base'}")
+        return target or "base"
+
+    def retention_job(self, forced: bool = False) -> None:
+        lineage: list[str] = []
+        a = self.store.champion()
+        while a is not None and a.parent and len(lineage) < 50:
+            lineage.append(a.parent)
+            a = self.store.adapter(a.parent)
+        r = self.cfg.retention
+        plan = plan_disk_retention(
+            [StoredAdapter(version=x.version, state=x.state, created_at=x.created_at) for x in self.store.adapters()],
+            DiskRetentionConfig(keep_rejected=r.keep_rejected, keep_former=r.keep_former,
+                                delete_rolled_back=r.delete_rolled_back),
+            protected=lineage + list(self.stack.registry.snapshot().pinned))
+        for version in plan.delete:
+            row = self.store.adapter(version)
+            if row is None:
+                continue
+            shutil.rmtree(row.path, ignore_errors=True)
+            self.store.set_adapter_state(version, "deleted")
+            log.info("retention.deleted", version=version, path=row.path)
+        done = [x for x in self.store.rounds() if x.status != "running"][r.keep_round_files:]
+        for x in done:
+            for f in (self.cfg.rounds_dir / x.name).glob("*.samples.jsonl"):
+                f.unlink(missing_ok=True)
+
+    def control_job(self) -> None:
+        for c in self.store.pending_controls():
+            import json
+
+            arg = json.loads(c.arg_json or "{}")
+            try:
+                result = self._control(c.command, arg)
+                self.store.finish_control(c, True, result)
+            except Exception as exc:
+                self.store.finish_control(c, False, f"{type(exc).__name__}: {exc}")
+
+    def _control(self, command: str, arg: dict) -> str:
+        if command == "pause":
+            self.store.set_kv("paused", True)
+            return "paused: the running round stops after its current stage"
+        if command == "resume":
+            self.store.set_kv("paused", False)
+            self.scheduler.schedule_round(0.0, reason="resumed")
+            return "resumed"
+        if command in ("round-now", "submit"):
+            self.scheduler.run_now("round")
+            return "a round starts now" if not self.round_running.is_set() else "a round starts after the running one"
+        if command == "reevaluate-now":
+            self.scheduler.run_now("reevaluate")
+            return "re-evaluation queued"
+        if command == "rollback":
+            return f"rolled back; now serving {self.rollback(arg.get('version'))}"
+        raise ValueError(f"unknown control command {command!r}")
+
+    def heartbeat_job(self) -> None:
+        info = self.store.get_kv(DAEMON_KEY) or {}
+        info.update(pid=os.getpid(), heartbeat_at=utcnow(), next_round_at=self.scheduler.next_round_at(),
+                    endpoint=self.stack.url)
+        self.store.set_kv(DAEMON_KEY, info)
+        sd_notify("WATCHDOG=1")
+
+    # -- stop ----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        sd_notify("STOPPING=1")
+        log.info("daemon.stopping")
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        if self.stack is not None:
+            self.stack.close()  # endpoint, supervisor, and vLLM when we started it
+        if self.sandbox is not None:
+            try:
+                self.sandbox.close()
+            except Exception as exc:
+                log.warning("daemon.sandbox_close_failed", error=str(exc))
+        info = self.store.get_kv(DAEMON_KEY) or {}
+        info.update(stopped_at=utcnow(), pid=None)
+        self.store.set_kv(DAEMON_KEY, info)
+        log.info("daemon.stopped")
+
+
+class _RetryLater(Exception):
+    def __init__(self, delay_s: float, reason: str):
+        super().__init__(reason)
+        self.delay_s, self.reason = delay_s, reason
+
+
+def run_daemon(cfg: DaemonConfig) -> None:
+    """Blocks until SIGTERM/SIGINT; then stops within a bounded time and exits the process."""
+    daemon = Daemon(cfg)
+    done = threading.Event()
+
+    def _on_signal(signum, _frame):
+        log.info("daemon.signal", signal=signal.Signals(signum).name)
+        done.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        daemon.start()
+        while not done.wait(1.0):
+            pass
+    finally:
+        daemon.stop()
+        daemon.store.close()
+    # A round thread may still be inside a long stage (its state is committed per stage, and
+    # children die with us): do not wait for it.
+    os._exit(0)
+

@@ -1,0 +1,133 @@
+"""APScheduler 3.x wiring: the ``round``, ``reevaluate`` and ``retention`` jobs, the local
+control channel and the systemd watchdog.
+
+Heavy jobs (rounds, re-evaluation, retention) share one worker thread, so they never run at
+once and a re-evaluation asked for during a round runs right after it. Every job has
+``max_instances=1``, ``coalesce`` and a misfire grace; an error listener records any job
+failure as an event instead of losing it. Rounds are scheduled one at a time with a date
+trigger: the next fire time is computed from the configured schedule (continuous, every,
+cron), stretched by the back-off policy after rejected rounds in a row, or set by the retry
+back-off after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import structlog
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from daemon.config import parse_trigger_spec
+from policies.schedule import BackoffConfig, next_round_delay
+
+if TYPE_CHECKING:
+    from daemon.app import Daemon
+
+log = structlog.get_logger(__name__)
+
+NEXT_ROUND_AT = "next_round_at"
+BACKOFF = "backoff"
+
+
+def _trigger(spec: str, allow_continuous: bool = False):
+    kind, value = parse_trigger_spec(spec, allow_continuous=allow_continuous, allow_off=not allow_continuous)
+    if kind == "every":
+        return IntervalTrigger(seconds=value.total_seconds())  # type: ignore[union-attr]
+    if kind == "cron":
+        return CronTrigger.from_crontab(str(value))
+    return None
+
+
+class DaemonScheduler:
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+        self.cfg = daemon.cfg.schedule
+        self.sched = BackgroundScheduler(
+            executors={"heavy": ThreadPoolExecutor(1), "light": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": self.cfg.misfire_grace_s},
+            timezone=timezone.utc)
+        self.sched.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self.round_trigger = _trigger(self.cfg.rounds, allow_continuous=True)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.schedule_round(0.0, reason="start: resume unfinished rounds, then run on schedule")
+        for job_id, spec, func in (("reevaluate", self.cfg.reevaluate, self.daemon.reevaluate_job),
+                                   ("retention", self.cfg.retention, self.daemon.retention_job)):
+            trig = _trigger(spec)
+            if trig is not None:
+                self.sched.add_job(func, trig, id=job_id, executor="heavy", replace_existing=True)
+        self.sched.add_job(self.daemon.control_job, IntervalTrigger(seconds=self.cfg.control_poll_s),
+                           id="control", executor="light", replace_existing=True)
+        self.sched.add_job(self.daemon.heartbeat_job, IntervalTrigger(seconds=max(1.0, self.cfg.watchdog_s / 3)),
+                           id="heartbeat", executor="light", replace_existing=True)
+        self.sched.start()
+
+    def shutdown(self) -> None:
+        if self.sched.running:
+            self.sched.shutdown(wait=False)
+
+    # -- rounds ----------------------------------------------------------------------------------
+    def schedule_round(self, delay_s: float, *, reason: str) -> datetime:
+        at = datetime.now(timezone.utc) + timedelta(seconds=max(0.0, delay_s))
+        self.sched.add_job(self.daemon.round_job, DateTrigger(run_date=at), id="round", executor="heavy",
+                           replace_existing=True)
+        self.daemon.store.set_kv(NEXT_ROUND_AT, at.isoformat(timespec="seconds"))
+        log.info("schedule.next_round", at=at.isoformat(timespec="seconds"), reason=reason)
+        return at
+
+    def scheduled_delay_s(self) -> float:
+        """What the configured schedule alone asks for, from now."""
+        if self.round_trigger is None:  # continuous
+            return 0.0
+        now = datetime.now(timezone.utc)
+        nxt = self.round_trigger.get_next_fire_time(None, now)
+        return max(0.0, (nxt - now).total_seconds()) if nxt else 3600.0
+
+    def schedule_next_round(self) -> None:
+        store = self.daemon.store
+        if store.get_kv("round_now"):
+            store.set_kv("round_now", False)
+            self.schedule_round(0.0, reason="round-now asked for")
+            return
+        decision = next_round_delay(store.recent_decisions(50), self.scheduled_delay_s(),
+                                    BackoffConfig(after_rejections=self.cfg.backoff_after_rejections,
+                                                  factor=self.cfg.backoff_factor, base_s=self.cfg.backoff_base_s,
+                                                  max_s=self.cfg.backoff_max_s))
+        previous = store.get_kv(BACKOFF) or {}
+        store.set_kv(BACKOFF, decision.model_dump())
+        if decision.backing_off and not previous.get("backing_off"):
+            store.event("backoff", decision.reason)
+        self.schedule_round(decision.delay_s, reason=decision.reason)
+
+    def run_now(self, job_id: str) -> None:
+        job = self.sched.get_job(job_id)
+        if job_id == "round":
+            self.daemon.store.set_kv("round_now", True)
+            if job is not None and not self.daemon.round_running.is_set():
+                self.schedule_round(0.0, reason="round-now asked for")
+            return
+        self.sched.add_job(getattr(self.daemon, f"{job_id}_job"), DateTrigger(), id=f"{job_id}-now",
+                               executor="heavy", replace_existing=True, kwargs={"forced": True})
+
+    def next_round_at(self) -> str | None:
+        job = self.sched.get_job("round")
+        return job.next_run_time.isoformat(timespec="seconds") if job and job.next_run_time else None
+
+    # -- failures never vanish -------------------------------------------------------------------
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            log.warning("schedule.missed", job=event.job_id, scheduled=str(event.scheduled_run_time))
+            return
+        log.error("schedule.job_failed", job=event.job_id, error=repr(event.exception))
+        self.daemon.store.event("error", f"job {event.job_id} failed: {event.exception!r}",
+                                traceback=json.dumps(str(event.traceback))[:4000])
+        if event.job_id == "round":  # the round job reschedules itself; make sure it still does
+            self.schedule_round(self.cfg.retry_backoff_s[0], reason="round job crashed")
