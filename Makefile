@@ -1,9 +1,9 @@
-# Two commands matter: `make round` (the main job on the default CPU configuration) and
-# `make test` (the test suite). Both bootstrap the machine first (idempotent).
+# Two commands matter: `make run` (the main job: the daemon on the default CPU configuration)
+# and `make test` (the test suite). Both bootstrap the machine first (idempotent).
 VENV ?= .venv
 CONFIG ?= deploy/config/cpu-default.yaml
 
-.PHONY: bootstrap test round bench clean
+.PHONY: bootstrap test run round lint bench clean
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -11,13 +11,22 @@ bootstrap:
 test: bootstrap
 	$(VENV)/bin/python -m pytest -q
 
+run: bootstrap
+	$(VENV)/bin/ssdd run --config $(CONFIG)
+
 round: bootstrap
 	$(VENV)/bin/ssd round --config $(CONFIG)
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: bootstrap
 	$(VENV)/bin/python bench/sandbox_throughput.py
 	$(VENV)/bin/python bench/sampling_throughput.py
 	$(VENV)/bin/python bench/swap_latency.py
+	$(VENV)/bin/python bench/lora_decode.py
+	$(VENV)/bin/python bench/serving_during_round.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -84,15 +84,17 @@ class Daemon:
     # -- start ---------------------------------------------------------------------------------
     def start(self) -> "Daemon":
         from daemon.scheduler import DaemonScheduler
-        from daemon.serving.serve import ServingStack, open_server
+        from daemon.serving.serve import ServingStack, open_vllm_server
         from sandbox import open_sandbox
         from ssd.model_store import resolve
 
         cfg = self.cfg
         sets = build_sets(cfg)
         model = resolve(cfg.data_dir, cfg.model)
+        if cfg.gpu is not None:
+            self._check_gpu_plan()
         serve_cfg = cfg.serve_config()
-        server = open_server(serve_cfg)
+        server = open_vllm_server(serve_cfg)
         self.stack = ServingStack(server, cfg.endpoint, serve_cfg.resolved_state_path(),
                                   own_server=server.proc is not None)
         self.stack.start_in_thread()
@@ -111,6 +113,18 @@ class Daemon:
         log.info("daemon.ready", endpoint=self.stack.url, train=len(sets.train), gate=len(sets.gate),
                  audit=len(sets.audit), calibration=len(sets.calibration))
         return self
+
+    def _check_gpu_plan(self) -> None:
+        from daemon.gpu import check_gpu_plan, device_memory_gib, visible
+
+        cfg, plan = self.cfg, self.cfg.gpu
+        problems = check_gpu_plan(plan.serve_devices, plan.train_devices, cfg.server.gpu_memory_utilization,
+                                  plan.train_memory_gib, cfg.server.tensor_parallel_size, device_memory_gib())
+        if problems:
+            raise ValueError("the GPU plan does not fit: " + "; ".join(problems))
+        # vLLM is started by this process and inherits this; the distillation worker gets its
+        # own devices through its launcher (daemon.gpu.train_launcher).
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible(plan.serve_devices)
 
     def _vllm_version(self) -> str:
         try:
@@ -171,7 +185,7 @@ class Daemon:
         return notes
 
     # -- jobs ----------------------------------------------------------------------------------
-    def round_job(self) -> None:
+    def round_job(self, new_round: bool = True) -> None:
         """Unfinished rounds first (resumed, or submitted), then one new SSD round."""
         if self.stopping.is_set() or self.paused():
             log.info("round.skipped", stopping=self.stopping.is_set(), paused=self.paused())
@@ -184,12 +198,12 @@ class Daemon:
                 if not pending:
                     break
                 self._run_one(pending[0])
-            if not self.stopping.is_set() and not self.paused():
+            if new_round and not self.stopping.is_set() and not self.paused():
                 self._run_one(self.store.add(RoundRow(name=self.store.next_round_name())))
-            if not self.stopping.is_set():
+            if not self.stopping.is_set() and self.scheduler.sched.get_job("round") is None:
                 self.scheduler.schedule_next_round()
         except _RetryLater as retry:
-            self.scheduler.schedule_round(retry.delay_s, reason=retry.reason)
+            self.scheduler.after_round = (retry.delay_s, retry.reason)
         except RoundInterrupted as exc:
             log.info("round.interrupted", reason=str(exc))
         finally:
@@ -203,11 +217,11 @@ class Daemon:
         try:
             RoundRunner(self.deps).run(row)
         except RoundInterrupted:
-            row.attempts -= 1  # a stop or pause is not a failed attempt
-            self.store.save(self.store_round(row.name).model_copy(update={"attempts": row.attempts}))
+            self._not_an_attempt(row)
             raise
         except Exception as exc:
-            if self.stopping.is_set():
+            if self.stopping.is_set():  # e.g. vLLM stopped under a running request
+                self._not_an_attempt(row)
                 raise RoundInterrupted(f"stopping ({exc})") from exc
             log.exception("round.failed", round_id=row.name, attempt=row.attempts, error=str(exc))
             current = self.store_round(row.name)
@@ -225,6 +239,11 @@ class Daemon:
             delay = retry_delay(row.attempts, self.cfg.schedule.retry_backoff_s)
             raise _RetryLater(delay, f"round {row.name} failed at {current.stage} "
                                      f"(attempt {row.attempts}); retry in {delay:.0f}s") from exc
+
+    def _not_an_attempt(self, row: RoundRow) -> None:
+        """A stop or a pause is not a failed attempt."""
+        current = self.store_round(row.name)
+        self.store.save(current.model_copy(update={"attempts": max(0, current.attempts - 1)}))
 
     def _close_failed_candidate(self, row: RoundRow) -> None:
         from daemon.rounds import release
@@ -366,7 +385,7 @@ class Daemon:
             self.scheduler.schedule_round(0.0, reason="resumed")
             return "resumed"
         if command in ("round-now", "submit"):
-            self.scheduler.run_now("round")
+            self.scheduler.run_now("round", new_round=command == "round-now")
             return "a round starts now" if not self.round_running.is_set() else "a round starts after the running one"
         if command == "reevaluate-now":
             self.scheduler.run_now("reevaluate")

@@ -60,14 +60,32 @@ def run(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
         raise fail(str(exc), EXIT_INPUT) from None
 
 
+def _serve_config(config: Path, overrides: Optional[List[str]]):
+    """The daemon's config, or a serve-only file (the keys of ``daemon.serve_config.ServeConfig``,
+    e.g. with ``champion_file``), for an endpoint without rounds."""
+    import yaml
+
+    from daemon.serve_config import ServeConfig
+    from ssd.config import load_config
+
+    try:
+        raw = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        raw = None
+    if isinstance(raw, dict) and raw and set(raw) <= set(ServeConfig.model_fields) and \
+            set(raw) - {"endpoint", "server", "model", "served_model_name", "data_dir"}:
+        return load_config(config, overrides or [], model=ServeConfig)  # type: ignore[type-var]
+    return _cfg(config, overrides).serve_config()
+
+
 @app.command()
 def serve(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
     """Only the endpoint in front of a supervised vLLM (no rounds)."""
     from daemon.serving.serve import run_serve
 
     with user_errors():
-        cfg = _cfg(config, set_)
-        run_serve(cfg.serve_config())
+        cfg = _serve_config(config, set_)
+        run_serve(cfg)
 
 
 @app.command()
@@ -102,7 +120,10 @@ def history(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> Non
                   pct(r["champion_pass_at_1"]), pct(r["candidate_pass_at_1"]),
                   "-" if r["p_value"] is None else f"{r['p_value']:.3g}", r["decision"] or "-",
                   r["started_at"], (r["error"] or "")[:40])
-    console.print(t)
+    from rich.console import Console
+
+    # A wide table: a pipe or a narrow terminal must not squeeze it into unreadable columns.
+    Console(stderr=True, width=max(console.width, 180)).print(t)
 
 
 @app.command()

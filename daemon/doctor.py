@@ -69,6 +69,12 @@ def _gpus(cfg) -> Check:
     missing = sorted(d for d in want if d >= n)
     if missing:
         return Check("gpus", False, f"{n} visible, config uses {sorted(want)}", "fix gpu.serve_devices/train_devices")
+    from daemon.gpu import check_gpu_plan, device_memory_gib
+
+    problems = check_gpu_plan(cfg.gpu.serve_devices, cfg.gpu.train_devices, cfg.server.gpu_memory_utilization,
+                              cfg.gpu.train_memory_gib, cfg.server.tensor_parallel_size, device_memory_gib())
+    if problems:
+        return Check("gpus", False, "; ".join(problems), "change the gpu section or server.gpu_memory_utilization")
     return Check("gpus", True, f"{n} visible; serve on {cfg.gpu.serve_devices}, train on {cfg.gpu.train_devices}")
 
 

@@ -110,6 +110,22 @@ def release(deps: RoundDeps, version: str | None) -> None:
         deps.registry.unpin(version)
 
 
+def _fault_point(stage: str, daemon_dir: Path) -> None:
+    """Fault injection for the crash tests: with ``SSDD_FAULT_KILL_AT=<stage>`` the daemon
+    SIGKILLs itself once as that stage starts (a marker file makes it once). The real kill
+    cannot be timed into a stage that lasts milliseconds (decide, promote) from outside."""
+    import os
+    import signal
+
+    if os.environ.get("SSDD_FAULT_KILL_AT") != stage:
+        return
+    marker = daemon_dir / f".fault-{stage}"
+    if marker.exists():
+        return
+    marker.write_text("killed once")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 class RoundRunner:
     """Runs one round row from its current stage to ``done``."""
 
@@ -147,6 +163,7 @@ class RoundRunner:
             stage = row.stage
             structlog.contextvars.bind_contextvars(round_id=row.name, stage=stage)
             log.info("round.stage_start", attempt=row.attempts)
+            _fault_point(stage, self.deps.cfg.daemon_dir)
             t0 = time.monotonic()
             nxt = stages[stage](row)
             row = self._advance(row, nxt, t0)
@@ -197,8 +214,13 @@ class RoundRunner:
                     parent = store.adapter(row.parent)
                     init = Path(parent.path) if parent else None
                 cfg.adapters_dir.mkdir(parents=True, exist_ok=True)
+                launcher = None
+                if cfg.gpu is not None:
+                    from daemon.gpu import train_launcher
+
+                    launcher = train_launcher(cfg.gpu.train_devices)
                 distill(Path(self.deps.model.path), train_path, adapter_dir, cfg.distill, round_id=row.name,
-                        init_adapter=init)
+                        init_adapter=init, launcher=launcher)
             # The folder is complete (distill publishes it atomically) before a row points at it.
             store.add(AdapterRow(version=version, path=str(adapter_dir.resolve()),
                                  content_hash=adapter_content_hash(adapter_dir), parent=row.parent,

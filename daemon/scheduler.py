@@ -13,11 +13,12 @@ back-off after a failure.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import structlog
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from daemon.app import Daemon
 
 log = structlog.get_logger(__name__)
+# A poll or heartbeat skipped while its previous run is still busy is expected; missed and
+# failed jobs reach our own listener (structured, with the job id), so the library's own
+# warnings are noise.
+logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 NEXT_ROUND_AT = "next_round_at"
 BACKOFF = "backoff"
@@ -53,12 +58,20 @@ class DaemonScheduler:
             executors={"heavy": ThreadPoolExecutor(1), "light": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": self.cfg.misfire_grace_s},
             timezone=timezone.utc)
-        self.sched.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self.sched.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED)
+        # The round job cannot schedule its own next run while it runs (max_instances=1 would
+        # skip it): it leaves the delay here and the EXECUTED listener schedules it.
+        self.after_round: tuple[float, str] | None = None
         self.round_trigger = _trigger(self.cfg.rounds, allow_continuous=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self.schedule_round(0.0, reason="start: resume unfinished rounds, then run on schedule")
+        if self.daemon.store.running_rounds():
+            # Unfinished (resumed or submitted) rounds first; the job then schedules the next
+            # new round from the configured schedule.
+            self.sched.add_job(self.daemon.round_job, DateTrigger(), id="round-pending", executor="heavy",
+                               replace_existing=True, kwargs={"new_round": False})
+        self.schedule_round(self.scheduled_delay_s(), reason=f"start: schedule {self.cfg.rounds!r}")
         for job_id, spec, func in (("reevaluate", self.cfg.reevaluate, self.daemon.reevaluate_job),
                                    ("retention", self.cfg.retention, self.daemon.retention_job)):
             trig = _trigger(spec)
@@ -75,10 +88,12 @@ class DaemonScheduler:
             self.sched.shutdown(wait=False)
 
     # -- rounds ----------------------------------------------------------------------------------
-    def schedule_round(self, delay_s: float, *, reason: str) -> datetime:
+    def schedule_round(self, delay_s: float, *, reason: str, new_round: bool = True) -> datetime:
+        """The one pending run of the round job. ``new_round=False`` only finishes pending
+        (resumed or submitted) rounds, e.g. for a submission between cron-scheduled rounds."""
         at = datetime.now(timezone.utc) + timedelta(seconds=max(0.0, delay_s))
         self.sched.add_job(self.daemon.round_job, DateTrigger(run_date=at), id="round", executor="heavy",
-                           replace_existing=True)
+                           replace_existing=True, kwargs={"new_round": new_round})
         self.daemon.store.set_kv(NEXT_ROUND_AT, at.isoformat(timespec="seconds"))
         log.info("schedule.next_round", at=at.isoformat(timespec="seconds"), reason=reason)
         return at
@@ -92,10 +107,11 @@ class DaemonScheduler:
         return max(0.0, (nxt - now).total_seconds()) if nxt else 3600.0
 
     def schedule_next_round(self) -> None:
+        """Called at the end of the round job: decides when the next round runs."""
         store = self.daemon.store
         if store.get_kv("round_now"):
             store.set_kv("round_now", False)
-            self.schedule_round(0.0, reason="round-now asked for")
+            self.after_round = (0.0, "round-now asked for")
             return
         decision = next_round_delay(store.recent_decisions(50), self.scheduled_delay_s(),
                                     BackoffConfig(after_rejections=self.cfg.backoff_after_rejections,
@@ -105,14 +121,21 @@ class DaemonScheduler:
         store.set_kv(BACKOFF, decision.model_dump())
         if decision.backing_off and not previous.get("backing_off"):
             store.event("backoff", decision.reason)
-        self.schedule_round(decision.delay_s, reason=decision.reason)
+        self.after_round = (decision.delay_s, decision.reason)
 
-    def run_now(self, job_id: str) -> None:
-        job = self.sched.get_job(job_id)
+    def run_now(self, job_id: str, *, new_round: bool = True) -> None:
         if job_id == "round":
-            self.daemon.store.set_kv("round_now", True)
-            if job is not None and not self.daemon.round_running.is_set():
-                self.schedule_round(0.0, reason="round-now asked for")
+            if self.daemon.round_running.is_set():
+                if new_round:
+                    self.daemon.store.set_kv("round_now", True)
+                return  # pending (submitted) rounds are picked up by the running job's loop
+            keep = self.sched.get_job("round")
+            if not new_round and keep is not None and keep.next_run_time is not None:
+                # Finish the submission now, then keep the scheduled round where it was.
+                self.sched.add_job(self.daemon.round_job, DateTrigger(), id="round-pending", executor="heavy",
+                                   replace_existing=True, kwargs={"new_round": False})
+                return
+            self.schedule_round(0.0, reason="round-now asked for", new_round=new_round)
             return
         self.sched.add_job(getattr(self.daemon, f"{job_id}_job"), DateTrigger(), id=f"{job_id}-now",
                                executor="heavy", replace_existing=True, kwargs={"forced": True})
@@ -123,6 +146,12 @@ class DaemonScheduler:
 
     # -- failures never vanish -------------------------------------------------------------------
     def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_EXECUTED:
+            if event.job_id in ("round", "round-pending") and self.after_round is not None and not self.daemon.stopping.is_set():
+                delay, reason = self.after_round
+                self.after_round = None
+                self.schedule_round(delay, reason=reason)
+            return
         if event.code == EVENT_JOB_MISSED:
             log.warning("schedule.missed", job=event.job_id, scheduled=str(event.scheduled_run_time))
             return

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 SCHEMA_VERSION = 1
@@ -144,7 +144,7 @@ class Store:
         event.listen(self.engine, "connect", _set_sqlite_pragmas)
         try:
             self._check_schema(create)
-        except OperationalError as exc:
+        except DatabaseError as exc:
             raise StateError(f"{self.path}: not a usable SQLite database: {exc.orig}") from exc
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: not a usable SQLite database: {exc}") from exc

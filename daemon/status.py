@@ -144,7 +144,7 @@ def print_status(st: dict[str, Any], console) -> None:
         t.add_row("", "[yellow]paused[/]")
     if d.get("backoff") and d["backoff"].get("backing_off"):
         t.add_row("back-off", d["backoff"]["reason"])
-    t.add_row("next round", d["next_round_at"] or "-")
+    t.add_row("next round", "after the running round" if st["running_round"] else (d["next_round_at"] or "-"))
     ch = st["champion"]
     if ch is None:
         t.add_row("champion", "the base model (no adapter promoted yet)")

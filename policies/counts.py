@@ -44,10 +44,12 @@ def _show(ids: Sequence[str]) -> str:
 
 
 def index_by_id(counts: Sequence[ProblemCounts], side: str) -> dict[str, ProblemCounts]:
-    dups = [pid for pid, k in Counter(pc.problem_id for pc in counts).items() if k > 1]
-    if dups:
+    """Counts keyed by problem id; ValueError naming the ids that occur more than once."""
+    index = {pc.problem_id: pc for pc in counts}
+    if len(index) != len(counts):
+        dups = [pid for pid, k in Counter(pc.problem_id for pc in counts).items() if k > 1]
         raise ValueError(f"{side}: duplicate problem ids {_show(dups)}")
-    return {pc.problem_id: pc for pc in counts}
+    return index
 
 
 def align(
@@ -67,8 +69,8 @@ def align(
     """
     ref = index_by_id(reference, reference_name)
     ch = index_by_id(challenger, challenger_name)
-    only_ch = set(ch) - set(ref)
-    only_ref = set(ref) - set(ch)
+    only_ch = ch.keys() - ref.keys()
+    only_ref = ref.keys() - ch.keys()
     if only_ch or (only_ref and not allow_reference_superset):
         parts = []
         if only_ref and not allow_reference_superset:

@@ -11,6 +11,7 @@ from policies import stats
 from policies.counts import ProblemCounts, align
 
 TestName = Literal["auto", "mcnemar", "signflip"]
+_NO_CI = (math.nan, math.nan)
 
 
 class PairedTestSettings(BaseModel):
@@ -27,6 +28,9 @@ class PairedTestSettings(BaseModel):
     # the inversion of the test (bootstrap or Newcombe vs an exact test): near the boundary the
     # two can disagree.
     ci_confidence: float | None = Field(None, gt=0.0, lt=1.0)
+    # False skips the CI (ci_low = ci_high = NaN). It never enters a decision; the simulator
+    # switches it off for speed. The daemon keeps it on.
+    report_ci: bool = True
     seed: int = 0
     n_permutations: int = Field(20_000, ge=100)
     n_bootstrap: int = Field(10_000, ge=100)
@@ -87,11 +91,15 @@ def compare_paired(
     # Exact integer differences on the common denominator of the design (lcm of the n's):
     # d_i = c_ch/n_ch - c_ref/n_ref = ints[i] / scale.
     scale = math.lcm(*{pc.n for pair in pairs for pc in pair})
-    ints = [ch.c * (scale // ch.n) - ref.c * (scale // ref.n) for ref, ch in pairs]
+    ints: list[int] = []
+    ref_sum = ch_sum = 0.0
+    for ref, ch in pairs:
+        ints.append(ch.c * (scale // ch.n) - ref.c * (scale // ref.n))
+        ref_sum += ref.c / ref.n
+        ch_sum += ch.c / ch.n
     wins = sum(1 for d in ints if d > 0)
     losses = sum(1 for d in ints if d < 0)
-    ref_p1 = sum(ref.rate for ref, _ in pairs) / m
-    ch_p1 = sum(ch.rate for _, ch in pairs) / m
+    ref_p1, ch_p1 = ref_sum / m, ch_sum / m
     delta = sum(ints) / (scale * m)
     binary = scale == 1
     test = settings.test
@@ -106,7 +114,7 @@ def compare_paired(
         exact = True
         both = sum(1 for ref, ch in pairs if ref.c == 1 and ch.c == 1)
         neither = m - both - wins - losses
-        lo, hi = stats.newcombe_paired_ci(both, losses, wins, neither, conf)
+        lo, hi = stats.newcombe_paired_ci(both, losses, wins, neither, conf) if settings.report_ci else _NO_CI
     else:
         p, exact = stats.sign_flip_test_numerators(
             ints,
@@ -116,9 +124,12 @@ def compare_paired(
             seed=settings.seed,
             max_exact_work=settings.max_exact_work,
         )
-        lo, hi = stats.paired_bootstrap_ci(
-            [d / scale for d in ints], conf, n_resamples=settings.n_bootstrap, seed=settings.seed
-        )
+        if settings.report_ci:
+            lo, hi = stats.paired_bootstrap_ci(
+                [d / scale for d in ints], conf, n_resamples=settings.n_bootstrap, seed=settings.seed
+            )
+        else:
+            lo, hi = _NO_CI
     return PairedComparison(
         n_problems=m,
         reference_pass1=ref_p1,
@@ -139,10 +150,10 @@ def compare_paired(
 
 def describe(cmp: PairedComparison, reference_name: str, challenger_name: str) -> str:
     """One line with the numbers behind a comparison, for decision reasons and logs."""
+    ci = "" if math.isnan(cmp.ci_low) else f", {cmp.ci_confidence:.0%} CI [{cmp.ci_low:+.4f}, {cmp.ci_high:+.4f}]"
     return (
         f"{challenger_name} pass@1 {cmp.challenger_pass1:.4f} vs {reference_name} "
-        f"{cmp.reference_pass1:.4f} (delta {cmp.delta:+.4f}, "
-        f"{cmp.ci_confidence:.0%} CI [{cmp.ci_low:+.4f}, {cmp.ci_high:+.4f}]) on "
+        f"{cmp.reference_pass1:.4f} (delta {cmp.delta:+.4f}{ci}) on "
         f"{cmp.n_problems} problems; {cmp.wins} better / {cmp.losses} worse / {cmp.ties} equal; "
         f"{cmp.test}{'' if cmp.exact else ' (Monte Carlo)'} one-sided p={cmp.p_value:.4g}"
     )

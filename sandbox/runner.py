@@ -28,6 +28,7 @@ _compile = compile
 _callable = callable
 _getattr = getattr
 _isinstance = isinstance
+_str = str
 _dict = dict
 _tuple = tuple
 _set = set
@@ -106,6 +107,9 @@ def _is_namedtuple(t):
     if _type(bases) is not _tuple or _len(bases) != 1 or bases[0] is not _tuple:
         return False
     ns = _type_ns(t)
+    for key in ns:  # only str keys: a key of the program's type could run its __eq__ on lookup
+        if _type(key) is not _str:
+            return False
     return "_fields" in ns and "_make" in ns and "_asdict" in ns
 
 
@@ -134,9 +138,7 @@ def _scan(value, json_only=False):
             continue
         if kind not in _KEEP:
             convert = True
-        if _id(x) in seen:
-            if json_only:
-                return "cyclic " + _type_name(t), False  # a cycle cannot be JSON
+        if _id(x) in seen:  # shared or cyclic; JSON encoding refuses a real cycle later
             continue
         seen.add(_id(x))
         if kind in ("dict", "todict", "odict"):
@@ -157,6 +159,8 @@ def _convert(x, json_only, memo):
     kind = _kind(_type(x), json_only)
     if kind == "atom":
         return x
+    if kind is None:  # _scan accepted it: only possible if something changed it since
+        raise NonPlainReturn(_type_name(_type(x)))
     key = _id(x)
     if key in memo:
         return memo[key]

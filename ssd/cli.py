@@ -53,7 +53,8 @@ def judge(
 # -- models --------------------------------------------------------------------------------
 @models_app.command("prepare")
 def models_prepare(
-    name: str = typer.Argument("smollm2-135m", help="smollm2-135m, or a name for --from"),
+    name: str = typer.Argument("smollm2-135m", help="smollm2-135m, a Hugging Face repo id (org/name), "
+                                                    "or a name for --from"),
     from_dir: Optional[Path] = typer.Option(None, "--from", help="register this local HF model folder"),
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, help="data directory"),
     force: bool = typer.Option(False, help="convert again even if present"),
@@ -66,8 +67,11 @@ def models_prepare(
             info = model_store.register(data_dir, name, from_dir)
         elif name == model_store.SMOLLM2_NAME:
             info = model_store.prepare_smollm2(data_dir, force=force)
+        elif "/" in name:
+            info = model_store.download_hf(data_dir, name)
         else:
-            raise ValueError(f"unknown built-in model {name!r}; use --from DIR to register a local folder")
+            raise ValueError(f"unknown built-in model {name!r}; give a Hugging Face repo id (org/name) "
+                             "or --from DIR to register a local folder")
     console.print(f"[green]{info.name}[/] at {info.path} ({info.content_hash[:19]})")
 
 

@@ -56,7 +56,7 @@ class SSDConfig(BaseModel):
     served_model_name: str | None = None
     server: ServerConfig = ServerConfig()
     sandbox: SandboxConfig = SandboxConfig()
-    data: DataSection
+    data: DataSection = DataSection(sources=[{"kind": "starter"}])  # type: ignore[list-item]
     sampling: SamplingSection = SamplingSection()
     distill: DistillConfig = DistillConfig()
     evaluation: EvalConfig = EvalConfig()

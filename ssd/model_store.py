@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -156,6 +157,38 @@ def register(data_dir: Path, name: str, source_dir: Path) -> ModelInfo:
     info = info.model_copy(update={"path": str(target.resolve())})
     (target / MANIFEST).write_text(info.model_dump_json(indent=2))
     return info
+
+
+HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def download_hf(data_dir: Path, repo_id: str, *, revision: str | None = None) -> ModelInfo:
+    """A Hugging Face repo id (``Qwen/Qwen3-4B-Instruct-2507``) into the store as ``<name>``
+    (the part after the slash). ``huggingface_hub`` resumes an interrupted download from its
+    cache; only weights in safetensors and the config/tokenizer files are fetched (no pickles)."""
+    if not HF_REPO.match(repo_id):
+        raise ModelError(f"{repo_id!r} is not a Hugging Face repo id like 'Qwen/Qwen3-4B-Instruct-2507'")
+    name = repo_id.split("/", 1)[1]
+    target = models_dir(data_dir) / name
+    if target.exists():
+        return resolve(data_dir, name)
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError as exc:  # pragma: no cover - a dependency of transformers
+        raise ModelError("huggingface_hub is not installed") from exc
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
+    try:
+        local = snapshot_download(repo_id, revision=revision, allow_patterns=patterns,
+                                  cache_dir=str(models_dir(data_dir) / ".hf-cache"))
+    except LocalEntryNotFoundError as exc:
+        raise ModelError(f"cannot download {repo_id}: the Hugging Face hub is unreachable (offline?) and it is "
+                         f"not in the cache; download it elsewhere and use --from DIR") from exc
+    except HfHubHTTPError as exc:
+        raise ModelError(f"cannot download {repo_id}: {exc}") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot download {repo_id}: {exc}") from exc
+    return register(data_dir, name, Path(local))
 
 
 def resolve(data_dir: Path, name_or_path: str) -> ModelInfo:

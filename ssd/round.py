@@ -19,8 +19,6 @@ import structlog
 from pydantic import BaseModel
 
 from policies.counts import ProblemCounts
-from policies.decoding import TemperatureResult as PolicyTemperature
-from policies.decoding import TEvalConfig, TEvalDecision, choose_t_eval
 from policies.promotion import PromotionDecision, decide_promotion
 from sandbox import open_sandbox
 from ssd import model_store
@@ -65,8 +63,7 @@ class RoundReport(BaseModel):
     dropped: dict[str, int]
     distill_loss_first: float | None
     distill_loss_last: float | None
-    base_t_eval: TEvalDecision
-    candidate_t_eval: TEvalDecision
+    t_eval: float  # the one decoding temperature both arms are compared at
     base_pass_at_1: float
     base_ci: tuple[float, float]
     candidate_pass_at_1: float
@@ -109,13 +106,6 @@ def open_server(cfg: SSDConfig, model: model_store.ModelInfo) -> Iterator[VLLMSe
 
 def counts_at(result: TemperatureResult) -> list[ProblemCounts]:
     return [ProblemCounts(problem_id=r.problem_id, n=r.n, c=r.c) for r in result.per_problem]
-
-
-def pick_t_eval(report: EvalReport, cfg: SSDConfig) -> TEvalDecision:
-    """The first configured temperature is the default; another wins only if significantly better."""
-    temps = [PolicyTemperature(t=t.temperature, counts=counts_at(t)) for t in report.temperatures]
-    return choose_t_eval(temps, TEvalConfig(incumbent_t=cfg.evaluation.t_eval[0], alpha=cfg.promotion.alpha,
-                                            min_problems=1, seed=cfg.promotion.seed))
 
 
 def next_round_id(run_dir: Path) -> str:
@@ -191,9 +181,11 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
             rdir / "candidate_eval.json", model_name=adapter_name,
             details_path=rdir / "candidate_eval.samples.jsonl", **common)
 
-    # 6. The gate: each side at its own T_eval, compared problem by problem.
-    base_t, cand_t = pick_t_eval(base_report, cfg), pick_t_eval(cand_report, cfg)
-    base_at, cand_at = base_report.at(base_t.t_eval), cand_report.at(cand_t.t_eval)
+    # 6. The gate: both arms at one decoding, the first configured T_eval, problem by problem.
+    # Picking each arm's temperature on these same problems would inflate the false-promotion
+    # rate (docs/policies.md); other temperatures are reported, not compared.
+    t_eval = cfg.evaluation.t_eval[0]
+    base_at, cand_at = base_report.at(t_eval), cand_report.at(t_eval)
     decision = decide_promotion(counts_at(base_at), counts_at(cand_at), cfg.promotion)
     losses = [p.loss for p in manifest.loss_curve]
     result = RoundReport(
@@ -201,7 +193,7 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
         adapter_name=adapter_name, adapter_path=str(adapter_dir), train_prompts=len(sets.train),
         heldout_problems=len(sets.heldout), sampling=sample_report, kept_samples=report.kept_count,
         dropped=report.dropped, distill_loss_first=losses[0] if losses else None,
-        distill_loss_last=losses[-1] if losses else None, base_t_eval=base_t, candidate_t_eval=cand_t,
+        distill_loss_last=losses[-1] if losses else None, t_eval=t_eval,
         base_pass_at_1=base_at.pass_at_k[1], base_ci=base_at.pass_at_1_ci,
         candidate_pass_at_1=cand_at.pass_at_k[1], candidate_ci=cand_at.pass_at_1_ci,
         decision=decision, times=times, finished_at=datetime.now(timezone.utc).isoformat())
@@ -220,7 +212,7 @@ def print_round(report: RoundReport, console) -> None:
     t.add_column("")
     t.add_column("base", justify="right")
     t.add_column("candidate", justify="right")
-    t.add_row("T_eval", f"{report.base_t_eval.t_eval:g}", f"{report.candidate_t_eval.t_eval:g}")
+    t.add_row("T_eval", f"{report.t_eval:g}", f"{report.t_eval:g}")
     t.add_row("held-out pass@1", f"{report.base_pass_at_1:.1%}", f"{report.candidate_pass_at_1:.1%}")
     t.add_row("95% CI", ci(report.base_ci), ci(report.candidate_ci))
     t.add_row("eval time", f"{report.times.base_eval_s:.0f}s", f"{report.times.candidate_eval_s:.0f}s")

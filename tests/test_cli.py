@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ssd.config import load_config
+from daemon.config import load_daemon_config as load_config
 from ssd.problems import InputError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -43,7 +43,11 @@ def test_round_runs_end_to_end_and_resumes(tmp_path, model_dir, vllm_server):
     assert (rdir / "adapter" / "ssd_adapter.json").is_file()
     assert report.train_prompts == 6 and report.heldout_problems == 6
     assert report.sampling is not None and report.sampling.generated == 6
-    assert report.decision.n_problems == 6 and 0.0 <= report.base_pass_at_1 <= 1.0
+    assert report.decision.n_problems == 6
+    assert report.kept_samples > 0 and report.distill_loss_first is not None and report.distill_loss_last is not None
+    assert report.t_eval == 0.0 and report.times.sample_s > 0 and report.times.distill_s > 1.0
+    per_problem = json.loads((rdir / "base_eval.json").read_text())["temperatures"][0]["per_problem"]
+    assert report.base_pass_at_1 == sum(p["c"] for p in per_problem) / 6
     assert report.adapter_name in vllm_server.list_models()
     saved = json.loads((rdir / "round.json").read_text())
     assert saved["decision"]["promote"] == report.decision.promote
@@ -53,6 +57,7 @@ def test_round_runs_end_to_end_and_resumes(tmp_path, model_dir, vllm_server):
     assert again.sampling.generated == 0 and again.sampling.already_done == 6
     assert again.adapter_name == report.adapter_name
     assert again.candidate_pass_at_1 == report.candidate_pass_at_1
+    assert again.times.base_eval_s == again.times.distill_s == again.times.candidate_eval_s == 0.0
     # ...and without a round id the next round starts.
     from ssd.round import next_round_id
 

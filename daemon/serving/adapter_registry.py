@@ -122,6 +122,10 @@ def policies_retention_plan(loaded: list[str], champion: str | None, pinned: lis
     if slots == 0:
         return list(loaded)
     plan = plan_retention(state, RetentionConfig(max_loras=slots, keep_rollback_chain=max(1, keep_previous)))
+    if plan.error:  # the must-stay set does not fit: nothing required is evicted, say so
+        log.warning("serve.retention_plan", error=plan.error)
+    # Only unloads are acted on here: loads happen through promote/pin/reload_all (which probe
+    # what they load), and deleting folders is the daemon's disk retention, not the server's.
     unload = set(plan.unload)
     return [v for v in loaded if v in unload]
 

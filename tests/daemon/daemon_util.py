@@ -28,7 +28,7 @@ def tiny_config(root: Path, model_dir: Path, vllm_url: str, **override) -> Path:
         "server": {"url": vllm_url, "max_lora_rank": 16, "max_loras": 4},
         "endpoint": {"port": 0, "health_interval_s": 1.0},
         "sandbox": {"backend": "docker", "workers": 2},
-        "data": {"sources": [{"kind": "starter"}], "split": {"heldout_count": 14, "seed": 0},
+        "data": {"sources": [{"kind": "starter"}], "split": {"heldout_count": 8, "seed": 0},
                  "max_train_prompts": 4},
         "heldout": {"audit_frac": 0.15},
         "sampling": {"params": {"temperature": 1.6, "top_k": 20, "top_p": 0.8, "max_tokens": 48, "n": 1,
@@ -36,9 +36,12 @@ def tiny_config(root: Path, model_dir: Path, vllm_url: str, **override) -> Path:
                      "filters": {"drop_empty": True, "drop_single_line": False, "drop_shortest_frac": 0.0}},
         "distill": {"lora_rank": 8, "lora_alpha": 16, "epochs": 1, "per_device_batch_size": 2,
                     "grad_accum_steps": 1, "max_seq_len": 384, "cpu_threads": 1, "max_steps": 2},
-        "evaluation": {"t_eval": [0.0], "n": 1, "max_tokens": 160, "concurrency": 8},
-        "gate": {"alpha": 0.05, "min_problems": 5},
-        "reevaluation": {"alpha": 0.05, "min_problems": 5, "cooldown_rounds": 0},
+        "evaluation": {"t_eval": [0.0], "n": 1, "max_tokens": 128, "concurrency": 12},
+        # 13 gate problems: a lifetime budget of 0.05 spread over unlimited tests could never
+        # reach significance here, so the tiny config spends a larger budget faster.
+        "gate": {"alpha": 0.3, "spend_horizon": 1.0, "spend_shape": 1.0, "min_problems": 5},
+        "reevaluation": {"alpha": 0.3, "spend_horizon": 1.0, "spend_shape": 1.0, "min_problems": 5,
+                         "cooldown_rounds": 0},
         "schedule": {"rounds": "continuous", "reevaluate": "off", "retention": "off",
                      "retry_backoff_s": [2, 5], "watchdog_s": 6, "control_poll_s": 0.5,
                      "backoff_after_rejections": 50},
@@ -133,7 +136,7 @@ def train_solution_adapter(model_dir: Path, problems, solutions: dict[str, str],
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = DistillConfig(lora_rank=rank, lora_alpha=2 * rank, lora_dropout=0.0, learning_rate=lr, epochs=100,
                         max_steps=steps, per_device_batch_size=4, grad_accum_steps=1, max_seq_len=512,
-                        warmup_ratio=0.0, lr_schedule="constant_with_warmup", weight_decay=0.0, cpu_threads=2,
+                        warmup_ratio=0.0, lr_schedule="constant_with_warmup", weight_decay=0.0, cpu_threads=1,
                         init="base")
     distill(model_dir, train, out_dir, cfg, round_id="test-solutions")
     return out_dir

@@ -30,3 +30,23 @@ def simulate_pair(rng: np.random.Generator, m: int, n: int, shift: float = 0.0):
     p = rng.uniform(0, 1, m)
     q = np.clip(p + shift, 0, 1)
     return from_arrays(rng.binomial(n, p), n), from_arrays(rng.binomial(n, q), n)
+
+
+def prov(**kw):
+    """An `EvalProvenance` with plausible defaults; override any field."""
+    from policies.provenance import EvalProvenance
+
+    base = dict(
+        temperature=0.6,
+        top_p=0.95,
+        top_k=20,
+        n=1,
+        max_tokens=1024,
+        seed=7,
+        sandbox_image="sha256:abc",
+        vllm_version="0.33.0",
+        model_hash="sha256:base",
+        problem_set_hash="sha256:set",
+    )
+    base.update(kw)
+    return EvalProvenance(**base)

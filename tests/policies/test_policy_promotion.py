@@ -24,7 +24,7 @@ def test_clear_improvement_is_promoted():
     d = decide_promotion(champ, cand, PromotionConfig())
     assert d.promote
     assert d.delta == pytest.approx(0.30)
-    assert d.p_value < 1e-6
+    assert d.p_value == pytest.approx(596 / 2**34, rel=1e-12)  # P(Bin(34, 1/2) >= 32) = 3.469e-8
     assert 0.0 < d.ci_low < d.delta < d.ci_high
     assert d.comparison.test == "mcnemar"
     assert d.comparison.wins == 32 and d.comparison.losses == 2
@@ -36,7 +36,7 @@ def test_tiny_improvement_within_noise_is_not_promoted():
     champ, cand = binary_pair(27, 3, 5, 65)
     d = decide_promotion(champ, cand, PromotionConfig())
     assert d.delta == pytest.approx(0.02)
-    assert d.p_value > 0.05
+    assert d.p_value == pytest.approx(93 / 256, rel=1e-12)  # P(Bin(8, 1/2) >= 5) = 0.3633
     assert not d.promote
     assert "noise" in d.reason
     assert d.ci_low < 0 < d.ci_high
@@ -48,8 +48,10 @@ def test_smollm2_regression_is_rejected():
     d = decide_promotion(champ, cand, PromotionConfig())
     assert not d.promote
     assert d.delta == pytest.approx(-11 / 500)
-    assert d.p_value > 0.95  # one-sided towards "candidate better"
-    assert d.ci_high < 0  # the regression itself is significant
+    # One-sided towards "candidate better": P(Bin(21, 1/2) >= 5) = 1 - 7547/2^21 = 0.99640.
+    assert d.p_value == pytest.approx(1 - 7547 / 2**21, rel=1e-12)
+    # 90% Newcombe interval, as quoted in docs/policies.md: the regression itself is significant.
+    assert (d.ci_low, d.ci_high) == pytest.approx((-0.0388, -0.0067), abs=5e-5)
 
 
 def test_mismatched_problem_ids_raise_and_name_the_ids():
@@ -132,7 +134,7 @@ def test_forcing_mcnemar_on_multi_sample_data_is_an_error():
         decide_promotion(champ, cand, PromotionConfig(test="mcnemar", min_problems=1))
 
 
-def test_ci_level_defaults_to_the_dual_of_the_one_sided_test():
+def test_ci_level_defaults_to_one_minus_twice_alpha():
     champ, cand = binary_pair(28, 2, 32, 38)
     assert decide_promotion(champ, cand, PromotionConfig()).comparison.ci_confidence == pytest.approx(0.90)
     d = decide_promotion(champ, cand, PromotionConfig(ci_confidence=0.95))

@@ -1,165 +1,139 @@
+"""Rollback on equal terms: `decide_reevaluation` over fresh evaluations of both arms."""
+
 from __future__ import annotations
 
+import math
+
 import pytest
-from pydantic import ValidationError
 
+from policies import spending
 from policies.counts import ProblemCounts
-from policies.promotion import PromotionConfig, decide_promotion
-from policies.rollback import ChampionRecord, RollbackConfig, bad_versions, decide_rollback
-from policy_builders import binary_pair
+from policies.provenance import ProvenanceMismatch
+from policies.rollback import ReevalConfig, ReevalLedger, decide_reevaluation, reevaluation_due
+from policy_builders import binary_pair, from_arrays, prov
+
+P = prov()
 
 
-def _rec(version, counts, **kw):
-    return ChampionRecord(version=version, counts=counts, **kw)
+def _decide(parent, champion, ledger=None, cfg=None, rounds=10, **kw):
+    return decide_reevaluation(
+        parent,
+        champion,
+        ledger or ReevalLedger(),
+        cfg or ReevalConfig(),
+        parent_provenance=kw.pop("parent_provenance", P),
+        champion_provenance=kw.pop("champion_provenance", P),
+        rounds_since_promotion=rounds,
+    )
 
 
-def test_smollm2_regression_rolls_back_to_base():
-    # Base greedy 30/500; v1's re-evaluation 19/500 (5 wins, 16 losses vs base).
-    base_counts, latest = binary_pair(14, 16, 5, 465)
-    # What v1 scored when it was promoted (same problems).
-    _, v1_recorded = binary_pair(14, 16, 30, 440)
-    history = [_rec("base", base_counts, is_base=True), _rec("v1", v1_recorded)]
-    d = decide_rollback(history, latest, RollbackConfig())
-    assert d.rollback
-    assert d.target_version == "base"
-    assert d.mark_bad == "v1"
-    assert len(d.comparisons) == 1  # previous good is the base: compared once
-    cmp = d.comparisons[0].comparison
-    assert cmp.delta == pytest.approx(-11 / 500)
-    assert cmp.p_value < 0.05 and cmp.alternative == "less"
-    assert d.reason.startswith("ROLLBACK to 'base'")
+def test_clear_regression_rolls_back_at_the_first_level():
+    # Parent 30/100 fresh; champion 10/100 fresh: 0 wins, 20 losses, p = 2^-20.
+    parent, champ = binary_pair(10, 20, 0, 70)
+    d = _decide(parent, champ)
+    assert d.run and d.rollback
+    assert d.p_value == pytest.approx(2.0**-20, rel=1e-12)
+    assert d.delta == pytest.approx(-0.20)
+    assert d.alpha_level == pytest.approx(0.05 * spending.gamma(1, ReevalConfig()))
+    assert d.comparison.alternative == "less"
+    assert d.reason.startswith("ROLLBACK to parent, mark champion bad")
+    led = d.ledger_after
+    assert (led.tests, led.rollbacks, led.alpha_spent) == (1, 1, 0.0)
+    assert led.carry == pytest.approx(d.alpha_level)  # fallback: passed on, not spent
 
 
-def test_regression_against_previous_champion_rolls_back_to_it():
-    base, v1 = binary_pair(20, 0, 20, 60)  # v1 = 40/100 recorded
-    _, latest_v2 = binary_pair(20, 20, 0, 60)  # v2 re-evaluated: 20/100, lost v1's wins
-    v1_counts = v1
-    history = [_rec("base", base, is_base=True), _rec("v1", v1_counts), _rec("v2", v1_counts)]
-    d = decide_rollback(history, latest_v2, RollbackConfig())
-    assert d.rollback and d.target_version == "v1" and d.mark_bad == "v2"
-    assert [c.reference_version for c in d.comparisons] == ["v1", "base"]
-    assert d.comparisons[0].significant_regression
+def test_smollm2_regression_is_not_enough_at_the_lifetime_budget():
+    # 30/500 -> 19/500 (5 wins, 16 losses): one-sided p = 27896/2^21 = 0.0133 > alpha_1 0.0023.
+    parent, champ = binary_pair(14, 16, 5, 465)
+    d = _decide(parent, champ)
+    assert d.run and not d.rollback
+    assert d.p_value == pytest.approx(27896 / 2**21, rel=1e-12)
+    assert "within noise" in d.reason
+    assert d.ledger_after.alpha_spent == pytest.approx(d.alpha_level)
 
 
-def test_worse_than_base_only_rolls_back_to_base():
-    base, _ = binary_pair(40, 0, 0, 60)  # base 40/100
-    # v1 recorded barely above what v2 now scores; v2 now 25/100, far below base.
-    ref_v1 = [ProblemCounts(problem_id=p.problem_id, n=1, c=1 if i < 27 else 0) for i, p in enumerate(base)]
-    latest = [ProblemCounts(problem_id=p.problem_id, n=1, c=1 if i < 25 else 0) for i, p in enumerate(base)]
-    history = [_rec("base", base, is_base=True), _rec("v1", ref_v1), _rec("v2", ref_v1)]
-    d = decide_rollback(history, latest, RollbackConfig())
-    assert not d.comparisons[0].significant_regression
-    assert d.comparisons[1].significant_regression
-    assert d.rollback and d.target_version == "base" and d.mark_bad == "v2"
+def test_equal_or_better_champion_is_kept():
+    parent, same = binary_pair(30, 0, 0, 70)
+    d = _decide(parent, same)
+    assert d.run and not d.rollback and "not worse" in d.reason
+    _, better = binary_pair(30, 0, 20, 50)
+    assert not _decide(parent, better).rollback
 
 
-def test_noise_does_not_trigger_rollback():
-    base, v1 = binary_pair(30, 0, 10, 60)  # v1 recorded 40/100
-    history = [_rec("base", base, is_base=True), _rec("v1", v1)]
-    latest = [ProblemCounts(problem_id=p.problem_id, n=1, c=p.c) for p in v1]
-    latest[0] = ProblemCounts(problem_id=latest[0].problem_id, n=1, c=0)
-    d = decide_rollback(history, latest, RollbackConfig())
-    assert not d.rollback and d.target_version is None and d.mark_bad is None
-    assert "no significant regression" in d.reason
+def test_cooldown_skips_without_spending_or_comparing():
+    parent, champ = binary_pair(10, 20, 0, 70)
+    led = ReevalLedger(tests=4, alpha_spent=0.01)
+    cfg = ReevalConfig(cooldown_rounds=3)
+    d = _decide(parent, champ, led, cfg, rounds=2)
+    assert not d.run and not d.rollback
+    assert d.comparison is None and d.p_value is None and d.alpha_level is None
+    assert d.ledger_after == led
+    assert "cooldown_rounds=3" in d.reason
+    assert not reevaluation_due(cfg, 2) and reevaluation_due(cfg, 3)
+    assert _decide(parent, champ, led, cfg, rounds=3).run
+    with pytest.raises(ValueError):
+        reevaluation_due(cfg, -1)
 
 
-def test_improvement_never_triggers_rollback():
-    base, v1 = binary_pair(30, 0, 10, 60)
-    _, better = binary_pair(30, 0, 40, 30)
-    d = decide_rollback([_rec("base", base, is_base=True), _rec("v1", v1)], better, RollbackConfig())
-    assert not d.rollback
+def test_too_few_problems_is_not_run():
+    parent, champ = binary_pair(0, 10, 0, 0)
+    d = _decide(parent, champ, cfg=ReevalConfig(min_problems=20))
+    assert not d.run and not d.rollback and "min_problems" in d.reason
+    assert d.ledger_after == ReevalLedger() and d.comparison is not None
 
 
-def test_bad_records_are_skipped_as_targets():
-    base, good = binary_pair(20, 0, 20, 60)
-    _, awful = binary_pair(20, 20, 0, 60)
-    history = [
-        _rec("base", base, is_base=True),
-        _rec("v1", good, marked_bad=True),
-        _rec("v2", good),
-    ]
-    # Previous good champion of v2 is the base (v1 is bad).
-    d = decide_rollback(history, awful, RollbackConfig())
-    assert [c.reference_version for c in d.comparisons] == ["base"]
-    assert not d.rollback  # awful (20/100) vs base (20/100 recorded): no regression
-
-    _, worse = binary_pair(0, 20, 0, 80)
-    d = decide_rollback(history, worse, RollbackConfig())
-    assert d.rollback and d.target_version == "base"
+def test_min_regression_requires_a_practical_drop():
+    parent, champ = binary_pair(100, 20, 0, 380)  # -4 points, p = 2^-20
+    assert _decide(parent, champ, cfg=ReevalConfig(min_regression=0.03)).rollback
+    d = _decide(parent, champ, cfg=ReevalConfig(min_regression=0.05))
+    assert not d.rollback and "min_regression" in d.reason
 
 
-def test_champion_already_marked_bad_rolls_back_without_a_test():
-    base, v1 = binary_pair(20, 0, 20, 60)
-    history = [_rec("base", base, is_base=True), _rec("v1", v1), _rec("v2", v1, marked_bad=True)]
-    d = decide_rollback(history, v1, RollbackConfig())
-    assert d.rollback and d.target_version == "v1" and d.comparisons == []
+def test_levels_follow_the_spending_schedule_and_budget_is_never_exceeded():
+    cfg = ReevalConfig()
+    parent, same = binary_pair(30, 5, 5, 60)
+    led = ReevalLedger()
+    levels = []
+    for _ in range(50):
+        d = _decide(parent, same, led, cfg)
+        levels.append(d.alpha_level)
+        led = d.ledger_after
+    assert levels == pytest.approx([0.05 * spending.gamma(k, cfg) for k in range(1, 51)], rel=1e-12)
+    assert led.tests == 50 and led.rollbacks == 0
+    assert led.alpha_spent == pytest.approx(0.05 * (1 - spending.unscheduled_fraction(50, cfg)), rel=1e-9)
+    assert led.alpha_spent < 0.05
 
 
-def test_base_champion_has_nothing_to_roll_back_to():
-    base, worse = binary_pair(0, 40, 0, 60)
-    d = decide_rollback([_rec("base", base, is_base=True)], worse, RollbackConfig())
-    assert not d.rollback and "base model" in d.reason
+def test_provenance_must_match():
+    parent, champ = binary_pair(10, 20, 0, 70)
+    with pytest.raises(ProvenanceMismatch) as exc:
+        _decide(parent, champ, champion_provenance=prov(vllm_version="0.34.0", seed=8))
+    assert exc.value.fields == ("seed", "vllm_version")
+    assert "vllm_version: '0.33.0' vs '0.34.0'" in str(exc.value)
 
 
-def test_thin_evidence_does_not_roll_back():
-    base, _ = binary_pair(10, 0, 0, 0)
-    _, latest = binary_pair(0, 10, 0, 0)
-    history = [_rec("base", base, is_base=True), _rec("v1", base)]
-    d = decide_rollback(history, latest, RollbackConfig(min_problems=20))
-    assert d.comparisons[0].comparison.p_value < 0.01
-    assert not d.rollback and "min_problems" in d.reason
+def test_counts_must_have_the_provenance_n():
+    parent = from_arrays([1, 2, 3] * 10, 4)
+    with pytest.raises(ValueError, match="parent: provenance says n=1"):
+        _decide(parent, parent)
 
 
-def test_reference_may_cover_more_problems_but_not_fewer():
-    base, v1 = binary_pair(20, 0, 20, 60)
-    history = [_rec("base", base, is_base=True), _rec("v1", v1)]
-    d = decide_rollback(history, v1[:50], RollbackConfig())
-    assert d.comparisons[0].comparison.n_problems == 50
-    with pytest.raises(ValueError, match="only in .*latest.*'new-1'"):
-        decide_rollback(history, v1 + [ProblemCounts(problem_id="new-1", n=1, c=1)], RollbackConfig())
+def test_mismatched_problem_ids_raise():
+    parent, champ = binary_pair(10, 20, 0, 70)
+    champ = champ[:-1] + [ProblemCounts(problem_id="new-1", n=1, c=0)]
+    with pytest.raises(ValueError, match="only in champion: \\['new-1'\\]"):
+        _decide(parent, champ)
 
 
-@pytest.mark.parametrize(
-    "history, match",
-    [
-        ([], "empty"),
-        ([ChampionRecord(version="v1", counts=[ProblemCounts(problem_id="a", n=1, c=1)])], "base model"),
-        (
-            [
-                ChampionRecord(version="b", counts=[ProblemCounts(problem_id="a", n=1, c=1)], is_base=True),
-                ChampionRecord(version="b", counts=[ProblemCounts(problem_id="a", n=1, c=1)]),
-            ],
-            "duplicate",
-        ),
-        (
-            [
-                ChampionRecord(version="b", counts=[ProblemCounts(problem_id="a", n=1, c=1)], is_base=True),
-                ChampionRecord(version="b2", counts=[ProblemCounts(problem_id="a", n=1, c=1)], is_base=True),
-            ],
-            "only history",
-        ),
-    ],
-)
-def test_invalid_history_raises(history, match):
-    with pytest.raises(ValueError, match=match):
-        decide_rollback(history, [ProblemCounts(problem_id="a", n=1, c=1)], RollbackConfig())
+def test_budget_terms_cannot_change_mid_life():
+    parent, same = binary_pair(30, 5, 5, 60)
+    led = _decide(parent, same).ledger_after
+    with pytest.raises(ValueError, match="alpha: ledger 0.05, config 0.1"):
+        _decide(parent, same, led, ReevalConfig(alpha=0.1))
 
 
-def test_base_cannot_be_marked_bad():
-    with pytest.raises(ValidationError, match="base model cannot be marked bad"):
-        ChampionRecord(version="base", counts=[ProblemCounts(problem_id="a", n=1, c=1)], is_base=True, marked_bad=True)
-
-
-def test_rolled_back_version_is_not_repromoted():
-    """Anti-flapping: the version a rollback marks bad cannot win the gate again."""
-    base_counts, latest = binary_pair(14, 16, 5, 465)
-    _, v1_recorded = binary_pair(14, 16, 30, 440)
-    history = [_rec("base", base_counts, is_base=True), _rec("v1", v1_recorded)]
-    d = decide_rollback(history, latest, RollbackConfig())
-    assert d.mark_bad == "v1"
-    history[-1] = history[-1].model_copy(update={"marked_bad": True})
-    assert bad_versions(history) == {"v1"}
-    # Even with v1's flattering recorded counts, the gate refuses it.
-    is_bad = "v1" in bad_versions(history)
-    again = decide_promotion(base_counts, v1_recorded, PromotionConfig(), candidate_marked_bad=is_bad)
-    assert not again.promote and again.comparison.p_value < 0.05
+def test_ledger_round_trips_through_json():
+    parent, champ = binary_pair(10, 20, 0, 70)
+    led = _decide(parent, champ).ledger_after
+    assert ReevalLedger.model_validate_json(led.model_dump_json()) == led
+    assert math.isclose(led.carry + led.alpha_spent + 0.05 * spending.unscheduled_fraction(1, ReevalConfig()), 0.05)

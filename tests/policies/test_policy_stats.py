@@ -7,56 +7,60 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
 
 from policies import stats
 
 
-def test_pass_at_k_matches_combinatorial_formula():
-    for n in range(1, 12):
-        for c in range(n + 1):
-            for k in range(1, n + 1):
-                expected = 1.0 - math.comb(n - c, k) / math.comb(n, k)
-                assert stats.pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
+def test_pass_at_k_duplicate_is_gone():
+    # ssd/passk.py is the one pass@k estimator.
+    assert not hasattr(stats, "pass_at_k")
 
 
-def test_pass_at_1_is_the_pass_rate():
-    assert stats.pass_at_k(10, 3, 1) == pytest.approx(0.3)
-    assert stats.pass_at_k(200, 0, 50) == 0.0
-    assert stats.pass_at_k(200, 200, 50) == 1.0
-
-
-@pytest.mark.parametrize("args", [(0, 0, 1), (5, 6, 1), (5, -1, 1), (5, 2, 0), (5, 2, 6)])
-def test_pass_at_k_rejects_bad_input(args):
-    with pytest.raises(ValueError):
-        stats.pass_at_k(*args)
-
-
-def test_wilson_interval_known_values():
-    lo, hi = stats.wilson_interval(5, 10)
-    assert (lo, hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    assert stats.wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
-    assert stats.wilson_interval(10, 10)[1] == 1.0
+def test_wilson_interval_is_statsmodels_wilson():
+    for s, t in [(0, 10), (5, 10), (10, 10), (3, 7), (1, 1), (17, 500)]:
+        lo, hi = stats.wilson_interval(s, t, 0.9)
+        ref_lo, ref_hi = proportion_confint(s, t, alpha=0.1, method="wilson")
+        assert (lo, hi) == pytest.approx((ref_lo, ref_hi), abs=1e-15)
+    assert stats.wilson_interval(5, 10) == pytest.approx((0.236593090512564, 0.7634069094874361), abs=1e-12)
+    assert stats.wilson_interval(0, 10)[0] == 0.0 and stats.wilson_interval(10, 10)[1] == 1.0
     with pytest.raises(ValueError):
         stats.wilson_interval(11, 10)
     with pytest.raises(ValueError):
         stats.wilson_interval(1, 10, confidence=1.0)
 
 
-def test_mcnemar_exact_is_binomial_test_on_discordant_pairs():
-    assert stats.mcnemar_exact(32, 2) == pytest.approx(sps.binomtest(32, 34, 0.5, "greater").pvalue)
-    assert stats.mcnemar_exact(5, 16, "less") == pytest.approx(sps.binomtest(5, 21, 0.5, "less").pvalue)
+# Worked examples of docs/policies.md, as exact binomial tails (k of w + l discordant pairs).
+@pytest.mark.parametrize(
+    "wins,losses,alt,exact",
+    [
+        (5, 16, "greater", Fraction(2**21 - 7547, 2**21)),  # 0.99640131...: SmolLM2 30/500 -> 19/500
+        (5, 16, "less", Fraction(27896, 2**21)),  # 0.01330185
+        (5, 16, "two-sided", Fraction(55792, 2**21)),  # 0.02660370
+        (32, 2, "greater", Fraction(596, 2**34)),  # 3.4692e-8: 30/100 -> 60/100
+        (5, 3, "greater", Fraction(93, 256)),  # 0.36328: 30/100 -> 32/100
+        (9, 1, "greater", Fraction(11, 1024)),  # 0.010742: the Holm example
+    ],
+)
+def test_mcnemar_worked_examples_are_exact(wins, losses, alt, exact):
+    assert stats.mcnemar_exact(wins, losses, alt) == pytest.approx(float(exact), rel=1e-12)
+    diffs = [1] * wins + [-1] * losses + [0] * 7
+    assert stats.sign_flip_test(diffs, alt)[0] == pytest.approx(float(exact), rel=1e-12)
+
+
+def test_mcnemar_no_discordant_pairs():
     assert stats.mcnemar_exact(0, 0) == 1.0
-    # SmolLM2 pattern (30/500 -> 19/500): two-sided p ~ 0.03 as measured.
-    assert stats.mcnemar_exact(5, 16, "two-sided") == pytest.approx(0.0266, abs=1e-3)
+    with pytest.raises(ValueError):
+        stats.mcnemar_exact(-1, 2)
 
 
 @pytest.mark.parametrize("alt", ["greater", "less", "two-sided"])
-@pytest.mark.parametrize("wins,losses,ties", [(0, 0, 10), (5, 16, 479), (32, 2, 66), (7, 7, 3), (1, 0, 0)])
+@pytest.mark.parametrize("wins,losses,ties", [(0, 0, 10), (5, 16, 479), (32, 2, 66), (7, 7, 3), (1, 0, 0), (700, 640, 10)])
 def test_sign_flip_on_binary_diffs_equals_exact_mcnemar(alt, wins, losses, ties):
     diffs = [1] * wins + [-1] * losses + [0] * ties
     p, exact = stats.sign_flip_test(diffs, alt)
     assert exact
-    assert p == pytest.approx(stats.mcnemar_exact(wins, losses, alt), rel=1e-9, abs=1e-12)
+    assert p == pytest.approx(stats.mcnemar_exact(wins, losses, alt), rel=1e-9, abs=1e-15)
 
 
 def _brute_force_sign_flip(diffs, alt):
@@ -80,21 +84,88 @@ def test_sign_flip_exact_matches_brute_force_enumeration():
             for _ in range(m)
         ]
         for alt in ("greater", "less"):
-            p, exact = stats.sign_flip_test(diffs, alt)
+            p, exact = stats.sign_flip_test(diffs, alt, denominator=20)
             assert exact
             assert p == pytest.approx(_brute_force_sign_flip(diffs, alt), abs=1e-12)
+
+
+def test_sign_flip_exact_matches_scipy_permutation_test():
+    """The DP against scipy's paired permutation test (exact enumeration for m <= 12)."""
+    rng = np.random.default_rng(11)
+    for trial in range(12):
+        m = int(rng.integers(3, 13))
+        n = int(rng.choice([1, 4, 8]))
+        ref = rng.binomial(n, 0.4, m) / n
+        ch = rng.binomial(n, 0.5, m) / n
+        for alt in ("greater", "less", "two-sided"):
+            res = sps.permutation_test(
+                (ch, ref),
+                lambda x, y, axis: np.mean(x - y, axis=axis),
+                permutation_type="samples",
+                alternative=alt,
+                n_resamples=np.inf,
+                vectorized=True,
+            )
+            ours, exact = stats.sign_flip_test(list(ch - ref), alt, denominator=n)
+            assert exact
+            assert ours == pytest.approx(res.pvalue, abs=1e-12), (trial, alt)
+
+
+def test_sign_flip_large_sample_agrees_with_scipy_permutation_monte_carlo():
+    rng = np.random.default_rng(12)
+    ref = rng.binomial(4, 0.40, 150) / 4
+    ch = rng.binomial(4, 0.43, 150) / 4
+    ours, exact = stats.sign_flip_test(list(ch - ref), "greater", denominator=4)
+    assert exact
+    res = sps.permutation_test(
+        (ch, ref),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        permutation_type="samples",
+        alternative="greater",
+        n_resamples=20_000,
+        vectorized=True,
+        rng=np.random.default_rng(0),
+    )
+    assert abs(ours - res.pvalue) < 4 * math.sqrt(ours * (1 - ours) / 20_000) + 1e-4
 
 
 def test_sign_flip_monte_carlo_agrees_with_exact_and_is_seeded():
     rng = np.random.default_rng(2)
     diffs = [Fraction(int(a), 10) - Fraction(int(b), 10) for a, b in rng.integers(0, 11, size=(60, 2))]
     diffs += [Fraction(3, 10)] * 8  # push the mean up so p is mid-range, not 0 or 1
-    p_exact, exact = stats.sign_flip_test(diffs, "greater")
+    p_exact, exact = stats.sign_flip_test(diffs, "greater", denominator=10)
     assert exact
-    p_mc, exact_mc = stats.sign_flip_test(diffs, "greater", max_exact_work=0, n_resamples=20_000, seed=7)
+    p_mc, exact_mc = stats.sign_flip_test(diffs, "greater", denominator=10, max_exact_work=0, n_resamples=20_000, seed=7)
     assert not exact_mc
     assert abs(p_mc - p_exact) < 0.01 + 3 * math.sqrt(p_exact * (1 - p_exact) / 20_000)
-    assert stats.sign_flip_test(diffs, "greater", max_exact_work=0, seed=7) == (p_mc, False)
+    assert stats.sign_flip_test(diffs, "greater", denominator=10, max_exact_work=0, seed=7) == (p_mc, False)
+
+
+def test_exact_switch_depends_on_the_design_not_on_the_counts():
+    """n = 10 with only even counts reduces to fifths; the method must not change with it."""
+    m, n = 50, 10
+    budget = m * (2 * m * n + 1)
+    rng = np.random.default_rng(3)
+    even = [Fraction(2 * int(a), n) - Fraction(2 * int(b), n) for a, b in rng.integers(0, 6, size=(m, 2))]
+    mixed = [Fraction(int(a), n) - Fraction(int(b), n) for a, b in rng.integers(0, 11, size=(m, 2))]
+    for diffs in (even, mixed, [Fraction(0)] * m):
+        assert stats.sign_flip_test(diffs, "greater", denominator=n, max_exact_work=budget)[1]
+        assert not stats.sign_flip_test(diffs, "greater", denominator=n, max_exact_work=budget - 1)[1]
+    assert stats.sign_flip_exact_feasible(m, n, budget) and not stats.sign_flip_exact_feasible(m, n, budget - 1)
+
+
+def test_sign_flip_rejects_differences_off_the_denominator():
+    with pytest.raises(ValueError, match="multiple of 1/4"):
+        stats.sign_flip_test([Fraction(1, 3)], "greater", denominator=4)
+    with pytest.raises(ValueError, match="multiple of 1/1"):
+        stats.sign_flip_test([0.5], "greater")
+    assert stats.sign_flip_test([0.25, 0.5], "greater", denominator=4)[1]
+
+
+def test_sign_flip_tiny_tails_keep_relative_precision():
+    # 60 wins, 0 losses: p = 2^-60 exactly; Monte Carlo could never show it.
+    p, exact = stats.sign_flip_test([1] * 60, "greater")
+    assert exact and p == pytest.approx(2.0**-60, rel=1e-12)
 
 
 def test_sign_flip_empty_and_all_zero():
@@ -108,7 +179,7 @@ def test_newcombe_matches_published_example():
     # Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency Tables", ch. 8
     # (Cavo et al. 2012 table [[59, 6], [16, 80]]): -0.0621 (95% CI -0.1186 to -0.0046).
     lo, hi = stats.newcombe_paired_ci(both=59, only_reference=16, only_challenger=6, neither=80)
-    assert (lo, hi) == pytest.approx((-0.1186, -0.0046), abs=1e-4)
+    assert (lo, hi) == pytest.approx((-0.1186, -0.0046), abs=5e-5)
 
 
 def test_newcombe_degenerate_tables_stay_in_range():
@@ -131,10 +202,13 @@ def test_newcombe_coverage_is_close_to_nominal():
     assert 0.93 <= covered / sims <= 0.985
 
 
-def test_paired_bootstrap_ci():
+def test_paired_bootstrap_ci_is_scipy_percentile_bootstrap():
     rng = np.random.default_rng(4)
     d = rng.normal(0.1, 0.3, 200)
     lo, hi = stats.paired_bootstrap_ci(d, 0.9, n_resamples=4000, seed=1)
+    ref = sps.bootstrap((d,), np.mean, n_resamples=4000, confidence_level=0.9, method="percentile",
+                        rng=np.random.default_rng(1), vectorized=True)
+    assert (lo, hi) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high), abs=1e-12)
     assert lo < d.mean() < hi
     se = d.std(ddof=1) / math.sqrt(len(d))
     assert (hi - lo) == pytest.approx(2 * 1.645 * se, rel=0.15)

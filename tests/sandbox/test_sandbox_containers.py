@@ -68,6 +68,9 @@ CASES = {
     "call_namedtuple_deque": (call("f", [([], [[1, 2], [3]])]),
                               "from collections import deque, namedtuple\nP = namedtuple('P', 'x y')\n"
                               "def f():\n    return [P(1, 2), deque([3])]", "ok"),
+    "call_shared_rows": (call("grid", [([2], [[0, 0], [0, 0]])]), "def grid(n):\n    row = [0] * n\n"
+                                                                  "    return [row] * n", "ok"),
+    "call_cycle": (call("f", [([], [])]), "def f():\n    l = []\n    l.append(l)\n    return l", "wrong_answer"),
     "call_namedtuple_key": (call("f", [([], {"1": 1})]),
                             "from collections import namedtuple\nP = namedtuple('P', 'x')\n"
                             "def f():\n    return {P(1): 1}", "wrong_answer"),
@@ -84,6 +87,7 @@ def test_stdlib_containers_in_the_sandbox(docker_sandbox):
     details = dict(zip(names, (v.tests[0].detail for v in verdicts)))
     assert details["counter_wrong"] == "assertion failed"
     assert details["call_namedtuple_key"] == "return value is not JSON (dict key P)"
+    assert details["call_cycle"] == "return value is not JSON (ValueError)"
 
 
 # --- the conversion itself, in-process -------------------------------------------------------
@@ -135,10 +139,9 @@ def test_json_mode():
     for bad, name in (({1}, "set"), ({P(1, 2): 1}, "dict key P"), (1j, "complex")):
         with pytest.raises(NonPlainReturn, match=name):
             plain_value(bad, json_only=True)
-    cyc: list = []
-    cyc.append(cyc)
-    with pytest.raises(NonPlainReturn, match="cyclic list"):
-        plain_value(cyc, json_only=True)
+    row = [collections.Counter("a")]
+    shared = plain_value([row, row], json_only=True)  # shared, not cyclic: fine for JSON
+    assert shared == [[{"a": 1}], [{"a": 1}]] and shared[0] is shared[1]
 
 
 class Meta(type):
@@ -188,3 +191,20 @@ def test_counter_rebound_after_start_is_refused(monkeypatch):
     monkeypatch.setattr(collections, "Counter", Permissive)
     with pytest.raises(NonPlainReturn, match="Permissive"):
         plain_value(collections.Counter("a"))
+
+
+def test_namedtuple_check_runs_no_program_code():
+    calls = []
+
+    class Key:
+        def __hash__(self):
+            return hash("_fields")
+
+        def __eq__(self, other):
+            calls.append(other)
+            return True
+
+    fake = type("Fake", (tuple,), {Key(): 1, "_make": 1, "_asdict": 1})
+    with pytest.raises(NonPlainReturn, match="^Fake$"):
+        plain_value([fake((1,))])
+    assert calls == []

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 BASE = "smollm2-135m"
@@ -53,128 +53,150 @@ def _token(model: str, i: int) -> str:
     return f" {'b' if model == BASE else hashlib.sha256(model.encode()).hexdigest()[:3]}{i}"
 
 
+router = APIRouter()
+
+
+def _state(request: Request) -> FakeState:
+    return request.app.state.fake
+
+
+@router.get("/health")
+async def health():
+    return PlainTextResponse("")
+
+
+@router.get("/v1/models")
+async def models(request: Request):
+    state = _state(request)
+    cards = [{"id": BASE, "object": "model", "root": "/models/x", "parent": None,
+              "max_model_len": state.max_model_len}]
+    cards += [{"id": n, "object": "model", "root": p, "parent": BASE, "max_model_len": state.max_model_len}
+              for n, p in state.loras.items()]
+    return {"object": "list", "data": cards}
+
+
+@router.post("/v1/load_lora_adapter")
+async def load(request: Request):
+    state, body = _state(request), await request.json()
+    name, path = body.get("lora_name"), body.get("lora_path")
+    if name in state.loras:
+        return _error(400, f"The lora adapter '{name}' has already been loaded.")
+    if not path or not Path(path).is_dir():
+        return _error(400, f"no adapter at {path}")
+    state.loras[name] = path
+    return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.")
+
+
+@router.post("/v1/unload_lora_adapter")
+async def unload(request: Request):
+    state, name = _state(request), (await request.json()).get("lora_name")
+    if name not in state.loras:
+        return _error(404, f"The lora adapter '{name}' cannot be found.", "NotFoundError")
+    del state.loras[name]
+    return PlainTextResponse("ok")
+
+
+@router.get("/metrics")
+async def metrics(request: Request):
+    state = _state(request)
+    return PlainTextResponse(
+        f'vllm:num_requests_running{{model_name="{BASE}"}} {float(state.running)}\n'
+        f'vllm:num_requests_waiting{{model_name="{BASE}"}} 0.0\n'
+        f"fake:aborted_total {state.aborted}\nfake:started_total {state.started}\n")
+
+
+@router.post("/v1/completions")
+async def completions(request: Request):
+    return await generate(request, chat=False)
+
+
+@router.post("/v1/chat/completions")
+async def chat(request: Request):
+    return await generate(request, chat=True)
+
+
+async def generate(request: Request, chat: bool):
+    state, body = _state(request), await request.json()
+    state.requests.append(body)
+    model = body.get("model")
+    if model != BASE and model not in state.loras:
+        return _error(404, f"The model `{model}` does not exist.", "NotFoundError")
+    n_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 16
+    if n_tokens > state.max_model_len:
+        return _error(400, f"max_tokens {n_tokens} is more than max_model_len {state.max_model_len}")
+    if body.get("stream"):
+        return StreamingResponse(stream(state, model, n_tokens, chat, body), media_type="text/event-stream")
+    return await whole(request, state, model, n_tokens, chat, body)
+
+
+async def tokens(state: FakeState, model: str, n: int):
+    state.running += 1
+    state.started += 1
+    try:
+        for i in range(n):
+            await asyncio.sleep(state.token_delay_s)
+            yield i, _token(model, i)
+        state.finished += 1
+    except (asyncio.CancelledError, GeneratorExit):
+        state.aborted += 1
+        raise
+    finally:
+        state.running -= 1
+
+
+def choice(model: str, text: str, chat: bool, body: dict, final: bool = True) -> dict:
+    if chat:
+        return {"index": 0, "delta" if not final else "message": {"role": "assistant", "content": text},
+                "finish_reason": "length" if final else None}
+    c = {"index": 0, "text": text, "finish_reason": "length" if final else None}
+    if body.get("logprobs"):
+        off = _offset(model)
+        c["logprobs"] = {"tokens": [text], "token_logprobs": [-1.0 - off],
+                         "top_logprobs": [{f"a{k}": -1.0 - off - k for k in range(int(body["logprobs"]))}]}
+    return c
+
+
+async def whole(request: Request, state: FakeState, model: str, n: int, chat: bool, body: dict):
+    async def work() -> str:
+        return "".join([t async for _, t in tokens(state, model, n)])
+
+    task = asyncio.ensure_future(work())
+
+    async def watch() -> None:  # vLLM's @with_cancellation
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        text = await task
+    except asyncio.CancelledError:
+        return PlainTextResponse("", status_code=499)
+    finally:
+        watcher.cancel()
+    return {"id": "x", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+            "model": model, "choices": [choice(model, text, chat, body)],
+            "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}}
+
+
+async def stream(state: FakeState, model: str, n: int, chat: bool, body: dict):
+    obj = "chat.completion.chunk" if chat else "text_completion"
+    async for i, t in tokens(state, model, n):
+        c = choice(model, t, chat, body, final=False)
+        if i == n - 1:
+            c["finish_reason"] = "length"
+        yield "data: " + json.dumps({"id": "x", "object": obj, "model": model, "choices": [c]}) + "\n\n"
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}
+        yield "data: " + json.dumps({"id": "x", "object": obj, "model": model, "choices": [],
+                                     "usage": usage}) + "\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def create_fake_app(state: FakeState) -> FastAPI:
     app = FastAPI()
-
-    @app.get("/health")
-    async def health():
-        return PlainTextResponse("")
-
-    @app.get("/v1/models")
-    async def models():
-        cards = [{"id": BASE, "object": "model", "root": "/models/x", "parent": None,
-                  "max_model_len": state.max_model_len}]
-        cards += [{"id": n, "object": "model", "root": p, "parent": BASE, "max_model_len": state.max_model_len}
-                  for n, p in state.loras.items()]
-        return {"object": "list", "data": cards}
-
-    @app.post("/v1/load_lora_adapter")
-    async def load(request: Request):
-        body = await request.json()
-        name, path = body.get("lora_name"), body.get("lora_path")
-        if name in state.loras:
-            return _error(400, f"The lora adapter '{name}' has already been loaded.")
-        if not path or not Path(path).is_dir():
-            return _error(400, f"no adapter at {path}")
-        state.loras[name] = path
-        return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.")
-
-    @app.post("/v1/unload_lora_adapter")
-    async def unload(request: Request):
-        name = (await request.json()).get("lora_name")
-        if name not in state.loras:
-            return _error(404, f"The lora adapter '{name}' cannot be found.", "NotFoundError")
-        del state.loras[name]
-        return PlainTextResponse("ok")
-
-    @app.get("/metrics")
-    async def metrics():
-        return PlainTextResponse(
-            f'vllm:num_requests_running{{model_name="{BASE}"}} {float(state.running)}\n'
-            f'vllm:num_requests_waiting{{model_name="{BASE}"}} 0.0\n'
-            f"fake:aborted_total {state.aborted}\nfake:started_total {state.started}\n")
-
-    @app.post("/v1/completions")
-    async def completions(request: Request):
-        return await generate(request, chat=False)
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        return await generate(request, chat=True)
-
-    async def generate(request: Request, chat: bool):
-        body = await request.json()
-        state.requests.append(body)
-        model = body.get("model")
-        if model != BASE and model not in state.loras:
-            return _error(404, f"The model `{model}` does not exist.", "NotFoundError")
-        n_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 16
-        if n_tokens > state.max_model_len:
-            return _error(400, f"max_tokens {n_tokens} is more than max_model_len {state.max_model_len}")
-        if body.get("stream"):
-            return StreamingResponse(stream(model, n_tokens, chat, body), media_type="text/event-stream")
-        return await whole(request, model, n_tokens, chat, body)
-
-    async def tokens(model: str, n: int):
-        state.running += 1
-        state.started += 1
-        try:
-            for i in range(n):
-                await asyncio.sleep(state.token_delay_s)
-                yield i, _token(model, i)
-            state.finished += 1
-        except (asyncio.CancelledError, GeneratorExit):
-            state.aborted += 1
-            raise
-        finally:
-            state.running -= 1
-
-    def choice(model: str, text: str, chat: bool, body: dict, final: bool = True) -> dict:
-        if chat:
-            return {"index": 0, "delta" if not final else "message": {"role": "assistant", "content": text},
-                    "finish_reason": "length" if final else None}
-        c = {"index": 0, "text": text, "finish_reason": "length" if final else None}
-        if body.get("logprobs"):
-            off = _offset(model)
-            c["logprobs"] = {"tokens": [text], "token_logprobs": [-1.0 - off],
-                             "top_logprobs": [{f"a{k}": -1.0 - off - k for k in range(int(body["logprobs"]))}]}
-        return c
-
-    async def whole(request: Request, model: str, n: int, chat: bool, body: dict):
-        async def work() -> str:
-            return "".join([t async for _, t in tokens(model, n)])
-
-        task = asyncio.ensure_future(work())
-
-        async def watch() -> None:  # vLLM's @with_cancellation
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            task.cancel()
-
-        watcher = asyncio.ensure_future(watch())
-        try:
-            text = await task
-        except asyncio.CancelledError:
-            return PlainTextResponse("", status_code=499)
-        finally:
-            watcher.cancel()
-        return {"id": "x", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-                "model": model, "choices": [choice(model, text, chat, body)],
-                "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}}
-
-    async def stream(model: str, n: int, chat: bool, body: dict):
-        obj = "chat.completion.chunk" if chat else "text_completion"
-        async for i, t in tokens(model, n):
-            c = choice(model, t, chat, body, final=False)
-            if i == n - 1:
-                c["finish_reason"] = "length"
-            yield "data: " + json.dumps({"id": "x", "object": obj, "model": model, "choices": [c]}) + "\n\n"
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}
-            yield "data: " + json.dumps({"id": "x", "object": obj, "model": model, "choices": [],
-                                         "usage": usage}) + "\n\n"
-        yield "data: [DONE]\n\n"
-
+    app.state.fake = state
+    app.include_router(router)
     return app
 
 

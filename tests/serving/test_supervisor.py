@@ -1,4 +1,5 @@
-"""vLLM killed with SIGKILL: prompt 503s while down, restart, champion reloaded and re-probed.
+"""vLLM killed with SIGKILL, then hung (SIGSTOP): prompt 503s while down, restart, champion
+reloaded and re-probed each time.
 
 Needs a vLLM server of its own (the session server is shared and must not be killed).
 """
@@ -16,6 +17,7 @@ from net_util import free_port
 
 from daemon.serving.serve import ServingStack
 from daemon.serve_config import EndpointConfig
+from ssd.child_process import group_members
 from ssd.vllm_server import ServerConfig, VLLMServer
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -37,11 +39,11 @@ def _wait_health(stack, timeout_s: float) -> None:
     raise AssertionError(f"{stack.url} not healthy after {timeout_s}s")
 
 
-def test_sigkilled_vllm_is_restarted_with_the_champion(model_dir, lora_pair, tmp_path):
+def test_killed_or_hung_vllm_is_restarted_with_the_champion(model_dir, lora_pair, tmp_path):
     cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=1, max_lora_rank=16, max_loras=2,
                        max_model_len=1024, max_num_seqs=8)
     server = VLLMServer.start(model_dir, "smollm2-135m", cfg, tmp_path / "vllm.log")
-    ep = dict(port=0, health_interval_s=0.5, retry_after_s=4)
+    ep = dict(port=0, health_interval_s=0.5, health_timeout_s=3, retry_after_s=4)
     owned = ServingStack(server, EndpointConfig(**ep), tmp_path / "owned.json", own_server=True)
     # A second endpoint that merely attached to the same server: it must not restart anything.
     attached = ServingStack(VLLMServer(server.base_url, "smollm2-135m"), EndpointConfig(**ep),
@@ -91,6 +93,21 @@ def test_sigkilled_vllm_is_restarted_with_the_champion(model_dir, lora_pair, tmp
         assert attached.registry.server.proc is None
         assert _complete(attached) == expected
         assert "ssd_serve_vllm_restarts_total 0.0" in httpx.get(attached.url + "/metrics").text
+
+        # A hang: the API server stopped (port open, nothing answers). Detected by failed health
+        # checks, the whole group killed (a stopped process ignores SIGTERM), started again.
+        hung = owned.registry.server.proc.pid
+        os.kill(hung, signal.SIGSTOP)
+        t0 = time.monotonic()
+        while owned.supervisor.is_up:
+            assert time.monotonic() - t0 < 30, "hang not detected"
+            time.sleep(0.2)
+        print(f"hang detected after {time.monotonic() - t0:.1f}s")
+        _wait_health(owned, 600)
+        assert owned.registry.server.proc.pid != hung
+        assert not group_members(hung)
+        assert owned.registry.champion == "r1" and _complete(owned) == expected
+        assert "ssd_serve_vllm_restarts_total 2.0" in httpx.get(owned.url + "/metrics").text
     finally:
         attached.close()
         owned.close()

@@ -1,0 +1,528 @@
+"""Monte Carlo of the daemon's judgement calls, through the same functions the daemon calls.
+
+Synthetic held-out sets: per-problem pass rates p_i ~ Beta(a, b) (default Beta(0.5, 1):
+mean 1/3, many problems almost never or almost always solved, as with small code models).
+A "better" model has every problem's rate shifted by the same amount on the logit scale,
+the shift chosen so that the mean pass@1 rises by exactly `delta` on that set (gains
+concentrate on mid-difficulty problems, and no rate leaves [0, 1]). Counts are drawn with
+numpy; each round is then decided by `decide_gate` / `decide_reevaluation` /
+`choose_gate_decoding` with the ledger carried from round to round, exactly as the daemon
+does (a promotion makes the candidate the champion). `decide_promotion` and `choose_t_eval`
+per arm reproduce the *old* round for comparison.
+
+Every function is pure given its `seed` (simulation i uses `numpy.random.default_rng([seed,
+i])`) and returns plain pydantic results with a Monte Carlo standard error. The CIs the
+deciders report do not enter any decision, so the simulations run them with the smallest
+bootstrap (`n_bootstrap=100`).
+
+`python -m policies.simulate` prints the tables quoted in docs/policies.md (a few minutes;
+`--quick` for a smoke run, `--jobs 2` to use two processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import math
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats as sps
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+
+from policies import gate as gate_mod
+from policies import rollback as rollback_mod
+from policies import spending
+from policies.counts import ProblemCounts
+from policies.decoding import TemperatureResult, TEvalConfig, choose_gate_decoding, choose_t_eval
+from policies.gate import GateConfig, GateLedger
+from policies.promotion import PromotionConfig, decide_promotion
+from policies.provenance import EvalProvenance, ProvenanceMismatch, hash_problem_ids
+from policies.rollback import ReevalConfig, ReevalLedger
+
+_EPS = 1e-9
+# The CIs are reported, never decided on: simulations skip them (`report_ci=False`).
+SIM_GATE = GateConfig(report_ci=False)
+SIM_REEVAL = ReevalConfig(report_ci=False)
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Freeze the objects alive now for the garbage collector, unfreeze on exit.
+
+    statsmodels' Holm correction (`multipletests(method="holm")`, called by `choose_t_eval`)
+    runs `gc.collect()` on every call, about 0.2 s once scipy and statsmodels are loaded;
+    with the heap frozen it scans only what the simulation itself allocates. No effect on
+    any result.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _with_frozen_heap(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with frozen_heap():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class Population(BaseModel):
+    """Per-problem pass rates of the reference model: Beta(beta_a, beta_b)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    beta_a: float = Field(0.5, gt=0.0)
+    beta_b: float = Field(1.0, gt=0.0)
+
+
+def draw_rates(rng: np.random.Generator, n_problems: int, population: Population = Population()) -> np.ndarray:
+    """Per-problem pass rates of one held-out set, kept away from exactly 0 and 1."""
+    return np.clip(rng.beta(population.beta_a, population.beta_b, n_problems), _EPS, 1 - _EPS)
+
+
+def shift_rates(rates: np.ndarray, delta: float) -> np.ndarray:
+    """Rates moved by one common logit shift so that their mean moves by exactly `delta`."""
+    if delta == 0.0:
+        return rates.copy()
+    base = float(rates.mean())
+    if not -base < delta < 1.0 - base:
+        raise ValueError(f"cannot move mean pass@1 {base:.4f} by {delta:+.4f}")
+    lg = logit(rates)
+    shift = brentq(lambda s: float(expit(lg + s).mean()) - base - delta, -60.0, 60.0, xtol=1e-12)
+    return np.clip(expit(lg + shift), _EPS, 1 - _EPS)
+
+
+class CountsTable:
+    """Every `ProblemCounts(id, n, c)` of a problem set, built once: the models are frozen, so
+    a simulated evaluation can share them instead of validating thousands per round."""
+
+    def __init__(self, ids: Sequence[str]):
+        self.ids = list(ids)
+        self._by_n: dict[int, list[list[ProblemCounts]]] = {}
+
+    def row(self, n: int) -> list[list[ProblemCounts]]:
+        if n not in self._by_n:
+            self._by_n[n] = [[ProblemCounts(problem_id=pid, n=n, c=c) for c in range(n + 1)] for pid in self.ids]
+        return self._by_n[n]
+
+
+def draw_counts(rng: np.random.Generator, rates: np.ndarray, n: int, ids: Sequence[str] | CountsTable) -> list[ProblemCounts]:
+    """One evaluation: c_i ~ Binomial(n, rates_i) on each problem."""
+    cs = rng.binomial(n, rates).tolist()
+    if isinstance(ids, CountsTable):
+        table = ids.row(n)
+        return [table[i][c] for i, c in enumerate(cs)]
+    return [ProblemCounts(problem_id=pid, n=n, c=c) for pid, c in zip(ids, cs)]
+
+
+def provenance(t: float, n: int, seed: int, problem_set_hash: str) -> EvalProvenance:
+    """The provenance both arms of one simulated run share."""
+    return EvalProvenance(
+        temperature=t,
+        top_p=1.0,
+        top_k=-1,
+        n=n,
+        max_tokens=1024,
+        seed=seed,
+        sandbox_image="sim",
+        vllm_version="sim",
+        model_hash="sim",
+        problem_set_hash=problem_set_hash,
+    )
+
+
+def _ids(prefix: str, m: int) -> list[str]:
+    return [f"{prefix}{i:05d}" for i in range(m)]
+
+
+class Estimate(BaseModel):
+    """A simulated probability: `events` of `sims`, its Monte Carlo s.e. and a 95% upper bound."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    sims: int
+    events: int
+    rate: float
+    mc_se: float  # sqrt(rate (1 - rate) / sims)
+    upper95: float  # one-sided 95% Clopper-Pearson upper bound on the rate
+    bound: float | None  # what the scheme guarantees (None: no guarantee)
+    mean_tests: float  # tests run per simulation (budget use)
+    refused: bool = False  # the deciders refused the comparison (ProvenanceMismatch)
+
+
+def _estimate(label: str, events: int, sims: int, bound: float | None, tests: int, refused: bool = False) -> Estimate:
+    rate = events / sims
+    upper = 1.0 if events == sims else float(sps.beta.ppf(0.95, events + 1, sims - events))
+    return Estimate(
+        label=label,
+        sims=sims,
+        events=events,
+        rate=rate,
+        mc_se=math.sqrt(rate * (1 - rate) / sims),
+        upper95=upper,
+        bound=bound,
+        mean_tests=tests / sims,
+        refused=refused,
+    )
+
+
+class NullCase(BaseModel):
+    """A useless adapter: the candidate's per-problem rates equal the champion's at every T.
+
+    `t_gains`: pass@1 points every model gains at a temperature relative to the first
+    configured one (the decoding matters, the adapter does not). `calibration_problems` > 0
+    tunes T_eval each round with `choose_gate_decoding` on that many disjoint problems.
+    `n_champion` != `n_candidate` reproduces the unequal-n design (the gate refuses it).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    n_problems: int = 100
+    n_champion: int = 1
+    n_candidate: int = 1
+    rounds: int = 100
+    temperatures: list[float] = [0.6]
+    t_gains: dict[float, float] = {}
+    calibration_problems: int = 0
+
+
+@_with_frozen_heap
+def null_gate_fwer(case: NullCase, cfg: GateConfig = SIM_GATE, *, sims: int, seed: int = 0,
+                   population: Population = Population(),
+                   decide: Callable[..., gate_mod.GateDecision] | None = None) -> Estimate:
+    """P(at least one false promotion over `case.rounds` null rounds) through `decide_gate`.
+
+    Each simulation draws one held-out set (and calibration split), starts from
+    `GateLedger()`, and runs the daemon's round `case.rounds` times: optional T_eval tuning on
+    the calibration split, both arms at that T on the gate set, `decide_gate` with the
+    carried ledger. A promotion is false by construction; the simulation stops at the first.
+    `decide` replaces `gate.decide_gate` (tests use it to check that a broken gate fails).
+    """
+    decide = decide or gate_mod.decide_gate
+    gate_ids = _ids("g", case.n_problems)
+    gate_tab, cal_tab = CountsTable(gate_ids), CountsTable(_ids("c", case.calibration_problems))
+    set_hash = hash_problem_ids(gate_ids)
+    t0 = case.temperatures[0]
+    tcfg = TEvalConfig(incumbent_t=t0, report_ci=False, seed=cfg.seed)
+    events = tests = 0
+    refused = False
+    for i in range(sims):
+        rng = np.random.default_rng([seed, i])
+        base = draw_rates(rng, case.n_problems, population)
+        base_cal = draw_rates(rng, case.calibration_problems, population)
+        at_t = {t: shift_rates(base, case.t_gains.get(t, 0.0)) for t in case.temperatures}
+        cal_at_t = {t: shift_rates(base_cal, case.t_gains.get(t, 0.0)) for t in case.temperatures}
+        ledger = GateLedger()
+        for r in range(case.rounds):
+            if case.calibration_problems:
+                cal = [
+                    TemperatureResult(t=t, counts=draw_counts(rng, cal_at_t[t], case.n_champion, cal_tab))
+                    for t in case.temperatures
+                ]
+                t_eval = choose_gate_decoding(cal, case.temperatures, tcfg, gate_problem_ids=gate_ids).t_eval
+            else:
+                t_eval = t0
+            rates = at_t[t_eval]
+            champ = draw_counts(rng, rates, case.n_champion, gate_tab)
+            cand = draw_counts(rng, rates, case.n_candidate, gate_tab)
+            try:
+                d = decide(
+                    champ,
+                    cand,
+                    ledger,
+                    cfg,
+                    champion_provenance=provenance(t_eval, case.n_champion, r, set_hash),
+                    candidate_provenance=provenance(t_eval, case.n_candidate, r, set_hash),
+                )
+            except ProvenanceMismatch:
+                refused = True
+                break
+            ledger = d.ledger_after
+            if d.promote:
+                events += 1
+                break
+        tests += ledger.tests
+        if refused:
+            break
+    done = sims if not refused else 1
+    return _estimate(case.label, events, done, cfg.alpha, tests, refused)
+
+
+class OldCase(BaseModel):
+    """The round before this change: each arm's T_eval picked by `choose_t_eval` on the gate
+    set itself (as `ssd/round.py` did), then `decide_promotion` at a fixed alpha per round."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    n_problems: int = 100
+    n_champion: int = 1
+    n_candidate: int = 1
+    rounds: int = 1
+    temperatures: list[float] = [0.0, 0.6, 1.0]
+    t_gains: dict[float, float] = {}
+
+
+@_with_frozen_heap
+def old_round_false_promotions(case: OldCase, cfg: PromotionConfig = PromotionConfig(report_ci=False), *,
+                               sims: int, seed: int = 0, population: Population = Population()) -> Estimate:
+    """P(at least one false promotion over `case.rounds` rounds) of the old per-round gate."""
+    ids = CountsTable(_ids("g", case.n_problems))
+    tcfg = TEvalConfig(incumbent_t=case.temperatures[0], alpha=cfg.alpha, min_problems=1, report_ci=False,
+                       seed=cfg.seed)
+    events = tests = 0
+    for i in range(sims):
+        rng = np.random.default_rng([seed, i])
+        base = draw_rates(rng, case.n_problems, population)
+        at_t = {t: shift_rates(base, case.t_gains.get(t, 0.0)) for t in case.temperatures}
+        for _ in range(case.rounds):
+            tests += 1
+            arms = []
+            for n in (case.n_champion, case.n_candidate):
+                sweep = [TemperatureResult(t=t, counts=draw_counts(rng, at_t[t], n, ids)) for t in case.temperatures]
+                if len(sweep) == 1:
+                    arms.append(sweep[0].counts)
+                else:
+                    t_eval = choose_t_eval(sweep, tcfg).t_eval
+                    arms.append(next(s.counts for s in sweep if s.t == t_eval))
+            if decide_promotion(arms[0], arms[1], cfg).promote:
+                events += 1
+                break
+    return _estimate(case.label, events, sims, None, tests)
+
+
+class PowerRow(BaseModel):
+    """P(a truly better candidate is promoted within 1 / 5 / 20 rounds), fresh ledger."""
+
+    model_config = ConfigDict(frozen=True)
+
+    delta: float
+    n_problems: int
+    n_samples: int
+    sims: int
+    start_tests: int  # tests already on the ledger when the better candidates arrive
+    within: dict[int, float]  # rounds -> probability
+    mc_se: dict[int, float]
+
+
+@_with_frozen_heap
+def power_within(delta: float, n_problems: int, n_samples: int, cfg: GateConfig = SIM_GATE, *, sims: int,
+                 horizons: Sequence[int] = (1, 5, 20), start_tests: int = 0, seed: int = 0,
+                 population: Population = Population()) -> PowerRow:
+    """Each round a fresh candidate `delta` better than the champion (same rates each round)
+    meets the gate; the first promotion ends the simulation. `start_tests` null tests are
+    assumed already run (ledger of a daemon that has spent that much)."""
+    ids = _ids("g", n_problems)
+    set_hash = hash_problem_ids(ids)
+    tab = CountsTable(ids)
+    horizon = max(horizons)
+    first: list[int | None] = []
+    start = GateLedger(
+        tests=start_tests,
+        alpha_spent=cfg.alpha * (1 - spending.unscheduled_fraction(start_tests, cfg)),
+        problem_set_hash=set_hash,
+        tests_on_set=start_tests,
+        terms=spending.budget_terms(cfg.alpha, cfg) if start_tests else None,
+    )
+    for i in range(sims):
+        rng = np.random.default_rng([seed, i])
+        champ_rates = draw_rates(rng, n_problems, population)
+        cand_rates = shift_rates(champ_rates, delta)
+        ledger = start
+        hit = None
+        for r in range(1, horizon + 1):
+            prov = provenance(0.6, n_samples, r, set_hash)
+            d = gate_mod.decide_gate(
+                draw_counts(rng, champ_rates, n_samples, tab),
+                draw_counts(rng, cand_rates, n_samples, tab),
+                ledger,
+                cfg,
+                champion_provenance=prov,
+                candidate_provenance=prov,
+            )
+            ledger = d.ledger_after
+            if d.promote:
+                hit = r
+                break
+        first.append(hit)
+    within = {h: sum(1 for f in first if f is not None and f <= h) / sims for h in horizons}
+    return PowerRow(
+        delta=delta,
+        n_problems=n_problems,
+        n_samples=n_samples,
+        sims=sims,
+        start_tests=start_tests,
+        within=within,
+        mc_se={h: math.sqrt(p * (1 - p) / sims) for h, p in within.items()},
+    )
+
+
+@_with_frozen_heap
+def false_rollbacks(n_problems: int, n_samples: int, cfg: ReevalConfig = SIM_REEVAL, *, reevaluations: int = 100,
+                    sims: int, seed: int = 0, population: Population = Population()) -> Estimate:
+    """P(at least one rollback over `reevaluations` re-evaluations of a champion exactly as
+    good as its parent), through `decide_reevaluation` with the carried `ReevalLedger`."""
+    ids = _ids("g", n_problems)
+    set_hash = hash_problem_ids(ids)
+    tab = CountsTable(ids)
+    events = tests = 0
+    for i in range(sims):
+        rng = np.random.default_rng([seed, i])
+        rates = draw_rates(rng, n_problems, population)
+        ledger = ReevalLedger()
+        for r in range(reevaluations):
+            prov = provenance(0.6, n_samples, r, set_hash)
+            d = rollback_mod.decide_reevaluation(
+                draw_counts(rng, rates, n_samples, tab),
+                draw_counts(rng, rates, n_samples, tab),
+                ledger,
+                cfg,
+                parent_provenance=prov,
+                champion_provenance=prov,
+                rounds_since_promotion=cfg.cooldown_rounds + r,
+            )
+            ledger = d.ledger_after
+            if d.rollback:
+                events += 1
+                break
+        tests += ledger.tests
+    label = f"equal champion and parent, {n_problems} problems x n={n_samples}, {reevaluations} re-evaluations"
+    return _estimate(label, events, sims, cfg.alpha, tests)
+
+
+# ---------------------------------------------------------------------------------------
+# The report printed by `python -m policies.simulate`.
+
+NULL_CASES = [
+    NullCase(label="fixed T, 100 problems, n=1", n_problems=100),
+    NullCase(label="fixed T, 100 problems, n=4", n_problems=100, n_champion=4, n_candidate=4),
+    NullCase(label="fixed T, 400 problems, n=4", n_problems=400, n_champion=4, n_candidate=4),
+    NullCase(label="T tuned on 100 calibration problems, T 0.6 +8 points, n=1", temperatures=[0.0, 0.6, 1.0],
+             t_gains={0.6: 0.08}, calibration_problems=100),
+    NullCase(label="T tuned on 100 calibration problems, T 0.6 +12 points, n=1", temperatures=[0.0, 0.6, 1.0],
+             t_gains={0.6: 0.12}, calibration_problems=100),
+    NullCase(label="T tuned on 100 calibration problems, T 0.6 +8 points, n=4", temperatures=[0.0, 0.6, 1.0],
+             t_gains={0.6: 0.08}, calibration_problems=100, n_champion=4, n_candidate=4),
+    NullCase(label="unequal n: champion n=1, candidate n=4", n_champion=1, n_candidate=4),
+]
+
+OLD_CASES = [
+    OldCase(label="old: per-arm T on the gate set, T 0.6 +8 points", t_gains={0.6: 0.08}),
+    OldCase(label="old: per-arm T on the gate set, T 0.6 +12 points", t_gains={0.6: 0.12}),
+    OldCase(label="old: one fixed T", temperatures=[0.6]),
+    OldCase(label="old: one fixed T, champion n=1 vs candidate n=4", temperatures=[0.6], n_candidate=4),
+    OldCase(label="old: one fixed T, over 10 rounds", temperatures=[0.6], rounds=10),
+    OldCase(label="old: one fixed T, over 100 rounds", temperatures=[0.6], rounds=100),
+    OldCase(label="old: per-arm T, T 0.6 +8 points, over 100 rounds", t_gains={0.6: 0.08}, rounds=100),
+]
+
+
+def _run(job: tuple) -> BaseModel:
+    kind, args, kwargs = job
+    fn = {"null": null_gate_fwer, "old": old_round_false_promotions, "power": power_within,
+          "rollback": false_rollbacks}[kind]
+    return fn(*args, **kwargs)
+
+
+def _fmt_p(e: Estimate) -> str:
+    if e.refused:
+        return "refused: `ProvenanceMismatch` (n differs); no test run"
+    return f"{e.rate:.4f} ± {e.mc_se:.4f} (95% upper {e.upper95:.4f})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the markdown tables of docs/policies.md (sizes scaled down by --quick)."""
+    ap = argparse.ArgumentParser(prog="python -m policies.simulate", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="about 10x fewer simulations (smoke run)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--seed", type=int, default=2026)
+    args = ap.parse_args(argv)
+    q = 10 if args.quick else 1
+    s_null, s_old, s_power, s_rb = 1000 // q, 1000 // q, 400 // q, 1000 // q
+    seed = args.seed
+
+    jobs: list[tuple] = []
+    jobs += [("null", (c,), dict(sims=s_null, seed=seed)) for c in NULL_CASES]
+    jobs += [("old", (c,), dict(sims=s_old, seed=seed)) for c in OLD_CASES]
+    grid = [(d, m, n) for d in (0.02, 0.05, 0.10) for m in (76, 400, 1000) for n in (1, 4, 8)]
+    jobs += [("power", (d, m, n), dict(sims=s_power, seed=seed)) for d, m, n in grid]
+    late = [(d, 400, 4) for d in (0.02, 0.05, 0.10)]
+    jobs += [("power", (d, m, n), dict(sims=s_power, seed=seed, start_tests=100)) for d, m, n in late]
+    jobs += [("rollback", (m, n), dict(sims=s_rb, seed=seed)) for m, n in ((100, 1), (400, 4))]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(_run, jobs))
+    else:
+        results = [_run(j) for j in jobs]
+    it = iter(results)
+    null = [next(it) for _ in NULL_CASES]
+    old = [next(it) for _ in OLD_CASES]
+    power = [next(it) for _ in grid]
+    power_late = [next(it) for _ in late]
+    rb = [next(it) for _ in range(2)]
+
+    cfg = GateConfig()
+    out = sys.stdout
+    out.write(f"Simulations: seed {seed}; difficulties Beta(0.5, 1); gains are logit shifts; "
+              f"defaults alpha {cfg.alpha}, spend_horizon {cfg.spend_horizon:g}, spend_shape {cfg.spend_shape:g}, "
+              f"fallback {cfg.fallback}.\n\n")
+    out.write("### Spending schedule (lifetime alpha 0.05)\n\n| test k | alpha_k | scheduled by k |\n|---|---|---|\n")
+    for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
+        lvl = cfg.alpha * spending.gamma(k, cfg)
+        out.write(f"| {k} | {lvl:.3g} | {cfg.alpha * (1 - spending.unscheduled_fraction(k, cfg)):.4f} |\n")
+
+    out.write(f"\n### P(at least one false promotion), new gate ({s_null} simulations each, bound 0.05)\n\n")
+    out.write("| case | rounds | P(any false promotion) ± MC s.e. | tests run per simulation |\n|---|---|---|---|\n")
+    for c, e in zip(NULL_CASES, null):
+        out.write(f"| {c.label} | {c.rounds} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
+
+    out.write(f"\n### The old round, for comparison ({s_old} simulations each; 100 problems, alpha 0.05 per round)\n\n")
+    out.write("| case | rounds | P(any false promotion) ± MC s.e. |\n|---|---|---|\n")
+    for c, e in zip(OLD_CASES, old):
+        out.write(f"| {c.label} | {c.rounds} | {_fmt_p(e)} |\n")
+
+    out.write(f"\n### Power: P(a truly better candidate is promoted within 1 / 5 / 20 rounds), fresh ledger "
+              f"({s_power} simulations per cell; MC s.e. <= {0.5 / math.sqrt(s_power):.3f})\n\n")
+    out.write("| gain | problems | n=1 | n=4 | n=8 |\n|---|---|---|---|---|\n")
+    for d in (0.02, 0.05, 0.10):
+        for m in (76, 400, 1000):
+            cells = [p for p in power if p.delta == d and p.n_problems == m]
+            txt = [" / ".join(f"{p.within[h]:.2f}" for h in (1, 5, 20)) for p in sorted(cells, key=lambda p: p.n_samples)]
+            out.write(f"| +{d * 100:.0f} points | {m} | " + " | ".join(txt) + " |\n")
+    out.write("\nAfter 100 tests already run (400 problems, n=4): "
+              + "; ".join(f"+{p.delta * 100:.0f} points {' / '.join(f'{p.within[h]:.2f}' for h in (1, 5, 20))}"
+                          for p in power_late) + "\n")
+
+    out.write("\n### Minimum detectable gain (80% power, base pass@1 0.3, `budget_status`)\n\n")
+    out.write("| problems x n | test 1 | test 10 | test 100 | test 1000 |\n|---|---|---|---|---|\n")
+    for m in (76, 400, 1000):
+        for n in (1, 4, 8):
+            row = []
+            for k in (1, 10, 100, 1000):
+                led = GateLedger(tests=k - 1, alpha_spent=cfg.alpha * (1 - spending.unscheduled_fraction(k - 1, cfg)))
+                st = gate_mod.budget_status(led, cfg, n_problems=m, n_samples=n)
+                row.append("n/a" if st.min_detectable_delta is None else f"{st.min_detectable_delta:+.3f}")
+            out.write(f"| {m} x {n} | " + " | ".join(row) + " |\n")
+
+    out.write(f"\n### False rollbacks ({s_rb} simulations each, bound 0.05)\n\n")
+    out.write("| case | P(any false rollback) ± MC s.e. | tests per simulation |\n|---|---|---|\n")
+    for e in rb:
+        out.write(f"| {e.label} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Crash safety of the daemon on the real stack: SIGKILL during every stage of a round, then a
+restart. The round resumes at its stage (no duplicate round or adapter, no stray folder, no
+orphan distillation worker), DB and disk agree, and the endpoint serves the recorded
+champion. SIGTERM stops the daemon cleanly within its bound."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daemon_util import DaemonProcess, tiny_config, wait_for
+
+pytestmark = [pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow]
+
+
+def _store(cfg):
+    from daemon.state import Store
+
+    return Store(cfg.db_path, create=False)
+
+
+def _running_stage(cfg) -> str | None:
+    rows = _store(cfg).running_rounds()
+    return rows[0].stage if rows else None
+
+
+def _worker_pids(marker: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"ssd.distill_worker.*{marker}"], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
+    from daemon.config import load_daemon_config
+
+    config = tiny_config(tmp_path, model_dir, vllm_server.base_url,
+                         distill__max_steps=6, schedule__rounds="every: 24h")
+    cfg = load_daemon_config(config)
+    log = tmp_path / "daemon.log"
+    seen: list[str] = []
+
+    # Killed from outside while a stage really runs: sampling, then inside the distill worker.
+    for stage in ("sample", "distill"):
+        d = DaemonProcess(config, log).start()
+        wait_for(lambda: _running_stage(cfg) == stage, 600, f"stage {stage}", d, every=0.2)
+        if stage == "distill":
+            wait_for(lambda: _worker_pids(str(cfg.adapters_dir)), 300, "the distill worker", d, every=0.2)
+            time.sleep(3)
+        d.kill(signal.SIGKILL)
+        seen.append(stage)
+        assert _running_stage(cfg) == stage
+        if stage == "distill":  # the worker dies with its parent, even on SIGKILL
+            wait_for(lambda: not _worker_pids(str(cfg.adapters_dir)), 60, "the orphan worker to exit")
+    # Killed at the start of the short stages by the fault hook (a marker makes it once each).
+    for stage in ("evaluate", "decide", "promote"):
+        d = DaemonProcess(config, log)
+        os.environ["SSDD_FAULT_KILL_AT"] = stage
+        try:
+            d.start()
+            code = d.proc.wait(900)
+        finally:
+            del os.environ["SSDD_FAULT_KILL_AT"]
+        assert code == -signal.SIGKILL, d.log_tail()
+        assert _running_stage(cfg) == stage
+        seen.append(stage)
+
+    d = DaemonProcess(config, log).start()
+    try:
+        wait_for(lambda: _running_stage(cfg) is None, 900, "the round to finish", d)
+        store = _store(cfg)
+        rounds = store.rounds()
+        assert [r.name for r in rounds] == ["r1"] and rounds[0].status == "done", rounds
+        assert rounds[0].decision in ("promote", "reject")
+        # One adapter row, one folder, no temp folders left behind.
+        assert [a.version for a in store.adapters()] == ["r1"]
+        assert sorted(p.name for p in cfg.adapters_dir.iterdir()) == ["r1"]
+        # The endpoint serves what the DB says.
+        ep = store.get_kv("daemon")["endpoint"]
+        health = httpx.get(ep + "/health", timeout=10).json()
+        champion = store.champion()
+        assert health["champion"] == (champion.version if champion else None)
+        kinds = [e.kind for e in store.events(100)]
+        assert kinds.count("restart") == len(seen) + 1
+        # SIGTERM: a clean, bounded stop.
+        t0 = time.monotonic()
+        assert d.kill(signal.SIGTERM, timeout=90) == 0, d.log_tail()
+        assert time.monotonic() - t0 < 60
+        assert _store(cfg).get_kv("daemon")["pid"] is None
+    finally:
+        if d.alive():
+            d.kill(signal.SIGKILL)
+    assert seen == ["sample", "distill", "evaluate", "decide", "promote"]
+
+
+def test_unwritable_data_dir_is_a_clear_error(tmp_path, model_dir, vllm_server):
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file where the data dir should be")
+    config = tiny_config(tmp_path, model_dir, vllm_server.base_url, data_dir=str(blocker / "data"))
+    proc = subprocess.run([os.environ.get("PYTHON", "python"), "-m", "daemon.cli", "run", "-c", str(config)],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "cannot create" in proc.stderr and "Traceback" not in proc.stderr
+    assert blocker.read_text() == "a file where the data dir should be"
