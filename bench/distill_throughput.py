@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -189,7 +190,8 @@ def child(spec_path: Path) -> None:
     spec = json.loads(spec_path.read_text())
     timing = _timed_train()
     extra = (ours_child if spec["arm"] == "ours" else trl_child)(spec, timing)
-    print("RESULT " + json.dumps({**timing, **extra}))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps({**timing, **extra, "peak_rss_mib": peak_mib}))
 
 
 def run_arm(arm: str, mdir: Path, rows: list[dict], cfg, work: Path, k: int) -> dict:
@@ -203,7 +205,8 @@ def run_arm(arm: str, mdir: Path, rows: list[dict], cfg, work: Path, k: int) -> 
                           cwd=REPO)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
-        raise SystemExit(f"{arm} arm failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        hint = " (SIGKILL: out of memory? see dmesg)" if proc.returncode == -9 else ""
+        raise SystemExit(f"{arm} arm failed (rc {proc.returncode}){hint}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return json.loads(line[len("RESULT "):])
 
 
@@ -241,23 +244,40 @@ def main() -> None:
                 results[arm].append(res)
                 print(f"  run {k + 1} {arm:8s}: {res['tokens_seen']} tokens, train {res['wall_s']:.1f}s wall "
                       f"{res['cpu_s']:.1f}s CPU = {res['tps']:.0f} tokens/s, {res['tpcpu']:.0f} tokens/CPU-s; "
-                      f"{res['steps']} steps; loss {res['losses'][0]:.3f} -> {res['losses'][-1]:.3f}; "
+                      f"peak RSS {res['peak_rss_mib']:.0f} MiB; {res['steps']} steps; loss {res['losses'][0]:.3f} -> {res['losses'][-1]:.3f}; "
                       f"process {time.monotonic() - t0:.0f}s; load {load0:.2f}", flush=True)
 
+    report(tok, rows, cfg, arms, results, loads)
+
+
+def report(tok, rows: list[dict], cfg, arms: list[str], results: dict[str, list[dict]], loads: list[float]) -> None:
     print("\ntokenization against the server (prompt as vLLM tokenizes it, completion, EOS):")
     want = [server_view(tok, r) for r in rows]
     tokenized = {"ours": [ours_tokenized(tok, r, cfg.max_seq_len) for r in rows]}
     tokenized.update({arm: [tuple(x) for x in results[arm][0]["tokenized"]] for arm in arms if arm != "ours"})
+    identical = {}
     for arm, got in tokenized.items():
-        diffs = [first_difference(tok, w, g) for w, g in zip(want, got)]
-        bad = [d for d in diffs if d]
+        bad = [d for d in (first_difference(tok, w, g) for w, g in zip(want, got)) if d]
+        identical[arm] = not bad
         print(f"  {arm:8s}: {len(rows) - len(bad)}/{len(rows)} identical" + (f"; first: {bad[0]}" if bad else ""))
 
-    for key, what in (("tps", "tokens/s (wall)"), ("tpcpu", "tokens per CPU-second")):
-        med = {arm: statistics.median(r[key] for r in results[arm]) for arm in arms}
-        ratios = "; ".join(f"ours / {arm} = {med['ours'] / med[arm]:.2f}" for arm in arms if arm != "ours" and "ours" in med)
-        print(f"median {what}: " + ", ".join(f"{arm} {v:.1f}" for arm, v in med.items()) + (f"; {ratios}" if ratios else ""))
+    med: dict[str, dict[str, float]] = {}
+    for key, what in (("tps", "tokens/s (wall)"), ("tpcpu", "tokens per CPU-second"), ("peak_rss_mib", "peak RSS MiB")):
+        med[key] = {arm: statistics.median(r[key] for r in results[arm]) for arm in arms}
+        ratios = "; ".join(f"ours / {arm} = {med[key]['ours'] / med[key][arm]:.2f}"
+                           for arm in arms if arm != "ours" and "ours" in arms)
+        print(f"median {what}: " + ", ".join(f"{arm} {v:.1f}" for arm, v in med[key].items())
+              + (f"; {ratios}" if ratios else ""))
     print(f"load average (1 min) at run starts: {', '.join(f'{x:.2f}' for x in loads)}; cores: {os.cpu_count()}")
+    if "ours" in arms and "trl" in arms:
+        speed = med["tpcpu"]["ours"] / med["tpcpu"]["trl"]
+        reasons = []
+        if not identical["trl"]:
+            reasons.append("TRL's tokenization differs from what the server saw")
+        if speed > 1.1:
+            reasons.append(f"ours does {speed:.2f}x the tokens per CPU-second")
+        print("verdict: " + ("keep ours: " + "; ".join(reasons) if reasons else
+                             "TRL matches the server's tokenization and is not meaningfully slower: adopt SFTTrainer"))
 
 
 if __name__ == "__main__":

@@ -21,10 +21,10 @@ candidate. Requests are streamed, which splits each pass in two:
 
 Configurations (``--configs``, comma separated; ``--list`` prints them; one server start
 each, with one or more adapters) vary the adapter rank, the server's ``--max-lora-rank``
-(vLLM pads every adapter to it), ``--max-loras``, ``--max-cpu-loras``, ``--lora-target-modules``, ``--lora-dtype`` and, as a what-if, a
-segment-wise replacement of vLLM's CPU LoRA kernels (``grouped``: see GROUPED_PATCH; it is
-injected into the server only, through a ``sitecustomize`` on its PYTHONPATH, and changes
-nothing in the installed vLLM).
+(vLLM pads every adapter to it), ``--max-loras``, ``--max-cpu-loras``,
+``--lora-target-modules``, ``--lora-dtype`` and, as a what-if, a segment-wise replacement of
+vLLM's CPU LoRA kernels (``grouped``: see GROUPED_PATCH; it is injected into the server only,
+through a ``sitecustomize`` on its PYTHONPATH, and changes nothing in the installed vLLM).
 
 Why those knobs (vllm 0.32, ``vllm/lora/ops/torch_ops/lora_ops.py``, ``punica_cpu.py``): on
 CPU every LoRA-wrapped linear layer runs ``sgmv_*`` (the CPU model runner always takes the
@@ -212,16 +212,29 @@ def loadavg() -> str:
 def make_adapter(model_dir: Path, out_dir: Path, rank: int, targets: tuple[str, ...], seed: int = 1,
                  scale: float = 0.02) -> Path:
     """A real PEFT adapter like the distillation writes (alpha = 2 x rank), with lora_B filled
-    with seeded noise so it changes the output (a fresh adapter is a no-op). Cached on disk."""
+    with seeded noise so it changes the output (a fresh adapter is a no-op). Cached on disk;
+    built in a child process so this one does not keep torch and the model in memory."""
+    import multiprocessing
+
     out_dir = Path(out_dir)
-    if (out_dir / "adapter_config.json").is_file():
-        return out_dir
+    if not (out_dir / "adapter_config.json").is_file():
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_build_adapter, args=(str(model_dir), str(out_dir), rank, tuple(targets), seed, scale))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0 or not (out_dir / "adapter_config.json").is_file():
+            raise RuntimeError(f"building the adapter {out_dir} failed (exit code {proc.exitcode})")
+    return out_dir
+
+
+def _build_adapter(model_dir: str, out_dir: str, rank: int, targets: tuple[str, ...], seed: int,
+                   scale: float) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model = get_peft_model(base, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets),
                                             task_type="CAUSAL_LM"))
     gen = torch.Generator().manual_seed(seed)
@@ -229,10 +242,10 @@ def make_adapter(model_dir: Path, out_dir: Path, rank: int, targets: tuple[str, 
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) * scale)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".tmp")
     model.save_pretrained(tmp)
-    tmp.replace(out_dir)
-    return out_dir
+    tmp.replace(out)
 
 
 # ----------------------------------------------------------------------------- client

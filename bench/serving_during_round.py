@@ -1,4 +1,4 @@
-"""Latency of a short assistant request while a round samples, against the same with the engine idle.
+"""Latency of a short assistant request while a round samples, against the engine idle.
 
 What is measured. The probe is what a coding assistant sends: a chat completion, greedy,
 ``max_tokens`` 16 (``ignore_eos``, so every probe decodes exactly 16 tokens), one at a time
@@ -6,8 +6,8 @@ with a short random gap. The load is exactly what a round's sampling stage sends
 ``ssd.sampling.agenerate`` over the training prompts of the CPU default's split (starter set,
 ``heldout_frac`` 0.4) at T 1.6 / top-k 20 / top-p 0.8, ``max_tokens`` 256, with the arm's
 concurrency and priority. For each arm the load starts, the bench waits until the engine runs
-the arm's full batch (and ``--settle`` seconds more, so request ages spread out), sends
-``--probes`` probes, then cancels the load and waits until the engine is idle again.
+the arm's full batch (and ``--settle`` seconds more), sends ``--probes`` probes (none started
+after ``--probe-window-s``), then cancels the load and waits until the engine is idle again.
 
     p50 ratio = p50(probe latency under the arm's load) / p50(probe latency, engine idle)
     p95 ratio = the same with p95
@@ -17,13 +17,15 @@ Arms (``--arms``; ``--list`` prints them), each against the idle reference of it
     fcfs-32  the default scheduler (FCFS), round concurrency 32 (= --max-num-seqs 32)
     prio-32  --scheduling-policy priority, round requests at priority 10, assistant at 0
     fcfs-8   the default scheduler, round concurrency 8
-    (more: prio-8, fcfs-28, prio-48; see --list)
+    fcfs-28  the default scheduler, round concurrency 28: 4 of the 32 engine slots stay free
+    (more: prio-8, prio-48; see --list)
 
-Two servers run side by side (one FCFS, one with ``--scheduling-policy priority``; only the one
-an idle server costs no CPU), and the arms of both are interleaved, repeated ``--repeats``
-times in rotating order; figures are over all probes of an arm. Also reported: the round's
-generation throughput during the arm (vLLM's generation token counter over the probe window,
-probes included), which is what a lower round concurrency costs.
+Two servers run side by side (one FCFS, one with ``--scheduling-policy priority``; only those
+the chosen arms need; an idle server costs no CPU, about 4 GB of memory), and the arms of both
+are interleaved, repeated ``--repeats`` times in rotating order; figures are over all probes
+of an arm. Also reported: the engine's generation throughput during the arm (vLLM's generation
+token counter over the probe window, probes included), which is what a lower round
+concurrency costs.
 
 Reading vLLM 0.32's scheduler (``vllm/v1/core/sched/scheduler.py``): a waiting request is
 admitted only while fewer than ``max_num_seqs`` run, whatever the policy; the priority policy
@@ -85,7 +87,7 @@ ARMS: dict[str, Arm] = {a.name: a for a in [
     Arm("fcfs-28", "fcfs", 28, None, "FCFS, round concurrency 28: 4 of 32 engine slots kept free"),
     Arm("prio-48", "prio", 48, 10, "priority policy, round concurrency 48 (> max-num-seqs: a waiting queue)"),
 ]}
-DEFAULT_ARMS = "fcfs-32,prio-32,fcfs-8"
+DEFAULT_ARMS = "fcfs-32,prio-32,fcfs-8,fcfs-28"
 
 
 def free_port() -> int:
@@ -173,6 +175,8 @@ class Bench:
             tok0, t0 = await metric(client, "vllm:generation_tokens_total"), time.monotonic()
             lats = []
             for _ in range(args.probes):
+                if len(lats) >= 2 and time.monotonic() - t0 > args.probe_window_s:
+                    break  # bounded segments: an arm that makes probes wait minutes gets fewer
                 lats.append(await self.probe(client, arm.server == "prio"))
                 await asyncio.sleep(self.rng.uniform(0.2, 1.0))
             tput = (await metric(client, "vllm:generation_tokens_total") - tok0) / (time.monotonic() - t0)
@@ -241,8 +245,10 @@ def main() -> int:
     ap.add_argument("--arms", default=DEFAULT_ARMS, help=f"comma-separated arms (default {DEFAULT_ARMS})")
     ap.add_argument("--list", action="store_true", help="list the arms and exit")
     ap.add_argument("--model-dir", default=str(REPO / ".data" / "models" / "smollm2-135m"))
-    ap.add_argument("--probes", type=int, default=8, help="assistant requests per arm and repeat")
+    ap.add_argument("--probes", type=int, default=6, help="assistant requests per arm and repeat")
     ap.add_argument("--probe-tokens", type=int, default=16)
+    ap.add_argument("--probe-window-s", type=float, default=150.0,
+                    help="no new probe starts after this many seconds of a segment (once 2 are done)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--round-tokens", type=int, default=256, help="max_tokens of the round's requests")
     ap.add_argument("--settle", type=float, default=10.0,

@@ -74,8 +74,10 @@ class Traffic(threading.Thread):
         with httpx.Client(timeout=120) as c:
             while not self.stop.is_set():
                 try:
-                    r = c.post(self.url + "/v1/chat/completions", json={
-                        "model": "ssd", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]})
+                    r = c.post(
+                        self.url + "/v1/chat/completions",
+                        json={"model": "ssd", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]},
+                    )
                     self.ok += r.status_code == 200
                     self.failed += r.status_code != 200
                 except httpx.HTTPError:
@@ -103,20 +105,38 @@ def main() -> int:
     server = None
     url = args.vllm_url
     if url is None:
-        server = VLLMServer.start(model_dir, "smollm2-135m", ServerConfig(port=free_port(), max_lora_rank=16,
-                                                                          max_loras=4, cpu_kvcache_gib=2),
-                                  root / "vllm.log")
+        server = VLLMServer.start(
+            model_dir,
+            "smollm2-135m",
+            ServerConfig(port=free_port(), max_lora_rank=16, max_loras=4, cpu_kvcache_gib=2),
+            root / "vllm.log",
+        )
         url = server.base_url
     port = free_port()
-    config = tiny_config(root, model_dir, url, endpoint__port=port, data__max_train_prompts=2,
-                         data__split={"heldout_count": 6, "seed": 0}, heldout__audit_frac=0.0,
-                         sampling__params__max_tokens=24, distill__max_steps=1, evaluation__max_tokens=48,
-                         schedule__retention="every: 60s", retention__keep_rejected=2,
-                         retention__keep_former=2, retention__keep_round_files=3)
+    config = tiny_config(
+        root,
+        model_dir,
+        url,
+        endpoint__port=port,
+        data__max_train_prompts=2,
+        data__split={"heldout_count": 6, "seed": 0},
+        heldout__audit_frac=0.0,
+        sampling__params__max_tokens=24,
+        distill__max_steps=1,
+        evaluation__max_tokens=48,
+        schedule__retention="every: 60s",
+        retention__keep_rejected=2,
+        retention__keep_former=2,
+        retention__keep_round_files=3,
+    )
     cfg = load_daemon_config(config)
     log = (root / "daemon.log").open("w")
-    daemon = subprocess.Popen([sys.executable, "-m", "daemon.cli", "--json-logs", "run", "-c", str(config)],
-                              cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "daemon.cli", "--json-logs", "run", "-c", str(config)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -139,12 +159,19 @@ def main() -> int:
             if len(done) > seen:
                 seen = len(done)
                 models = httpx.get(url + "/v1/models", timeout=10).json()["data"]
-                row = {"round": seen, "t_s": round(time.monotonic() - t0), "decision": done[0].decision or done[0].status,
-                       "daemon_rss_mb": round(rss_mb(daemon.pid), 1), "daemon_fds": fds(daemon.pid),
-                       "vllm_rss_mb": round(tree_rss_mb(vllm_pid), 1) if vllm_pid else None,
-                       "vllm_fds": fds(vllm_pid) if vllm_pid else None, "containers": containers(),
-                       "loaded_adapters": len(models) - 1, "db_kb": round(cfg.db_path.stat().st_size / 1024, 1),
-                       "data_mb": round(du_mb(cfg.data_dir), 1)}
+                row = {
+                    "round": seen,
+                    "t_s": round(time.monotonic() - t0),
+                    "decision": done[0].decision or done[0].status,
+                    "daemon_rss_mb": round(rss_mb(daemon.pid), 1),
+                    "daemon_fds": fds(daemon.pid),
+                    "vllm_rss_mb": round(tree_rss_mb(vllm_pid), 1) if vllm_pid else None,
+                    "vllm_fds": fds(vllm_pid) if vllm_pid else None,
+                    "containers": containers(),
+                    "loaded_adapters": len(models) - 1,
+                    "db_kb": round(cfg.db_path.stat().st_size / 1024, 1),
+                    "data_mb": round(du_mb(cfg.data_dir), 1),
+                }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             time.sleep(2)
@@ -154,12 +181,22 @@ def main() -> int:
         daemon.wait(120)
         if server is not None:
             server.stop()
-    print(f"\n{len(rows)} rounds in {time.monotonic() - t0:.0f}s; assistant requests ok {traffic.ok}, "
-          f"failed {traffic.failed}; load average {load0[0]:.1f} -> {os.getloadavg()[0]:.1f}")
-    warm = rows[len(rows) // 3:] if len(rows) >= 6 else rows
+    print(
+        f"\n{len(rows)} rounds in {time.monotonic() - t0:.0f}s; assistant requests ok {traffic.ok}, "
+        f"failed {traffic.failed}; load average {load0[0]:.1f} -> {os.getloadavg()[0]:.1f}"
+    )
+    warm = rows[len(rows) // 3 :] if len(rows) >= 6 else rows
     print(f"{'metric':<18}{'first':>10}{'last':>10}{'slope/round (last 2/3)':>26}")
-    for key in ("daemon_rss_mb", "daemon_fds", "vllm_rss_mb", "vllm_fds", "containers", "loaded_adapters",
-                "db_kb", "data_mb"):
+    for key in (
+        "daemon_rss_mb",
+        "daemon_fds",
+        "vllm_rss_mb",
+        "vllm_fds",
+        "containers",
+        "loaded_adapters",
+        "db_kb",
+        "data_mb",
+    ):
         ys = [r[key] for r in warm if r[key] is not None]
         if ys:
             print(f"{key:<18}{rows[0][key]:>10}{rows[-1][key]:>10}{slope(ys):>26.3f}")

@@ -3,8 +3,9 @@
 For each swap: ``promote`` a new version (load + probe + pointer swap + retention), then time
 the first request on the alias that starts after the swap (so it is served by the new
 adapter). The reference, measured first under the same load, is that same one-token request
-with no swap; the printed ratio is their medians'. Meanwhile N clients stream chat completions through the endpoint in a loop; every
-exception or non-200 counts as a failure. Also times rollbacks to the kept previous version.
+with no swap; the printed ratio is their medians'. Meanwhile N clients stream chat completions
+through the endpoint in a loop; every exception or non-200 counts as a failure. Also times
+rollbacks to the kept previous version.
 
     python bench/swap_latency.py                   # starts its own vLLM on 127.0.0.1:8202
     python bench/swap_latency.py --url http://127.0.0.1:8200   # attach to a running one
@@ -26,8 +27,8 @@ sys.path.insert(0, str(REPO / "tests" / "serving"))
 
 import openai  # noqa: E402
 
-from daemon.serving.serve import ServingStack  # noqa: E402
 from daemon.serve_config import EndpointConfig  # noqa: E402
+from daemon.serving.serve import ServingStack  # noqa: E402
 from ssd.vllm_server import ServerConfig, VLLMServer  # noqa: E402
 
 CHAT = [{"role": "user", "content": "Write a Python function that reverses a string."}]
@@ -35,8 +36,7 @@ CHAT = [{"role": "user", "content": "Write a Python function that reverses a str
 
 def _pct(xs: list[float]) -> dict:
     xs = sorted(xs)
-    return {"p50": round(statistics.median(xs), 3), "max": round(xs[-1], 3), "min": round(xs[0], 3),
-            "n": len(xs)}
+    return {"p50": round(statistics.median(xs), 3), "max": round(xs[-1], 3), "min": round(xs[0], 3), "n": len(xs)}
 
 
 async def _bench(stack: ServingStack, adapters: list[Path], clients: int, swaps: int, max_tokens: int) -> dict:
@@ -48,9 +48,10 @@ async def _bench(stack: ServingStack, adapters: list[Path], clients: int, swaps:
         nonlocal ok, chunks
         while not stop.is_set():
             try:
-                stream = await c.chat.completions.create(model="ssd", messages=CHAT, max_tokens=max_tokens,
-                                                         temperature=0.7, stream=True)
-                async for ch in stream:
+                stream = await c.chat.completions.create(
+                    model="ssd", messages=CHAT, max_tokens=max_tokens, temperature=0.7, stream=True
+                )
+                async for _ in stream:
                     chunks += 1
                 ok += 1
             except Exception as exc:
@@ -77,7 +78,7 @@ async def _bench(stack: ServingStack, adapters: list[Path], clients: int, swaps:
         first_s.append(time.perf_counter() - t0)
         await asyncio.sleep(1.0)
     rollback_s = []
-    for i in range(3):
+    for _ in range(3):
         prev = stack.registry.snapshot().history[-1]
         t0 = time.perf_counter()
         await asyncio.to_thread(stack.registry.rollback, prev)
@@ -86,12 +87,19 @@ async def _bench(stack: ServingStack, adapters: list[Path], clients: int, swaps:
     stop.set()
     await asyncio.gather(*load)
     await c.close()
-    return {"clients": clients, "swaps": swaps, "promote_s": _pct(promote_s),
-            "promote_to_first_response_s": _pct(first_s), "rollback_to_first_response_s": _pct(rollback_s),
-            "no_swap_response_s": _pct(steady_s),
-            "ratio_first_response_vs_no_swap_p50": round(statistics.median(first_s) / statistics.median(steady_s), 2),
-            "requests_ok": ok, "requests_failed": len(failures), "failures": failures[:5],
-            "stream_chunks": chunks}
+    return {
+        "clients": clients,
+        "swaps": swaps,
+        "promote_s": _pct(promote_s),
+        "promote_to_first_response_s": _pct(first_s),
+        "rollback_to_first_response_s": _pct(rollback_s),
+        "no_swap_response_s": _pct(steady_s),
+        "ratio_first_response_vs_no_swap_p50": round(statistics.median(first_s) / statistics.median(steady_s), 2),
+        "requests_ok": ok,
+        "requests_failed": len(failures),
+        "failures": failures[:5],
+        "stream_chunks": chunks,
+    }
 
 
 def main() -> None:
@@ -116,8 +124,9 @@ def main() -> None:
     else:
         cfg = ServerConfig(port=args.vllm_port, cpu_kvcache_gib=2, max_lora_rank=16, max_loras=4)
         server = VLLMServer.start(Path(args.model_dir), "smollm2-135m", cfg, tmp / "vllm.log")
-    stack = ServingStack(server, EndpointConfig(port=args.port), tmp / "registry.json",
-                         own_server=server.proc is not None)
+    stack = ServingStack(
+        server, EndpointConfig(port=args.port), tmp / "registry.json", own_server=server.proc is not None
+    )
     try:
         stack.start_in_thread()
         result = asyncio.run(_bench(stack, adapters, args.clients, args.swaps, args.max_tokens))

@@ -17,12 +17,15 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from daemon.config import DaemonConfig
 from daemon.metrics import DaemonMetrics
-from daemon.rounds import GATE_LEDGER, ProblemSets, RoundDeps, RoundInterrupted, RoundRunner, counts_of, round_seed
+from daemon.rounds import ProblemSets, RoundDeps, RoundInterrupted, RoundRunner, counts_of, round_seed
+from daemon.scheduler import DaemonScheduler
+from daemon.serving.serve import ServingStack
 from daemon.state import RoundRow, Store, utcnow
 from policies.disk_retention import DiskRetentionConfig, StoredAdapter, plan_disk_retention
 from policies.rollback import ReevalLedger, decide_reevaluation, reevaluation_due
@@ -70,21 +73,22 @@ def sandbox_image_id(cfg: DaemonConfig) -> str:
 
 
 class Daemon:
+    # Set by start(); stop() copes with a start that failed half way.
+    stack: ServingStack
+    sandbox: Any
+    scheduler: DaemonScheduler
+    deps: RoundDeps
+
     def __init__(self, cfg: DaemonConfig):
         self.cfg = cfg
         self.store = Store(cfg.db_path)
         self.stopping = threading.Event()
         self.round_running = threading.Event()
         self.champion_lock = threading.RLock()  # promotion and rollback never interleave
-        self.stack = None
-        self.sandbox = None
-        self.scheduler = None
-        self.deps: RoundDeps | None = None
 
     # -- start ---------------------------------------------------------------------------------
-    def start(self) -> "Daemon":
-        from daemon.scheduler import DaemonScheduler
-        from daemon.serving.serve import ServingStack, open_vllm_server
+    def start(self) -> Daemon:
+        from daemon.serving.serve import open_vllm_server
         from sandbox import open_sandbox
         from ssd.model_store import resolve
 
@@ -95,31 +99,57 @@ class Daemon:
             self._check_gpu_plan()
         serve_cfg = cfg.serve_config()
         server = open_vllm_server(serve_cfg)
-        self.stack = ServingStack(server, cfg.endpoint, serve_cfg.resolved_state_path(),
-                                  own_server=server.proc is not None)
+        self.stack = ServingStack(
+            server, cfg.endpoint, serve_cfg.resolved_state_path(), own_server=server.proc is not None
+        )
         self.stack.start_in_thread()
         metrics = DaemonMetrics(self.stack.metrics.registry)
         self.sandbox = open_sandbox(cfg.sandbox)
-        self.deps = RoundDeps(cfg=cfg, store=self.store, registry=self.stack.registry, sandbox=self.sandbox,
-                              model=model, sets=sets, metrics=metrics, stopping=self.stopping,
-                              paused=self.paused, sandbox_image=sandbox_image_id(cfg),
-                              vllm_version=self._vllm_version(), champion_lock=self.champion_lock)
+        self.deps = RoundDeps(
+            cfg=cfg,
+            store=self.store,
+            registry=self.stack.registry,
+            sandbox=self.sandbox,
+            model=model,
+            sets=sets,
+            metrics=metrics,
+            stopping=self.stopping,
+            paused=self.paused,
+            sandbox_image=sandbox_image_id(cfg),
+            vllm_version=self._vllm_version(),
+            champion_lock=self.champion_lock,
+        )
         self.reconcile()
         self.scheduler = DaemonScheduler(self)
         self.scheduler.start()
-        self.store.set_kv(DAEMON_KEY, {"pid": os.getpid(), "started_at": utcnow(), "heartbeat_at": utcnow(),
-                                       "endpoint": self.stack.url})
+        self.store.set_kv(
+            DAEMON_KEY,
+            {"pid": os.getpid(), "started_at": utcnow(), "heartbeat_at": utcnow(), "endpoint": self.stack.url},
+        )
         sd_notify("READY=1")
-        log.info("daemon.ready", endpoint=self.stack.url, train=len(sets.train), gate=len(sets.gate),
-                 audit=len(sets.audit), calibration=len(sets.calibration))
+        log.info(
+            "daemon.ready",
+            endpoint=self.stack.url,
+            train=len(sets.train),
+            gate=len(sets.gate),
+            audit=len(sets.audit),
+            calibration=len(sets.calibration),
+        )
         return self
 
     def _check_gpu_plan(self) -> None:
         from daemon.gpu import check_gpu_plan, device_memory_gib, visible
 
         cfg, plan = self.cfg, self.cfg.gpu
-        problems = check_gpu_plan(plan.serve_devices, plan.train_devices, cfg.server.gpu_memory_utilization,
-                                  plan.train_memory_gib, cfg.server.tensor_parallel_size, device_memory_gib())
+        assert plan is not None
+        problems = check_gpu_plan(
+            plan.serve_devices,
+            plan.train_devices,
+            cfg.server.gpu_memory_utilization,
+            plan.train_memory_gib,
+            cfg.server.tensor_parallel_size,
+            device_memory_gib(),
+        )
         if problems:
             raise ValueError("the GPU plan does not fit: " + "; ".join(problems))
         # vLLM is started by this process and inherits this; the distillation worker gets its
@@ -154,13 +184,18 @@ class Daemon:
                 if want is None:
                     registry.demote_to_base()
                 else:
-                    registry.promote(want, champion.path)
+                    registry.promote(want, champion.path if champion else None)
                 notes.append(f"endpoint switched to the recorded champion {want or 'base'}")
             except Exception as exc:
                 fallback = registry.champion
+                if fallback is not None and store.adapter(fallback) is None:
+                    registry.demote_to_base()  # the registry's fallback is unknown to the DB
+                    fallback = None
                 store.set_champion(fallback)
-                if want is not None:
-                    store.set_adapter_state(want, "missing" if not Path(champion.path).is_dir() else "former")
+                if champion is not None:
+                    store.set_adapter_state(
+                        champion.version, "missing" if not Path(champion.path).is_dir() else "former"
+                    )
                 notes.append(f"champion {want} failed to load ({exc}); serving {fallback or 'base'}")
                 store.event("error", f"champion {want} failed to load at restart: {exc}", version=want)
         for row in store.running_rounds():
@@ -172,7 +207,7 @@ class Daemon:
         known = {Path(a.path).name for a in self.store.adapters()}
         running = {r.name for r in self.store.running_rounds()}
         root = self.cfg.adapters_dir
-        notes = []
+        notes: list[str] = []
         if not root.is_dir():
             return notes
         for d in root.iterdir():
@@ -229,16 +264,20 @@ class Daemon:
             if row.attempts >= self.cfg.schedule.max_attempts_per_round:
                 current.status, current.finished_at = "failed", utcnow()
                 self.store.save(current)
-                self.store.event("error", f"round {row.name} failed at stage {current.stage} after "
-                                 f"{row.attempts} attempts: {current.error}", round_name=row.name,
-                                 version=current.candidate)
+                self.store.event(
+                    "error",
+                    f"round {row.name} failed at stage {current.stage} after {row.attempts} attempts: {current.error}",
+                    round_name=row.name,
+                    version=current.candidate,
+                )
                 self.deps.metrics.rounds.labels(decision="failed").inc()
                 self._close_failed_candidate(current)
                 return
             self.store.save(current)
             delay = retry_delay(row.attempts, self.cfg.schedule.retry_backoff_s)
-            raise _RetryLater(delay, f"round {row.name} failed at {current.stage} "
-                                     f"(attempt {row.attempts}); retry in {delay:.0f}s") from exc
+            raise _RetryLater(
+                delay, f"round {row.name} failed at {current.stage} (attempt {row.attempts}); retry in {delay:.0f}s"
+            ) from exc
 
     def _not_an_attempt(self, row: RoundRow) -> None:
         """A stop or a pause is not a failed attempt."""
@@ -277,14 +316,26 @@ class Daemon:
         structlog.contextvars.bind_contextvars(round_id=f"reeval-{champion.version}", stage="reevaluate")
         deps, ev_cfg = self.deps, self.cfg.evaluation
         n_done = len(self.store.events(1000, ["rollback", "reevaluation"]))
-        ev = ev_cfg.model_copy(update={"t_eval": [ev_cfg.t_eval[0]],
-                                       "seed": ev_cfg.seed + round_seed(f"reeval-{champion.version}-{n_done}")})
+        ev = ev_cfg.model_copy(
+            update={
+                "t_eval": [ev_cfg.t_eval[0]],
+                "seed": ev_cfg.seed + round_seed(f"reeval-{champion.version}-{n_done}"),
+            }
+        )
         reports = {}
         try:
             for label, version in (("parent", champion.parent), ("champion", champion.version)):
                 name = served_name(deps, version)
-                reports[label] = evaluate(deps.base_url, name, deps.sets.gate, deps.model.path, deps.sandbox,
-                                          ev, progress=False, round_id=f"reeval-{champion.version}")
+                reports[label] = evaluate(
+                    deps.base_url,
+                    name,
+                    deps.sets.gate,
+                    deps.model.path,
+                    deps.sandbox,
+                    ev,
+                    progress=False,
+                    round_id=f"reeval-{champion.version}",
+                )
             if champion.parent is not None and champion.parent != self.stack.registry.champion:
                 release(deps, champion.parent)
             with self.champion_lock:
@@ -295,22 +346,33 @@ class Daemon:
 
                 prov = RoundRunner(deps).provenance(ev, deps.sets.gate)
                 ledger = ReevalLedger.model_validate(self.store.get_kv(REEVAL_LEDGER) or {})
-                d = decide_reevaluation(counts_of(reports["parent"], t), counts_of(reports["champion"], t), ledger,
-                                        self.cfg.reevaluation, parent_provenance=prov, champion_provenance=prov,
-                                        rounds_since_promotion=rounds_since if not forced else 10**6)
+                d = decide_reevaluation(
+                    counts_of(reports["parent"], t),
+                    counts_of(reports["champion"], t),
+                    ledger,
+                    self.cfg.reevaluation,
+                    parent_provenance=prov,
+                    champion_provenance=prov,
+                    rounds_since_promotion=rounds_since if not forced else 10**6,
+                )
                 self.store.set_kv(REEVAL_LEDGER, d.ledger_after.model_dump(mode="json"))
-                data = dict(p_value=d.p_value, alpha=d.alpha_level, delta=d.delta, problems=len(deps.sets.gate),
-                            problem_set=problem_set_hash(deps.sets.gate),
-                            parent_pass_at_1=reports["parent"].at(t).pass_at_k[1],
-                            champion_pass_at_1=reports["champion"].at(t).pass_at_k[1])
+                data = dict(
+                    p_value=d.p_value,
+                    alpha=d.alpha_level,
+                    delta=d.delta,
+                    problems=len(deps.sets.gate),
+                    problem_set=problem_set_hash(deps.sets.gate),
+                    parent_pass_at_1=reports["parent"].at(t).pass_at_k[1],
+                    champion_pass_at_1=reports["champion"].at(t).pass_at_k[1],
+                )
                 if d.rollback:
-                    self._rollback_to(champion.parent, f"re-evaluation: {d.reason}", **data)
+                    self._rollback_to(champion.parent, f"re-evaluation: {d.reason}", result=data)
                 else:
-                    self.store.event("reevaluation", d.reason, version=champion.version, **data)
+                    self.store.event("reevaluation", d.reason, version=champion.version, result=data)
         finally:
             structlog.contextvars.unbind_contextvars("round_id", "stage")
 
-    def _rollback_to(self, target: str | None, reason: str, **data) -> None:
+    def _rollback_to(self, target: str | None, reason: str, **data: Any) -> None:
         """Alias -> ``target`` (None: the base); the current champion is marked rolled back
         and is never promoted again."""
         with self.champion_lock:
@@ -326,8 +388,14 @@ class Daemon:
             if current is not None and current.version != target:
                 self.store.set_adapter_state(current.version, "rolled_back")
             last = next((r.name for r in self.store.rounds(5) if r.status != "running"), None)
-            self.store.event("rollback", reason, version=current.version if current else None,
-                             round_name=last, to_version=target, **data)
+            self.store.event(
+                "rollback",
+                reason,
+                version=current.version if current else None,
+                round_name=last,
+                to_version=target,
+                **data,
+            )
             self.deps.metrics.rollbacks.inc()
             log.warning("daemon.rollback", from_version=current.version if current else None, to_version=target)
 
@@ -342,17 +410,16 @@ class Daemon:
         return target or "base"
 
     def retention_job(self, forced: bool = False) -> None:
-        lineage: list[str] = []
-        a = self.store.champion()
-        while a is not None and a.parent and len(lineage) < 50:
-            lineage.append(a.parent)
-            a = self.store.adapter(a.parent)
+        champion = self.store.champion()
+        lineage = self.store.lineage(champion.version) if champion else []
         r = self.cfg.retention
         plan = plan_disk_retention(
             [StoredAdapter(version=x.version, state=x.state, created_at=x.created_at) for x in self.store.adapters()],
-            DiskRetentionConfig(keep_rejected=r.keep_rejected, keep_former=r.keep_former,
-                                delete_rolled_back=r.delete_rolled_back),
-            protected=lineage + list(self.stack.registry.snapshot().pinned))
+            DiskRetentionConfig(
+                keep_rejected=r.keep_rejected, keep_former=r.keep_former, delete_rolled_back=r.delete_rolled_back
+            ),
+            protected=lineage + list(self.stack.registry.snapshot().pinned),
+        )
         for version in plan.delete:
             row = self.store.adapter(version)
             if row is None:
@@ -360,7 +427,7 @@ class Daemon:
             shutil.rmtree(row.path, ignore_errors=True)
             self.store.set_adapter_state(version, "deleted")
             log.info("retention.deleted", version=version, path=row.path)
-        done = [x for x in self.store.rounds() if x.status != "running"][r.keep_round_files:]
+        done = [x for x in self.store.rounds() if x.status != "running"][r.keep_round_files :]
         for x in done:
             for f in (self.cfg.rounds_dir / x.name).glob("*.samples.jsonl"):
                 f.unlink(missing_ok=True)
@@ -396,8 +463,12 @@ class Daemon:
 
     def heartbeat_job(self) -> None:
         info = self.store.get_kv(DAEMON_KEY) or {}
-        info.update(pid=os.getpid(), heartbeat_at=utcnow(), next_round_at=self.scheduler.next_round_at(),
-                    endpoint=self.stack.url)
+        info.update(
+            pid=os.getpid(),
+            heartbeat_at=utcnow(),
+            next_round_at=self.scheduler.next_round_at(),
+            endpoint=self.stack.url,
+        )
         self.store.set_kv(DAEMON_KEY, info)
         sd_notify("WATCHDOG=1")
 
@@ -408,11 +479,11 @@ class Daemon:
         self.stopping.set()
         sd_notify("STOPPING=1")
         log.info("daemon.stopping")
-        if self.scheduler is not None:
+        if getattr(self, "scheduler", None) is not None:
             self.scheduler.shutdown()
-        if self.stack is not None:
+        if getattr(self, "stack", None) is not None:
             self.stack.close()  # endpoint, supervisor, and vLLM when we started it
-        if self.sandbox is not None:
+        if getattr(self, "sandbox", None) is not None:
             try:
                 self.sandbox.close()
             except Exception as exc:
@@ -450,4 +521,3 @@ def run_daemon(cfg: DaemonConfig) -> None:
     # A round thread may still be inside a long stage (its state is committed per stage, and
     # children die with us): do not wait for it.
     os._exit(0)
-

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -20,18 +20,21 @@ from rich.table import Table
 from ssd.cli_common import EXIT_INPUT, EXIT_RUNTIME, configure_logging, console, fail, user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-ConfigOpt = typer.Option(Path("deploy/config/cpu-default.yaml"), "--config", "-c",
-                         help="the daemon's YAML config (see deploy/config/)")
+ConfigOpt = typer.Option(
+    Path("deploy/config/cpu-default.yaml"), "--config", "-c", help="the daemon's YAML config (see deploy/config/)"
+)
 SetOpt = typer.Option(None, "--set", help="override a config value: section.key=value (repeatable)")
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v"),
-          json_logs: bool = typer.Option(False, "--json-logs", help="one JSON object per log line")) -> None:
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    json_logs: bool = typer.Option(False, "--json-logs", help="one JSON object per log line"),
+) -> None:
     configure_logging(verbose, json_logs)
 
 
-def _cfg(config: Path, overrides: Optional[List[str]]):
+def _cfg(config: Path, overrides: Optional[list[str]]):
     from daemon.config import load_daemon_config
 
     return load_daemon_config(config, overrides or [])
@@ -47,7 +50,7 @@ def _store(cfg, create: bool = False):
 
 
 @app.command()
-def run(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def run(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """Run the daemon: vLLM + endpoint + scheduled SSD rounds (blocks; SIGTERM/Ctrl-C stop it)."""
     from daemon.app import run_daemon
     from daemon.state import StateError
@@ -60,7 +63,7 @@ def run(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
         raise fail(str(exc), EXIT_INPUT) from None
 
 
-def _serve_config(config: Path, overrides: Optional[List[str]]):
+def _serve_config(config: Path, overrides: Optional[list[str]]):
     """The daemon's config, or a serve-only file (the keys of ``daemon.serve_config.ServeConfig``,
     e.g. with ``champion_file``), for an endpoint without rounds."""
     import yaml
@@ -72,14 +75,18 @@ def _serve_config(config: Path, overrides: Optional[List[str]]):
         raw = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         raw = None
-    if isinstance(raw, dict) and raw and set(raw) <= set(ServeConfig.model_fields) and \
-            set(raw) - {"endpoint", "server", "model", "served_model_name", "data_dir"}:
+    if (
+        isinstance(raw, dict)
+        and raw
+        and set(raw) <= set(ServeConfig.model_fields)
+        and set(raw) - {"endpoint", "server", "model", "served_model_name", "data_dir"}
+    ):
         return load_config(config, overrides or [], model=ServeConfig)  # type: ignore[type-var]
     return _cfg(config, overrides).serve_config()
 
 
 @app.command()
-def serve(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def serve(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """Only the endpoint in front of a supervised vLLM (no rounds)."""
     from daemon.serving.serve import run_serve
 
@@ -89,8 +96,11 @@ def serve(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
 
 
 @app.command()
-def status(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt,
-           as_json: bool = typer.Option(False, "--json", help="one JSON object (a public interface)")) -> None:
+def status(
+    config: Path = ConfigOpt,
+    set_: Optional[list[str]] = SetOpt,
+    as_json: bool = typer.Option(False, "--json", help="one JSON object (a public interface)"),
+) -> None:
     """Champion, rounds, events, the daemon and its error budget."""
     from daemon.status import collect_status, print_status
 
@@ -104,22 +114,44 @@ def status(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt,
 
 
 @app.command()
-def history(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def history(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """All rounds, a table."""
     from daemon.status import round_dict
 
     with user_errors():
         cfg = _cfg(config, set_)
     t = Table(title="rounds")
-    for col in ("round", "kind", "parent", "candidate", "stage", "status", "champion", "candidate p@1", "p",
-                "decision", "started", "error"):
+    for col in (
+        "round",
+        "kind",
+        "parent",
+        "candidate",
+        "stage",
+        "status",
+        "champion",
+        "candidate p@1",
+        "p",
+        "decision",
+        "started",
+        "error",
+    ):
         t.add_column(col)
     for r in map(round_dict, reversed(_store(cfg).rounds())):
         pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
-        t.add_row(r["id"], r["kind"], r["parent"] or "base", r["candidate"] or "-", r["stage"], r["status"],
-                  pct(r["champion_pass_at_1"]), pct(r["candidate_pass_at_1"]),
-                  "-" if r["p_value"] is None else f"{r['p_value']:.3g}", r["decision"] or "-",
-                  r["started_at"], (r["error"] or "")[:40])
+        t.add_row(
+            r["id"],
+            r["kind"],
+            r["parent"] or "base",
+            r["candidate"] or "-",
+            r["stage"],
+            r["status"],
+            pct(r["champion_pass_at_1"]),
+            pct(r["candidate_pass_at_1"]),
+            "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
+            r["decision"] or "-",
+            r["started_at"],
+            (r["error"] or "")[:40],
+        )
     from rich.console import Console
 
     # A wide table: a pipe or a narrow terminal must not squeeze it into unreadable columns.
@@ -127,8 +159,11 @@ def history(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> Non
 
 
 @app.command()
-def report(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt,
-           out: Path = typer.Option(..., "--out", help="PNG file to write")) -> None:
+def report(
+    config: Path = ConfigOpt,
+    set_: Optional[list[str]] = SetOpt,
+    out: Path = typer.Option(..., "--out", help="PNG file to write"),
+) -> None:
     """pass@1 per round with CIs, the champion's line, promotions and rollbacks marked."""
     from daemon.report import write_report
 
@@ -170,42 +205,51 @@ def _control(config: Path, overrides, command: str, wait_s: float = 30.0, **arg)
 
 
 @app.command()
-def pause(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def pause(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """Stop starting rounds; the running one stops after its current stage."""
     _control(config, set_, "pause")
 
 
 @app.command()
-def resume(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def resume(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """Run rounds again."""
     _control(config, set_, "resume")
 
 
 @app.command("round-now")
-def round_now(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def round_now(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """Start a round now (after the running one, if any)."""
     _control(config, set_, "round-now")
 
 
 @app.command("reevaluate-now")
-def reevaluate_now(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def reevaluate_now(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """Re-evaluate the champion against its parent now (rolls back on a significant regression)."""
     _control(config, set_, "reevaluate-now")
 
 
 @app.command()
-def rollback(version: Optional[str] = typer.Argument(None, help="target version, or 'base'; default: the champion's parent"),
-             config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def rollback(
+    version: Optional[str] = typer.Argument(None, help="target version, or 'base'; default: the champion's parent"),
+    config: Path = ConfigOpt,
+    set_: Optional[list[str]] = SetOpt,
+) -> None:
     """Serve an earlier version; the current champion is marked rolled back for good."""
     _control(config, set_, "rollback", wait_s=120.0, version=version)
 
 
 @app.command()
-def submit(folder: Path = typer.Argument(..., help="a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors)"),
-           name: Optional[str] = typer.Option(None, "--name", help="version name (default: the folder's name)"),
-           skip_gate: bool = typer.Option(False, "--skip-gate", help="operator override: promote whatever the "
-                                          "gate says (recorded; re-evaluation can still roll it back)"),
-           config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def submit(
+    folder: Path = typer.Argument(..., help="a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors)"),
+    name: Optional[str] = typer.Option(None, "--name", help="version name (default: the folder's name)"),
+    skip_gate: bool = typer.Option(
+        False,
+        "--skip-gate",
+        help="operator override: promote whatever the gate says (recorded; re-evaluation can still roll it back)",
+    ),
+    config: Path = ConfigOpt,
+    set_: Optional[list[str]] = SetOpt,
+) -> None:
     """Put an adapter trained elsewhere through the same gate."""
     from daemon.submit import SubmissionError, store_submission
     from ssd.model_store import resolve
@@ -215,8 +259,15 @@ def submit(folder: Path = typer.Argument(..., help="a PEFT LoRA folder (adapter_
         model = resolve(cfg.data_dir, cfg.model)
     store = _store(cfg, create=True)
     try:
-        row = store_submission(store, folder, cfg.adapters_dir, name or folder.resolve().name, Path(model.path),
-                               max_rank=cfg.server.max_lora_rank, skip_gate=skip_gate)
+        row = store_submission(
+            store,
+            folder,
+            cfg.adapters_dir,
+            name or folder.resolve().name,
+            Path(model.path),
+            max_rank=cfg.server.max_lora_rank,
+            skip_gate=skip_gate,
+        )
     except SubmissionError as exc:
         raise fail(str(exc), EXIT_INPUT) from None
     console.print(f"submitted {row.candidate} as round {row.name}")
@@ -224,7 +275,7 @@ def submit(folder: Path = typer.Argument(..., help="a PEFT LoRA folder (adapter_
 
 
 @app.command()
-def doctor(config: Path = ConfigOpt, set_: Optional[List[str]] = SetOpt) -> None:
+def doctor(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
     """Check what a first start needs; print the fix for each problem."""
     from daemon.doctor import run_checks
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.serve_config import EndpointConfig, ServeConfig
@@ -55,8 +56,7 @@ class ScheduleConfig(BaseModel):
         return v
 
 
-def parse_trigger_spec(spec: str, *, allow_continuous: bool = False,
-                       allow_off: bool = False) -> tuple[str, object]:
+def parse_trigger_spec(spec: str, *, allow_continuous: bool = False, allow_off: bool = False) -> tuple[str, object]:
     """-> ("continuous", None) | ("off", None) | ("every", timedelta) | ("cron", crontab text)."""
     s = spec.strip()
     if s == "continuous" and allow_continuous:
@@ -75,8 +75,11 @@ def parse_trigger_spec(spec: str, *, allow_continuous: bool = False,
         except ValueError as exc:
             raise ValueError(f"{spec!r}: not a crontab line ({exc})") from exc
         return "cron", rest
-    allowed = ["every: 6h", "cron: '0 3 * * *'"] + (["continuous"] if allow_continuous else []) + \
-              (["off"] if allow_off else [])
+    allowed = (
+        ["every: 6h", "cron: '0 3 * * *'"]
+        + (["continuous"] if allow_continuous else [])
+        + (["off"] if allow_off else [])
+    )
     raise ValueError(f"{spec!r}: expected one of {', '.join(allowed)}")
 
 
@@ -91,7 +94,7 @@ class HeldoutConfig(BaseModel):
     salt: str = "ssd-heldout-v1"
 
     @model_validator(mode="after")
-    def _room_left(self) -> "HeldoutConfig":
+    def _room_left(self) -> HeldoutConfig:
         if self.audit_frac + self.calibration_frac >= 0.9:
             raise ValueError("audit_frac + calibration_frac leave less than 10% of the held-out set for the gate")
         return self
@@ -127,7 +130,7 @@ class DaemonConfig(SSDConfig):
     state_db: Path | None = Field(None, description="default: <data_dir>/ssdd/state.db")
 
     @model_validator(mode="after")
-    def _gpu_plan(self) -> "DaemonConfig":
+    def _gpu_plan(self) -> DaemonConfig:
         if self.server.device == "gpu" and self.gpu is None:
             raise ValueError("server.device is gpu: add a 'gpu' section saying which devices serve and train")
         if self.gpu is not None and self.server.device != "gpu":
@@ -152,13 +155,17 @@ class DaemonConfig(SSDConfig):
 
     def serve_config(self) -> ServeConfig:
         """The serving side's view of this config (``ssdd serve`` and ``ssdd run``)."""
-        return ServeConfig(endpoint=self.endpoint, server=self.server, model=self.model,
-                           served_model_name=self.served_model_name, data_dir=self.data_dir,
-                           state_path=self.daemon_dir / "registry.json",
-                           vllm_log=self.daemon_dir / "vllm.log")
+        return ServeConfig(
+            endpoint=self.endpoint,
+            server=self.server,
+            model=self.model,
+            served_model_name=self.served_model_name,
+            data_dir=self.data_dir,
+            state_path=self.daemon_dir / "registry.json",
+            vllm_log=self.daemon_dir / "vllm.log",
+        )
 
 
 def load_daemon_config(path: Path | None, overrides: list[str] | None = None) -> DaemonConfig:
     """The one loader: YAML/JSON file + ``--set section.key=value`` overrides, strictly validated."""
     return load_config(path, overrides, model=DaemonConfig)
-

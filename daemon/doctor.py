@@ -36,8 +36,14 @@ def _docker(cfg) -> list[Check]:
         client = docker_client()
         client.ping()
     except Exception as exc:
-        return [Check("docker engine", False, f"no answer ({type(exc).__name__}: {exc})"[:200],
-                      "install docker.io and start dockerd (scripts/bootstrap.sh does both)")]
+        return [
+            Check(
+                "docker engine",
+                False,
+                f"no answer ({type(exc).__name__}: {exc})"[:200],
+                "install docker.io and start dockerd (scripts/bootstrap.sh does both)",
+            )
+        ]
     out = [Check("docker engine", True, "answers")]
     try:
         check_image(client, cfg.sandbox.image)
@@ -71,8 +77,14 @@ def _gpus(cfg) -> Check:
         return Check("gpus", False, f"{n} visible, config uses {sorted(want)}", "fix gpu.serve_devices/train_devices")
     from daemon.gpu import check_gpu_plan, device_memory_gib
 
-    problems = check_gpu_plan(cfg.gpu.serve_devices, cfg.gpu.train_devices, cfg.server.gpu_memory_utilization,
-                              cfg.gpu.train_memory_gib, cfg.server.tensor_parallel_size, device_memory_gib())
+    problems = check_gpu_plan(
+        cfg.gpu.serve_devices,
+        cfg.gpu.train_devices,
+        cfg.server.gpu_memory_utilization,
+        cfg.gpu.train_memory_gib,
+        cfg.server.tensor_parallel_size,
+        device_memory_gib(),
+    )
     if problems:
         return Check("gpus", False, "; ".join(problems), "change the gpu section or server.gpu_memory_utilization")
     return Check("gpus", True, f"{n} visible; serve on {cfg.gpu.serve_devices}, train on {cfg.gpu.train_devices}")
@@ -90,14 +102,24 @@ def run_checks(cfg) -> list[Check]:
         info = resolve(cfg.data_dir, cfg.model)
         checks.append(Check("model", True, f"{info.name} at {info.path}"))
     except (ModelError, ValueError) as exc:
-        checks.append(Check("model", False, str(exc)[:200], f"ssd models prepare {cfg.model} --data-dir {cfg.data_dir}"))
-    for what, host, port in (("endpoint port", cfg.endpoint.host, cfg.endpoint.port),
-                             ("vLLM port", cfg.server.host, cfg.server.port)):
+        checks.append(
+            Check("model", False, str(exc)[:200], f"ssd models prepare {cfg.model} --data-dir {cfg.data_dir}")
+        )
+    for what, host, port in (
+        ("endpoint port", cfg.endpoint.host, cfg.endpoint.port),
+        ("vLLM port", cfg.server.host, cfg.server.port),
+    ):
         if cfg.server.url and what == "vLLM port":
             continue
         ok = port == 0 or _port_free(host, port)
-        checks.append(Check(what, ok, f"{host}:{port} {'free' if ok else 'in use'}",
-                            "stop what listens there (a running ssdd?) or change the port"))
+        checks.append(
+            Check(
+                what,
+                ok,
+                f"{host}:{port} {'free' if ok else 'in use'}",
+                "stop what listens there (a running ssdd?) or change the port",
+            )
+        )
     root = Path(cfg.data_dir)
     probe = root if root.exists() else root.parent
     free = shutil.disk_usage(probe).free / 2**30 if probe.exists() else 0.0

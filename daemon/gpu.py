@@ -11,9 +11,14 @@ from __future__ import annotations
 import sys
 
 
-def check_gpu_plan(serve_devices: list[int], train_devices: list[int], gpu_memory_utilization: float,
-                   train_memory_gib: float, tensor_parallel_size: int,
-                   device_memory_gib: dict[int, float]) -> list[str]:
+def check_gpu_plan(
+    serve_devices: list[int],
+    train_devices: list[int],
+    gpu_memory_utilization: float,
+    train_memory_gib: float,
+    tensor_parallel_size: int,
+    device_memory_gib: dict[int, float],
+) -> list[str]:
     """Problems with the plan (empty: it fits)."""
     problems = []
     missing = sorted((set(serve_devices) | set(train_devices)) - set(device_memory_gib))
@@ -21,8 +26,10 @@ def check_gpu_plan(serve_devices: list[int], train_devices: list[int], gpu_memor
         problems.append(f"devices {missing} are not visible (visible: {sorted(device_memory_gib)})")
         return problems
     if len(serve_devices) < tensor_parallel_size:
-        problems.append(f"server.tensor_parallel_size {tensor_parallel_size} needs {tensor_parallel_size} serve "
-                        f"devices, gpu.serve_devices has {len(serve_devices)}")
+        problems.append(
+            f"server.tensor_parallel_size {tensor_parallel_size} needs {tensor_parallel_size} serve "
+            f"devices, gpu.serve_devices has {len(serve_devices)}"
+        )
     for d in sorted(set(serve_devices) & set(train_devices)):
         total = device_memory_gib[d]
         left = total * (1.0 - gpu_memory_utilization)
@@ -31,7 +38,8 @@ def check_gpu_plan(serve_devices: list[int], train_devices: list[int], gpu_memor
                 f"device {d} is shared: vLLM takes {gpu_memory_utilization:.0%} of {total:.0f} GiB, leaving "
                 f"{left:.1f} GiB, but training needs gpu.train_memory_gib={train_memory_gib:g}; lower "
                 f"server.gpu_memory_utilization to <= {max(0.0, 1 - train_memory_gib / total):.2f} or train on "
-                f"another device")
+                f"another device"
+            )
     return problems
 
 

@@ -27,15 +27,18 @@ def write_report(cfg, store: Store, out: Path) -> int:
     rounds = [r for r in reversed(store.rounds()) if r.candidate_pass_at_1 is not None]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rounds) + 3), 4.5))
     xs = list(range(1, len(rounds) + 1))
-    for which, attr, color, dx in (("champion", "champion_pass_at_1", "tab:blue", -0.1),
-                                    ("candidate", "candidate_pass_at_1", "tab:orange", 0.1)):
+    for which, attr, color, dx in (
+        ("champion", "champion_pass_at_1", "tab:blue", -0.1),
+        ("candidate", "candidate_pass_at_1", "tab:orange", 0.1),
+    ):
         ys = [getattr(r, attr) for r in rounds]
         cis = [_ci(cfg, r.name, which) for r in rounds]
         lo = [y - c[0] if c else 0 for y, c in zip(ys, cis)]
         hi = [c[1] - y if c else 0 for y, c in zip(ys, cis)]
-        ax.errorbar([x + dx for x in xs], ys, yerr=[lo, hi], fmt="o", color=color, capsize=3,
-                    label=f"{which} (95% CI)")
-    champ_line = [r.candidate_pass_at_1 if r.decision == "promote" else r.champion_pass_at_1 for r in rounds]
+        ax.errorbar([x + dx for x in xs], ys, yerr=[lo, hi], fmt="o", color=color, capsize=3, label=f"{which} (95% CI)")
+    champ_line = [
+        float((r.candidate_pass_at_1 if r.decision == "promote" else r.champion_pass_at_1) or 0.0) for r in rounds
+    ]
     ax.step(xs, champ_line, where="post", color="tab:green", label="champion after the round")
     for x, r in zip(xs, rounds):
         if r.decision == "promote":

@@ -17,9 +17,10 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import structlog
 
@@ -64,10 +65,10 @@ class RoundDeps:
     cfg: DaemonConfig
     store: Store
     registry: AdapterRegistry
-    sandbox: object
+    sandbox: Any  # sandbox.Sandbox: judge_many + close
     model: ModelInfo
     sets: ProblemSets
-    metrics: DaemonMetrics | None = None
+    metrics: DaemonMetrics
     stopping: threading.Event = field(default_factory=threading.Event)
     paused: Callable[[], bool] = lambda: False
     sandbox_image: str = "unknown"
@@ -141,8 +142,7 @@ class RoundRunner:
     def _advance(self, row: RoundRow, stage: str, started: float) -> RoundRow:
         timings = row.timings
         timings[row.stage] = round(timings.get(row.stage, 0.0) + time.monotonic() - started, 3)
-        if self.deps.metrics is not None:
-            self.deps.metrics.stage_seconds.labels(stage=row.stage).observe(time.monotonic() - started)
+        self.deps.metrics.stage_seconds.labels(stage=row.stage).observe(time.monotonic() - started)
         row.timings_json = json.dumps(timings)
         row.stage, row.stage_started_at = stage, utcnow()
         return self.deps.store.save(row)
@@ -155,8 +155,12 @@ class RoundRunner:
 
     def run(self, row: RoundRow) -> RoundRow:
         stages: dict[str, Callable[[RoundRow], str]] = {
-            "prepare": self.prepare, "sample": self.sample_stage, "distill": self.distill_stage,
-            "evaluate": self.evaluate_stage, "decide": self.decide_stage, "promote": self.promote_stage,
+            "prepare": self.prepare,
+            "sample": self.sample_stage,
+            "distill": self.distill_stage,
+            "evaluate": self.evaluate_stage,
+            "decide": self.decide_stage,
+            "promote": self.promote_stage,
         }
         while row.stage != "done":
             self._check_continue()
@@ -169,8 +173,7 @@ class RoundRunner:
             row = self._advance(row, nxt, t0)
         row.status, row.finished_at = "done", utcnow()
         row = self.deps.store.save(row)
-        if self.deps.metrics is not None:
-            self.deps.metrics.rounds.labels(decision=row.decision or "none").inc()
+        self.deps.metrics.rounds.labels(decision=row.decision or "none").inc()
         log.info("round.done", decision=row.decision, p=row.p_value)
         return row
 
@@ -178,8 +181,9 @@ class RoundRunner:
     def prepare(self, row: RoundRow) -> str:
         champion = self.deps.store.champion()
         row.parent = champion.version if champion else None
-        (self.rdir(row) / "round.json").write_text(json.dumps({"name": row.name, "parent": row.parent,
-                                                               "started_at": row.started_at}))
+        (self.rdir(row) / "round.json").write_text(
+            json.dumps({"name": row.name, "parent": row.parent, "started_at": row.started_at})
+        )
         return "sample"
 
     def sample_stage(self, row: RoundRow) -> str:
@@ -187,14 +191,28 @@ class RoundRunner:
         params = cfg.sampling.params.model_copy(update={"seed": (cfg.sampling.params.seed or 0) + round_seed(row.name)})
         name = served_name(deps, row.parent)
         try:
-            report = sample(deps.base_url, name, deps.sets.train, deps.model.path, params,
-                            self.rdir(row) / "samples.jsonl", concurrency=cfg.sampling.concurrency,
-                            progress=False, round_id=row.name, priority=cfg.sampling.priority)
+            report = sample(
+                deps.base_url,
+                name,
+                deps.sets.train,
+                deps.model.path,
+                params,
+                self.rdir(row) / "samples.jsonl",
+                concurrency=cfg.sampling.concurrency,
+                progress=False,
+                round_id=row.name,
+                priority=cfg.sampling.priority,
+            )
         finally:
             if row.parent != deps.registry.champion:
                 release(deps, row.parent)
-        log.info("round.sampled", generated=report.generated, resumed=report.already_done,
-                 tokens=report.completion_tokens, tok_s=report.tokens_per_s)
+        log.info(
+            "round.sampled",
+            generated=report.generated,
+            resumed=report.already_done,
+            tokens=report.completion_tokens,
+            tok_s=report.tokens_per_s,
+        )
         return "distill"
 
     def distill_stage(self, row: RoundRow) -> str:
@@ -219,12 +237,27 @@ class RoundRunner:
                     from daemon.gpu import train_launcher
 
                     launcher = train_launcher(cfg.gpu.train_devices)
-                distill(Path(self.deps.model.path), train_path, adapter_dir, cfg.distill, round_id=row.name,
-                        init_adapter=init, launcher=launcher)
+                distill(
+                    Path(self.deps.model.path),
+                    train_path,
+                    adapter_dir,
+                    cfg.distill,
+                    round_id=row.name,
+                    init_adapter=init,
+                    launcher=launcher,
+                )
             # The folder is complete (distill publishes it atomically) before a row points at it.
-            store.add(AdapterRow(version=version, path=str(adapter_dir.resolve()),
-                                 content_hash=adapter_content_hash(adapter_dir), parent=row.parent,
-                                 source="ssd", state="candidate", round_name=row.name))
+            store.add(
+                AdapterRow(
+                    version=version,
+                    path=str(adapter_dir.resolve()),
+                    content_hash=adapter_content_hash(adapter_dir),
+                    parent=row.parent,
+                    source="ssd",
+                    state="candidate",
+                    round_name=row.name,
+                )
+            )
         row.candidate = version
         return "evaluate"
 
@@ -236,31 +269,54 @@ class RoundRunner:
         seed = ev.seed + round_seed(row.name)
         if len(ev.t_eval) == 1 or not self.deps.sets.calibration:
             return ev.model_copy(update={"t_eval": [ev.t_eval[0]], "seed": seed})
-        from policies.decoding import choose_gate_decoding
+        from policies.decoding import TemperatureResult, TEvalConfig, choose_gate_decoding
 
         path = self.rdir(row) / "calibration_eval.json"
-        report = self._eval_cached(path, row.parent, self.deps.sets.calibration, ev.model_copy(update={"seed": seed}),
-                                   row)
-        results = {t.temperature: counts_of(report, t.temperature) for t in report.temperatures}
-        choice = choose_gate_decoding(results, ev.t_eval, cfg.gate)
+        report = self._eval_cached(
+            path, row.parent, self.deps.sets.calibration, ev.model_copy(update={"seed": seed}), row
+        )
+        results = [
+            TemperatureResult(t=t.temperature, counts=counts_of(report, t.temperature)) for t in report.temperatures
+        ]
+        tcfg = TEvalConfig(incumbent_t=ev.t_eval[0], alpha=cfg.gate.alpha, min_problems=1, seed=seed)
+        choice = choose_gate_decoding(results, ev.t_eval, tcfg, gate_problem_ids=[p.id for p in self.deps.sets.gate])
+        log.info("round.decoding", t_eval=choice.t_eval, reason=choice.decision.reason if choice.decision else "")
         return ev.model_copy(update={"t_eval": [choice.t_eval], "seed": seed})
 
-    def _eval_cached(self, path: Path, version: str | None, problems: list[Problem], ev: EvalConfig,
-                     row: RoundRow) -> EvalReport:
+    def _eval_cached(
+        self, path: Path, version: str | None, problems: list[Problem], ev: EvalConfig, row: RoundRow
+    ) -> EvalReport:
         if path.is_file():
             return load_report(path)
         name = served_name(self.deps, version)
-        report = evaluate(self.deps.base_url, name, problems, self.deps.model.path, self.deps.sandbox, ev,
-                          progress=False, details_path=path.with_suffix(".samples.jsonl"), round_id=row.name)
+        report = evaluate(
+            self.deps.base_url,
+            name,
+            problems,
+            self.deps.model.path,
+            self.deps.sandbox,
+            ev,
+            progress=False,
+            details_path=path.with_suffix(".samples.jsonl"),
+            round_id=row.name,
+        )
         save_report(report, path)
         return report
 
     def provenance(self, ev: EvalConfig, problems: list[Problem]) -> EvalProvenance:
         t = ev.t_eval[0]
-        return EvalProvenance(temperature=t, top_p=ev.top_p, top_k=ev.top_k, n=ev.params_for(t).n,
-                              max_tokens=ev.max_tokens, seed=ev.seed, sandbox_image=self.deps.sandbox_image,
-                              vllm_version=self.deps.vllm_version, model_hash=self.deps.model.content_hash,
-                              problem_set_hash=problem_set_hash(problems))
+        return EvalProvenance(
+            temperature=t,
+            top_p=ev.top_p,
+            top_k=ev.top_k,
+            n=ev.params_for(t).n,
+            max_tokens=ev.max_tokens,
+            seed=ev.seed,
+            sandbox_image=self.deps.sandbox_image,
+            vllm_version=self.deps.vllm_version,
+            model_hash=self.deps.model.content_hash,
+            problem_set_hash=problem_set_hash(problems),
+        )
 
     def evaluate_stage(self, row: RoundRow) -> str:
         ev = self.decoding(row)
@@ -281,14 +337,26 @@ class RoundRunner:
         cc, kc = counts_of(champ, t), counts_of(cand, t)
         cand_row = deps.store.adapter(row.candidate or "")
         ledger = GateLedger.model_validate(deps.store.get_kv(GATE_LEDGER) or {})
-        decision = decide_gate(cc, kc, ledger, deps.cfg.gate, champion_provenance=prov, candidate_provenance=prov,
-                               candidate_marked_bad=cand_row is not None and cand_row.state == "rolled_back")
+        decision = decide_gate(
+            cc,
+            kc,
+            ledger,
+            deps.cfg.gate,
+            champion_provenance=prov,
+            candidate_provenance=prov,
+            candidate_marked_bad=cand_row is not None and cand_row.state == "rolled_back",
+        )
         if row.kind == "submit-skip-gate":
             # The operator's override: promoted whatever the test says, spending no budget;
             # the scheduled re-evaluation against its parent still guards the endpoint.
-            decision = decision.model_copy(update={
-                "promote": True, "ledger_after": ledger,
-                "reason": f"PROMOTE by operator override (ssdd submit --skip-gate); the gate said: {decision.reason}"})
+            decision = decision.model_copy(
+                update={
+                    "promote": True,
+                    "ledger_after": ledger,
+                    "reason": "PROMOTE by operator override (ssdd submit --skip-gate); "
+                    f"the gate said: {decision.reason}",
+                }
+            )
         row.champion_c, row.champion_n = sum(c.c for c in cc), sum(c.n for c in cc)
         row.candidate_c, row.candidate_n = sum(c.c for c in kc), sum(c.n for c in kc)
         row.champion_pass_at_1 = champ.at(t).pass_at_k[1]
@@ -299,10 +367,15 @@ class RoundRunner:
         # The decision and the budget it spent land in one transaction: a crash in between
         # can neither spend the budget twice nor decide without spending it.
         deps.store.save_with_kv(row, GATE_LEDGER, decision.ledger_after.model_dump(mode="json"))
-        if deps.metrics is not None:
-            deps.metrics.gate_alpha_spent.set(decision.ledger_after.alpha_spent)
-        log.info("round.decided", decision=row.decision, p=decision.p_value, alpha=decision.alpha_level,
-                 champion=row.champion_pass_at_1, candidate=row.candidate_pass_at_1)
+        deps.metrics.gate_alpha_spent.set(decision.ledger_after.alpha_spent)
+        log.info(
+            "round.decided",
+            decision=row.decision,
+            p=decision.p_value,
+            alpha=decision.alpha_level,
+            champion=row.champion_pass_at_1,
+            candidate=row.candidate_pass_at_1,
+        )
         return "promote"
 
     def promote_stage(self, row: RoundRow) -> str:
@@ -314,13 +387,18 @@ class RoundRunner:
             raise RuntimeError(f"candidate {version!r} vanished from the state database")
         with deps.champion_lock:
             current = store.champion()
-            if row.decision == "promote" and (current.version if current else None) != row.parent \
-                    and (current is None or current.version != version):
+            if (
+                row.decision == "promote"
+                and (current.version if current else None) != row.parent
+                and (current is None or current.version != version)
+            ):
                 # The champion changed during the round (manual rollback, a submit round): the
                 # comparison was against a model that no longer serves, so it decides nothing.
                 row.decision = "reject"
-                row.reason = (f"champion changed during the round ({row.parent or 'base'} -> "
-                              f"{current.version if current else 'base'}); not promoted. {row.reason}")
+                row.reason = (
+                    f"champion changed during the round ({row.parent or 'base'} -> "
+                    f"{current.version if current else 'base'}); not promoted. {row.reason}"
+                )
                 store.save(row)
             self._finish(row, version, cand)
         if row.decision == "promote":
@@ -333,23 +411,37 @@ class RoundRunner:
             if deps.registry.champion != version:
                 deps.registry.promote(version, cand.path)
             if cand.state != "champion":
+                store.save(cand.model_copy(update={"pass_at_1": row.candidate_pass_at_1}))
                 store.set_champion(version)
-                store.save(store.adapter(version).model_copy(update={"pass_at_1": row.candidate_pass_at_1}))
-                store.event("promotion", row.reason or "", version=version, round_name=row.name,
-                            parent=row.parent, p_value=row.p_value, alpha=row.alpha_level,
-                            champion_pass_at_1=row.champion_pass_at_1, candidate_pass_at_1=row.candidate_pass_at_1)
-                if deps.metrics is not None:
-                    deps.metrics.promotions.inc()
-                    deps.metrics.champion_pass.set(row.candidate_pass_at_1 or 0.0)
+                store.event(
+                    "promotion",
+                    row.reason or "",
+                    version=version,
+                    round_name=row.name,
+                    parent=row.parent,
+                    p_value=row.p_value,
+                    alpha=row.alpha_level,
+                    champion_pass_at_1=row.champion_pass_at_1,
+                    candidate_pass_at_1=row.candidate_pass_at_1,
+                )
+                deps.metrics.promotions.inc()
+                deps.metrics.champion_pass.set(row.candidate_pass_at_1 or 0.0)
             release(deps, version)
         else:
             release(deps, version)
             if cand.state == "candidate":
-                store.set_adapter_state(version, "rejected")
-                store.save(store.adapter(version).model_copy(update={"pass_at_1": row.candidate_pass_at_1}))
-                store.event("rejection", row.reason or "", version=version, round_name=row.name,
-                            parent=row.parent, p_value=row.p_value, alpha=row.alpha_level,
-                            champion_pass_at_1=row.champion_pass_at_1, candidate_pass_at_1=row.candidate_pass_at_1)
+                store.save(cand.model_copy(update={"pass_at_1": row.candidate_pass_at_1, "state": "rejected"}))
+                store.event(
+                    "rejection",
+                    row.reason or "",
+                    version=version,
+                    round_name=row.name,
+                    parent=row.parent,
+                    p_value=row.p_value,
+                    alpha=row.alpha_level,
+                    champion_pass_at_1=row.champion_pass_at_1,
+                    candidate_pass_at_1=row.candidate_pass_at_1,
+                )
 
     def audit(self, row: RoundRow, version: str) -> None:
         """The sealed audit set: evaluated only to report the new champion honestly."""
@@ -362,11 +454,20 @@ class RoundRunner:
         at = report.at(ev.temperature)
         adapter = self.deps.store.adapter(version)
         if adapter is not None:
-            self.deps.store.save(adapter.model_copy(update={
-                "audit_pass_at_1": at.pass_at_k[1], "audit_n": at.n, "audit_problems": len(audit)}))
-        if self.deps.metrics is not None:
-            self.deps.metrics.champion_audit.set(at.pass_at_k[1])
-        self.deps.store.event("audit", f"audit-set pass@1 {at.pass_at_k[1]:.4f} on {len(audit)} problems "
-                              f"(n={at.n}, 95% CI {at.pass_at_1_ci[0]:.3f}-{at.pass_at_1_ci[1]:.3f})",
-                              version=version, round_name=row.name, pass_at_1=at.pass_at_k[1],
-                              ci=list(at.pass_at_1_ci), problems=len(audit), n=at.n)
+            self.deps.store.save(
+                adapter.model_copy(
+                    update={"audit_pass_at_1": at.pass_at_k[1], "audit_n": at.n, "audit_problems": len(audit)}
+                )
+            )
+        self.deps.metrics.champion_audit.set(at.pass_at_k[1])
+        self.deps.store.event(
+            "audit",
+            f"audit-set pass@1 {at.pass_at_k[1]:.4f} on {len(audit)} problems "
+            f"(n={at.n}, 95% CI {at.pass_at_1_ci[0]:.3f}-{at.pass_at_1_ci[1]:.3f})",
+            version=version,
+            round_name=row.name,
+            pass_at_1=at.pass_at_k[1],
+            ci=list(at.pass_at_1_ci),
+            problems=len(audit),
+            n=at.n,
+        )

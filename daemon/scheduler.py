@@ -44,20 +44,22 @@ BACKOFF = "backoff"
 def _trigger(spec: str, allow_continuous: bool = False):
     kind, value = parse_trigger_spec(spec, allow_continuous=allow_continuous, allow_off=not allow_continuous)
     if kind == "every":
-        return IntervalTrigger(seconds=value.total_seconds())  # type: ignore[union-attr]
+        assert isinstance(value, timedelta)
+        return IntervalTrigger(seconds=value.total_seconds())
     if kind == "cron":
         return CronTrigger.from_crontab(str(value))
     return None
 
 
 class DaemonScheduler:
-    def __init__(self, daemon: "Daemon"):
+    def __init__(self, daemon: Daemon):
         self.daemon = daemon
         self.cfg = daemon.cfg.schedule
         self.sched = BackgroundScheduler(
             executors={"heavy": ThreadPoolExecutor(1), "light": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": self.cfg.misfire_grace_s},
-            timezone=timezone.utc)
+            timezone=timezone.utc,
+        )
         self.sched.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED)
         # The round job cannot schedule its own next run while it runs (max_instances=1 would
         # skip it): it leaves the delay here and the EXECUTED listener schedules it.
@@ -69,18 +71,36 @@ class DaemonScheduler:
         if self.daemon.store.running_rounds():
             # Unfinished (resumed or submitted) rounds first; the job then schedules the next
             # new round from the configured schedule.
-            self.sched.add_job(self.daemon.round_job, DateTrigger(), id="round-pending", executor="heavy",
-                               replace_existing=True, kwargs={"new_round": False})
+            self.sched.add_job(
+                self.daemon.round_job,
+                DateTrigger(),
+                id="round-pending",
+                executor="heavy",
+                replace_existing=True,
+                kwargs={"new_round": False},
+            )
         self.schedule_round(self.scheduled_delay_s(), reason=f"start: schedule {self.cfg.rounds!r}")
-        for job_id, spec, func in (("reevaluate", self.cfg.reevaluate, self.daemon.reevaluate_job),
-                                   ("retention", self.cfg.retention, self.daemon.retention_job)):
+        for job_id, spec, func in (
+            ("reevaluate", self.cfg.reevaluate, self.daemon.reevaluate_job),
+            ("retention", self.cfg.retention, self.daemon.retention_job),
+        ):
             trig = _trigger(spec)
             if trig is not None:
                 self.sched.add_job(func, trig, id=job_id, executor="heavy", replace_existing=True)
-        self.sched.add_job(self.daemon.control_job, IntervalTrigger(seconds=self.cfg.control_poll_s),
-                           id="control", executor="light", replace_existing=True)
-        self.sched.add_job(self.daemon.heartbeat_job, IntervalTrigger(seconds=max(1.0, self.cfg.watchdog_s / 3)),
-                           id="heartbeat", executor="light", replace_existing=True)
+        self.sched.add_job(
+            self.daemon.control_job,
+            IntervalTrigger(seconds=self.cfg.control_poll_s),
+            id="control",
+            executor="light",
+            replace_existing=True,
+        )
+        self.sched.add_job(
+            self.daemon.heartbeat_job,
+            IntervalTrigger(seconds=max(1.0, self.cfg.watchdog_s / 3)),
+            id="heartbeat",
+            executor="light",
+            replace_existing=True,
+        )
         self.sched.start()
 
     def shutdown(self) -> None:
@@ -92,8 +112,14 @@ class DaemonScheduler:
         """The one pending run of the round job. ``new_round=False`` only finishes pending
         (resumed or submitted) rounds, e.g. for a submission between cron-scheduled rounds."""
         at = datetime.now(timezone.utc) + timedelta(seconds=max(0.0, delay_s))
-        self.sched.add_job(self.daemon.round_job, DateTrigger(run_date=at), id="round", executor="heavy",
-                           replace_existing=True, kwargs={"new_round": new_round})
+        self.sched.add_job(
+            self.daemon.round_job,
+            DateTrigger(run_date=at),
+            id="round",
+            executor="heavy",
+            replace_existing=True,
+            kwargs={"new_round": new_round},
+        )
         self.daemon.store.set_kv(NEXT_ROUND_AT, at.isoformat(timespec="seconds"))
         log.info("schedule.next_round", at=at.isoformat(timespec="seconds"), reason=reason)
         return at
@@ -113,10 +139,16 @@ class DaemonScheduler:
             store.set_kv("round_now", False)
             self.after_round = (0.0, "round-now asked for")
             return
-        decision = next_round_delay(store.recent_decisions(50), self.scheduled_delay_s(),
-                                    BackoffConfig(after_rejections=self.cfg.backoff_after_rejections,
-                                                  factor=self.cfg.backoff_factor, base_s=self.cfg.backoff_base_s,
-                                                  max_s=self.cfg.backoff_max_s))
+        decision = next_round_delay(
+            store.recent_decisions(50),
+            self.scheduled_delay_s(),
+            BackoffConfig(
+                after_rejections=self.cfg.backoff_after_rejections,
+                factor=self.cfg.backoff_factor,
+                base_s=self.cfg.backoff_base_s,
+                max_s=self.cfg.backoff_max_s,
+            ),
+        )
         previous = store.get_kv(BACKOFF) or {}
         store.set_kv(BACKOFF, decision.model_dump())
         if decision.backing_off and not previous.get("backing_off"):
@@ -132,13 +164,25 @@ class DaemonScheduler:
             keep = self.sched.get_job("round")
             if not new_round and keep is not None and keep.next_run_time is not None:
                 # Finish the submission now, then keep the scheduled round where it was.
-                self.sched.add_job(self.daemon.round_job, DateTrigger(), id="round-pending", executor="heavy",
-                                   replace_existing=True, kwargs={"new_round": False})
+                self.sched.add_job(
+                    self.daemon.round_job,
+                    DateTrigger(),
+                    id="round-pending",
+                    executor="heavy",
+                    replace_existing=True,
+                    kwargs={"new_round": False},
+                )
                 return
             self.schedule_round(0.0, reason="round-now asked for", new_round=new_round)
             return
-        self.sched.add_job(getattr(self.daemon, f"{job_id}_job"), DateTrigger(), id=f"{job_id}-now",
-                               executor="heavy", replace_existing=True, kwargs={"forced": True})
+        self.sched.add_job(
+            getattr(self.daemon, f"{job_id}_job"),
+            DateTrigger(),
+            id=f"{job_id}-now",
+            executor="heavy",
+            replace_existing=True,
+            kwargs={"forced": True},
+        )
 
     def next_round_at(self) -> str | None:
         job = self.sched.get_job("round")
@@ -147,7 +191,11 @@ class DaemonScheduler:
     # -- failures never vanish -------------------------------------------------------------------
     def _on_job_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_EXECUTED:
-            if event.job_id in ("round", "round-pending") and self.after_round is not None and not self.daemon.stopping.is_set():
+            if (
+                event.job_id in ("round", "round-pending")
+                and self.after_round is not None
+                and not self.daemon.stopping.is_set()
+            ):
                 delay, reason = self.after_round
                 self.after_round = None
                 self.schedule_round(delay, reason=reason)
@@ -156,7 +204,10 @@ class DaemonScheduler:
             log.warning("schedule.missed", job=event.job_id, scheduled=str(event.scheduled_run_time))
             return
         log.error("schedule.job_failed", job=event.job_id, error=repr(event.exception))
-        self.daemon.store.event("error", f"job {event.job_id} failed: {event.exception!r}",
-                                traceback=json.dumps(str(event.traceback))[:4000])
+        self.daemon.store.event(
+            "error",
+            f"job {event.job_id} failed: {event.exception!r}",
+            traceback=json.dumps(str(event.traceback))[:4000],
+        )
         if event.job_id == "round":  # the round job reschedules itself; make sure it still does
             self.schedule_round(self.cfg.retry_backoff_s[0], reason="round job crashed")

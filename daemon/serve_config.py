@@ -16,8 +16,11 @@ class EndpointConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535, description="0 picks a free port")
-    alias: str = Field("ssd", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-                       description="stable model name that always serves the champion")
+    alias: str = Field(
+        "ssd",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="stable model name that always serves the champion",
+    )
     api_keys: list[SecretStr] = Field(default_factory=list, description="empty: no auth")
     max_body_bytes: int = Field(1 << 20, ge=1024)
     request_timeout_s: float = Field(300.0, gt=0, description="longest silence from vLLM mid-request")
@@ -27,7 +30,8 @@ class EndpointConfig(BaseModel):
     health_timeout_s: float = Field(5.0, gt=0)
     health_failures: int = Field(3, ge=1, description="consecutive failed checks that count as a hang")
     restart_policy: Literal["always", "never"] = Field(
-        "always", description="restart a vLLM that we started when it dies or hangs")
+        "always", description="restart a vLLM that we started when it dies or hangs"
+    )
     max_restarts: int = Field(5, ge=0, description="within restart_window_s; then stay down")
     restart_window_s: float = Field(3600.0, gt=0)
     keep_previous: int = Field(1, ge=0, description="former champions kept loaded for rollback")
@@ -38,13 +42,18 @@ class EndpointConfig(BaseModel):
     max_prompts: int = Field(16, ge=1, description="prompts in one batched completions request")
     max_tokens: int | None = Field(None, ge=1, description="'max_tokens' cap; default: the model's context length")
     max_total_tokens: int | None = Field(
-        None, ge=1, description="prompts x n x max_tokens per request (a missing max_tokens counts as "
-                                "the context length); default: max_n x the context length")
+        None,
+        ge=1,
+        description="prompts x n x max_tokens per request (a missing max_tokens counts as "
+        "the context length); default: max_n x the context length",
+    )
     max_concurrent_per_client: int = Field(
-        32, ge=1, description="open requests per API key (without keys: per client address)")
+        32, ge=1, description="open requests per API key (without keys: per client address)"
+    )
     limit_retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 429")
     shutdown_timeout_s: float = Field(
-        20.0, gt=0, description="bound on a graceful shutdown (open streams, then vLLM's own exit)")
+        20.0, gt=0, description="bound on a graceful shutdown (open streams, then vLLM's own exit)"
+    )
 
     @field_validator("api_keys")
     @classmethod
@@ -64,7 +73,8 @@ class ServeConfig(BaseModel):
     state_path: Path | None = Field(None, description="default: <data_dir>/serve/registry.json")
     vllm_log: Path | None = Field(None, description="default: <data_dir>/serve/vllm.log")
     champion_file: Path | None = Field(
-        None, description="optional JSON {version, path} written by the daemon; promoted when it changes")
+        None, description="optional JSON {version, path} written by the daemon; promoted when it changes"
+    )
 
     def resolved_state_path(self) -> Path:
         return self.state_path or Path(self.data_dir) / "serve" / "registry.json"

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.exc import DatabaseError
@@ -27,7 +28,9 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 SCHEMA_VERSION = 1
 
 AdapterState = Literal["candidate", "champion", "former", "rolled_back", "rejected", "deleted", "missing"]
-EventKind = Literal["promotion", "rejection", "rollback", "restart", "error", "submit", "backoff", "audit"]
+EventKind = Literal[
+    "promotion", "rejection", "rollback", "restart", "error", "submit", "backoff", "audit", "reevaluation"
+]
 RoundStage = Literal["prepare", "sample", "distill", "evaluate", "decide", "promote", "done"]
 RoundStatus = Literal["running", "done", "failed"]
 ControlCommand = Literal["pause", "resume", "round-now", "rollback", "submit", "reevaluate-now"]
@@ -157,12 +160,14 @@ class Store:
             if found != SCHEMA_VERSION:
                 raise StateError(
                     f"{self.path}: state schema version {found!r}, this ssdd understands {SCHEMA_VERSION}; "
-                    "refusing to touch it (run the ssdd version that wrote it, or move the file away)")
+                    "refusing to touch it (run the ssdd version that wrote it, or move the file away)"
+                )
             SQLModel.metadata.create_all(self.engine)  # tables added later in the same version
             return
         if tables:
-            raise StateError(f"{self.path}: a database without ssdd's schema marker (tables {sorted(tables)}); "
-                             "refusing to touch it")
+            raise StateError(
+                f"{self.path}: a database without ssdd's schema marker (tables {sorted(tables)}); refusing to touch it"
+            )
         if not create:
             raise StateError(f"{self.path}: empty state database")
         SQLModel.metadata.create_all(self.engine)
@@ -217,8 +222,7 @@ class Store:
     def running_rounds(self) -> list[RoundRow]:
         """Unfinished rounds, oldest first (a resumed round goes before a new one)."""
         with self.session() as s:
-            return list(s.exec(select(RoundRow).where(RoundRow.status == "running")
-                               .order_by(RoundRow.id)))  # type: ignore[arg-type]
+            return list(s.exec(select(RoundRow).where(RoundRow.status == "running").order_by(RoundRow.id)))  # type: ignore[arg-type]
 
     def rounds(self, limit: int | None = None) -> list[RoundRow]:
         with self.session() as s:
@@ -229,8 +233,7 @@ class Store:
 
     def unfinished_round(self) -> RoundRow | None:
         with self.session() as s:
-            return s.exec(select(RoundRow).where(RoundRow.status == "running")
-                          .order_by(RoundRow.id.desc())).first()  # type: ignore[union-attr]
+            return s.exec(select(RoundRow).where(RoundRow.status == "running").order_by(RoundRow.id.desc())).first()  # type: ignore[union-attr]
 
     def next_round_name(self) -> str:
         with self.session() as s:
@@ -266,6 +269,15 @@ class Store:
             raise StateError(f"{self.path}: {len(rows)} adapters marked champion: {[r.version for r in rows]}")
         return rows[0] if rows else None
 
+    def lineage(self, version: str, limit: int = 1000) -> list[str]:
+        """Ancestors of ``version``, parent first (the base model is not listed)."""
+        out: list[str] = []
+        row = self.adapter(version)
+        while row is not None and row.parent and len(out) < limit and row.parent not in out:
+            out.append(row.parent)
+            row = self.adapter(row.parent)
+        return out
+
     def set_champion(self, version: str | None, *, demote_to: str = "former") -> None:
         """Make ``version`` (None: the base) the only champion, in one transaction."""
         with self.session() as s:
@@ -274,9 +286,10 @@ class Store:
                     row.state = demote_to
                     s.add(row)
             if version is not None:
-                row = s.get(AdapterRow, version)
-                if row is None:
+                new = s.get(AdapterRow, version)
+                if new is None:
                     raise StateError(f"unknown adapter version {version!r}")
+                row = new
                 row.state = "champion"
                 row.since = utcnow()
                 s.add(row)
@@ -292,10 +305,18 @@ class Store:
             s.commit()
 
     # -- events --------------------------------------------------------------------------------
-    def event(self, kind: EventKind, reason: str, *, version: str | None = None, round_name: str | None = None,
-              **data: Any) -> EventRow:
-        return self.add(EventRow(kind=kind, version=version, round_name=round_name, reason=reason,
-                                 data_json=json.dumps(data, default=str)))
+    def event(
+        self, kind: EventKind, reason: str, *, version: str | None = None, round_name: str | None = None, **data: Any
+    ) -> EventRow:
+        return self.add(
+            EventRow(
+                kind=kind,
+                version=version,
+                round_name=round_name,
+                reason=reason,
+                data_json=json.dumps(data, default=str),
+            )
+        )
 
     def events(self, limit: int = 50, kinds: Sequence[str] | None = None) -> list[EventRow]:
         with self.session() as s:
@@ -310,8 +331,13 @@ class Store:
 
     def pending_controls(self) -> list[ControlRow]:
         with self.session() as s:
-            return list(s.exec(select(ControlRow).where(ControlRow.done_at == None)  # noqa: E711
-                               .order_by(ControlRow.id)))  # type: ignore[arg-type]
+            return list(
+                s.exec(
+                    select(ControlRow)
+                    .where(ControlRow.done_at == None)  # noqa: E711
+                    .order_by(ControlRow.id)
+                )
+            )  # type: ignore[arg-type]
 
     def finish_control(self, row: ControlRow, ok: bool, result: str) -> None:
         row.done_at, row.ok, row.result = utcnow(), ok, result

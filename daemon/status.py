@@ -18,12 +18,29 @@ EVENT_KINDS = ("promotion", "rejection", "rollback", "restart", "error")
 
 
 def round_dict(r: RoundRow) -> dict[str, Any]:
-    return {"id": r.name, "kind": r.kind, "parent": r.parent, "candidate": r.candidate, "stage": r.stage,
-            "status": r.status, "decision": r.decision, "champion_pass_at_1": r.champion_pass_at_1,
-            "candidate_pass_at_1": r.candidate_pass_at_1, "p_value": r.p_value, "alpha_level": r.alpha_level,
-            "champion_passed": r.champion_c, "candidate_passed": r.candidate_c, "samples": r.champion_n,
-            "attempts": r.attempts, "started_at": r.started_at, "stage_started_at": r.stage_started_at,
-            "finished_at": r.finished_at, "timings": r.timings, "error": r.error, "reason": r.reason}
+    return {
+        "id": r.name,
+        "kind": r.kind,
+        "parent": r.parent,
+        "candidate": r.candidate,
+        "stage": r.stage,
+        "status": r.status,
+        "decision": r.decision,
+        "champion_pass_at_1": r.champion_pass_at_1,
+        "candidate_pass_at_1": r.candidate_pass_at_1,
+        "p_value": r.p_value,
+        "alpha_level": r.alpha_level,
+        "champion_passed": r.champion_c,
+        "candidate_passed": r.candidate_c,
+        "samples": r.champion_n,
+        "attempts": r.attempts,
+        "started_at": r.started_at,
+        "stage_started_at": r.stage_started_at,
+        "finished_at": r.finished_at,
+        "timings": r.timings,
+        "error": r.error,
+        "reason": r.reason,
+    }
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -62,16 +79,21 @@ def _champion(cfg, store: Store) -> dict[str, Any] | None:
     ch = store.champion()
     if ch is None:
         return None
-    lineage, a = [], ch
-    while a is not None and a.parent and len(lineage) < 50:
-        lineage.append(a.parent)
-        a = store.adapter(a.parent)
+    lineage = store.lineage(ch.version)
     judged = next((r for r in store.rounds() if r.candidate == ch.version and r.decision == "promote"), None)
-    return {"version": ch.version, "pass_at_1": ch.pass_at_1, "since": ch.since, "parent": ch.parent,
-            "lineage": lineage, "source": ch.source,
-            "pass_at_1_ci": _eval_ci(cfg, judged.name if judged else None, "candidate"),
-            "gate_problems": None if judged is None or judged.champion_n is None else judged.champion_n,
-            "audit_pass_at_1": ch.audit_pass_at_1, "audit_problems": ch.audit_problems, "audit_n": ch.audit_n}
+    return {
+        "version": ch.version,
+        "pass_at_1": ch.pass_at_1,
+        "since": ch.since,
+        "parent": ch.parent,
+        "lineage": lineage,
+        "source": ch.source,
+        "pass_at_1_ci": _eval_ci(cfg, judged.name if judged else None, "candidate"),
+        "gate_problems": None if judged is None or judged.champion_n is None else judged.champion_n,
+        "audit_pass_at_1": ch.audit_pass_at_1,
+        "audit_problems": ch.audit_problems,
+        "audit_n": ch.audit_n,
+    }
 
 
 def _budget(cfg, store: Store) -> dict[str, Any] | None:
@@ -89,11 +111,13 @@ def _budget(cfg, store: Store) -> dict[str, Any] | None:
 
 def _eta(cfg, store: Store, row: RoundRow) -> str | None:
     """Finish estimate of a running round from the mean duration of finished ones."""
-    done = [r for r in store.rounds(20) if r.status == "done" and r.kind == row.kind and r.finished_at]
-    if not done:
+    secs = [
+        (datetime.fromisoformat(r.finished_at) - datetime.fromisoformat(r.started_at)).total_seconds()
+        for r in store.rounds(20)
+        if r.status == "done" and r.kind == row.kind and r.finished_at
+    ]
+    if not secs:
         return None
-    secs = [(datetime.fromisoformat(r.finished_at) - datetime.fromisoformat(r.started_at)).total_seconds()
-            for r in done]
     start = datetime.fromisoformat(row.started_at)
     from datetime import timedelta
 
@@ -121,12 +145,19 @@ def collect_status(cfg, store: Store, *, rounds: int = 20, events: int = 20) -> 
         "champion": _champion(cfg, store),
         "running_round": None if current is None else {**round_dict(current), "eta": _eta(cfg, store, current)},
         "rounds": [round_dict(r) for r in rows],
-        "events": [{"kind": e.kind, "version": e.version, "at": e.at, "reason": e.reason, "round": e.round_name}
-                   for e in store.events(events, EVENT_KINDS)],
-        "daemon": {"running": running, "pid": info.get("pid") if running else None,
-                   "next_round_at": (store.get_kv("next_round_at") if running else None),
-                   "paused": bool(store.get_kv("paused", False)), "backoff": store.get_kv("backoff"),
-                   "heartbeat_at": info.get("heartbeat_at"), "started_at": info.get("started_at")},
+        "events": [
+            {"kind": e.kind, "version": e.version, "at": e.at, "reason": e.reason, "round": e.round_name}
+            for e in store.events(events, EVENT_KINDS)
+        ],
+        "daemon": {
+            "running": running,
+            "pid": info.get("pid") if running else None,
+            "next_round_at": (store.get_kv("next_round_at") if running else None),
+            "paused": bool(store.get_kv("paused", False)),
+            "backoff": store.get_kv("backoff"),
+            "heartbeat_at": info.get("heartbeat_at"),
+            "started_at": info.get("started_at"),
+        },
         "endpoint": _endpoint_health(info.get("endpoint")) if running else None,
         "budget": _budget(cfg, store),
         "db": str(Path(cfg.db_path)),
@@ -139,7 +170,7 @@ def print_status(st: dict[str, Any], console) -> None:
     pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
     t = Table(title="ssdd status", show_header=False)
     d = st["daemon"]
-    t.add_row("daemon", ("running, pid %s" % d["pid"]) if d["running"] else "not running")
+    t.add_row("daemon", f"running, pid {d['pid']}" if d["running"] else "not running")
     if d["paused"]:
         t.add_row("", "[yellow]paused[/]")
     if d.get("backoff") and d["backoff"].get("backing_off"):
@@ -155,13 +186,19 @@ def print_status(st: dict[str, Any], console) -> None:
         t.add_row("audit pass@1", f"{pct(ch['audit_pass_at_1'])} on {ch['audit_problems'] or '-'} sealed problems")
     rr = st["running_round"]
     if rr:
-        t.add_row("running round", f"{rr['id']} ({rr['kind']}) stage {rr['stage']} since {rr['stage_started_at']}, "
-                                   f"attempt {rr['attempts']}, ETA {rr['eta'] or '-'}")
+        t.add_row(
+            "running round",
+            f"{rr['id']} ({rr['kind']}) stage {rr['stage']} since {rr['stage_started_at']}, "
+            f"attempt {rr['attempts']}, ETA {rr['eta'] or '-'}",
+        )
     b = st.get("budget") or {}
     if "alpha_left" in b:
-        t.add_row("error budget", f"spent {b['alpha_spent']:.4f}, left {b['alpha_left']:.4f}, next test at "
-                                  f"{b['next_alpha']:.2g}; min detectable +{b['min_detectable_delta']:.1%} "
-                                  f"on {b['problems_assumed']} problems" + (" [yellow]refresh due[/]" if b.get("refresh_due") else ""))
+        t.add_row(
+            "error budget",
+            f"spent {b['alpha_spent']:.4f}, left {b['alpha_left']:.4f}, next test at "
+            f"{b['next_alpha']:.2g}; min detectable +{b['min_detectable_delta']:.1%} "
+            f"on {b['problems_assumed']} problems" + (" [yellow]refresh due[/]" if b.get("refresh_due") else ""),
+        )
     ep = st.get("endpoint")
     if ep:
         t.add_row("endpoint", f"{ep['url']} -> {ep['status']} {ep['body'][:60]}")
@@ -170,9 +207,17 @@ def print_status(st: dict[str, Any], console) -> None:
     for c in ("round", "kind", "parent", "candidate", "status", "champion", "candidate", "p", "decision"):
         rt.add_column(c)
     for r in st["rounds"][:10]:
-        rt.add_row(r["id"], r["kind"], r["parent"] or "base", r["candidate"] or "-", f"{r['status']}/{r['stage']}",
-                   pct(r["champion_pass_at_1"]), pct(r["candidate_pass_at_1"]),
-                   "-" if r["p_value"] is None else f"{r['p_value']:.3g}", r["decision"] or "-")
+        rt.add_row(
+            r["id"],
+            r["kind"],
+            r["parent"] or "base",
+            r["candidate"] or "-",
+            f"{r['status']}/{r['stage']}",
+            pct(r["champion_pass_at_1"]),
+            pct(r["candidate_pass_at_1"]),
+            "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
+            r["decision"] or "-",
+        )
     console.print(rt)
     for e in st["events"][:10]:
         console.print(f"{e['at']} [bold]{e['kind']}[/] {e['version'] or ''}: {e['reason'][:160]}", highlight=False)

@@ -49,8 +49,12 @@ def safetensors_header(path: Path, limit: int = MAX_HEADER_BYTES) -> dict[str, d
     header.pop("__metadata__", None)
     size = path.stat().st_size
     for name, meta in header.items():
-        if not isinstance(meta, dict) or not isinstance(meta.get("shape"), list) or \
-                not isinstance(meta.get("data_offsets"), list) or len(meta["data_offsets"]) != 2:
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(meta.get("shape"), list)
+            or not isinstance(meta.get("data_offsets"), list)
+            or len(meta["data_offsets"]) != 2
+        ):
             raise SubmissionError(f"{path}: tensor {name!r} has a malformed header entry")
         if max(meta["data_offsets"]) > size - 8 - n:
             raise SubmissionError(f"{path}: tensor {name!r} points past the end of the file")
@@ -77,8 +81,10 @@ def _check_folder(folder: Path) -> None:
         if f.is_symlink():
             raise SubmissionError(f"{f} is a symbolic link: submit plain files")
         if f.suffix in PICKLE_SUFFIXES:
-            raise SubmissionError(f"{f.name}: pickle weights run code when loaded and are refused; "
-                                  f"save the adapter with safetensors (save_pretrained(..., safe_serialization=True))")
+            raise SubmissionError(
+                f"{f.name}: pickle weights run code when loaded and are refused; "
+                f"save the adapter with safetensors (save_pretrained(..., safe_serialization=True))"
+            )
     for need in (CONFIG, WEIGHTS):
         if not (folder / need).is_file():
             raise SubmissionError(f"{folder} lacks {need}")
@@ -104,8 +110,9 @@ def validate_submission(folder: Path, base_dir: Path, *, max_rank: int) -> dict:
     suffixes = {m.rsplit(".", 1)[-1] for m in base}
     unknown = [t for t in targets if t not in suffixes and t != "all-linear"]
     if unknown:
-        raise SubmissionError(f"target_modules {unknown} are not modules of the base model "
-                              f"(it has {sorted(suffixes)[:12]})")
+        raise SubmissionError(
+            f"target_modules {unknown} are not modules of the base model (it has {sorted(suffixes)[:12]})"
+        )
     header = safetensors_header(folder / WEIGHTS)
     if not header:
         raise SubmissionError(f"{folder / WEIGHTS} holds no tensors")
@@ -119,13 +126,15 @@ def validate_submission(folder: Path, base_dir: Path, *, max_rank: int) -> dict:
         out_f, in_f = base[module]
         want = [r, in_f] if m.group("ab") == "A" else [out_f, r]
         if list(meta["shape"]) != want:
-            raise SubmissionError(f"tensor {name!r} has shape {meta['shape']}, expected {want} for rank {r} "
-                                  f"on {module} ({out_f}x{in_f})")
+            raise SubmissionError(
+                f"tensor {name!r} has shape {meta['shape']}, expected {want} for rank {r} on {module} ({out_f}x{in_f})"
+            )
     return acfg
 
 
-def store_submission(store: Store, folder: Path, adapters_dir: Path, name: str, base_dir: Path, *,
-                     max_rank: int, skip_gate: bool = False) -> RoundRow:
+def store_submission(
+    store: Store, folder: Path, adapters_dir: Path, name: str, base_dir: Path, *, max_rank: int, skip_gate: bool = False
+) -> RoundRow:
     """Validate, copy the two files into the store, register the candidate and queue a
     ``submit`` round for it (the daemon runs it now, or when it next starts). ``skip_gate``
     is the operator's override: promoted whatever the gate says (recorded as such); the
@@ -155,10 +164,24 @@ def store_submission(store: Store, folder: Path, adapters_dir: Path, name: str, 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     champion = store.champion()
-    store.add(AdapterRow(version=name, path=str(dest.resolve()), content_hash=digest,
-                         parent=champion.version if champion else None, source="submitted", state="candidate"))
-    row = store.add(RoundRow(name=store.next_round_name(), kind="submit-skip-gate" if skip_gate else "submit",
-                             candidate=name,
-                             parent=champion.version if champion else None, stage="evaluate"))
+    store.add(
+        AdapterRow(
+            version=name,
+            path=str(dest.resolve()),
+            content_hash=digest,
+            parent=champion.version if champion else None,
+            source="submitted",
+            state="candidate",
+        )
+    )
+    row = store.add(
+        RoundRow(
+            name=store.next_round_name(),
+            kind="submit-skip-gate" if skip_gate else "submit",
+            candidate=name,
+            parent=champion.version if champion else None,
+            stage="evaluate",
+        )
+    )
     store.event("submit", f"adapter {name} submitted from {folder}", version=name, round_name=row.name)
     return row

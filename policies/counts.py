@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,13 +20,14 @@ class ProblemCounts(BaseModel):
     c: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _c_within_n(self) -> "ProblemCounts":
+    def _c_within_n(self) -> ProblemCounts:
         if self.c > self.n:
             raise ValueError(f"problem {self.problem_id!r}: c={self.c} passes exceed n={self.n} samples")
         return self
 
     @property
     def rate(self) -> float:
+        """c / n: this problem's unbiased pass@1 estimate."""
         return self.c / self.n
 
 

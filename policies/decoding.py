@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Literal, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from statsmodels.stats.multitest import multipletests
@@ -14,6 +15,8 @@ _T_TOL = 1e-9
 
 
 class TemperatureResult(BaseModel):
+    """One model's counts on a problem set at sampling temperature `t`."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     t: float = Field(ge=0.0)
@@ -32,6 +35,8 @@ class TEvalConfig(PairedTestSettings):
 
 
 class TemperatureSummary(BaseModel):
+    """One temperature of a sweep: pass@1 and, except for the incumbent, its test against it."""
+
     model_config = ConfigDict(frozen=True)
 
     t: float
@@ -43,6 +48,8 @@ class TemperatureSummary(BaseModel):
 
 
 class TEvalDecision(BaseModel):
+    """The evaluation temperature chosen by `choose_t_eval`, with the whole sweep."""
+
     model_config = ConfigDict(frozen=True)
 
     t_eval: float
@@ -221,6 +228,8 @@ def choose_gate_decoding(
 
 
 class SamplingDefaults(BaseModel):
+    """Training-time sampling of SSD for a model kind."""
+
     model_config = ConfigDict(frozen=True)
 
     t_train: float

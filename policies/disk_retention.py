@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,8 +27,9 @@ class DiskPlan(BaseModel):
     reason: str
 
 
-def plan_disk_retention(adapters: Sequence[StoredAdapter], cfg: DiskRetentionConfig,
-                        protected: Sequence[str] = ()) -> DiskPlan:
+def plan_disk_retention(
+    adapters: Sequence[StoredAdapter], cfg: DiskRetentionConfig, protected: Sequence[str] = ()
+) -> DiskPlan:
     """The champion, candidates (a round may still use them) and ``protected`` versions (the
     champion's lineage, pins) always stay. Of the rest, the newest ``keep_former`` former
     champions (rollback targets) and ``keep_rejected`` rejected candidates stay; rolled-back
@@ -38,13 +39,15 @@ def plan_disk_retention(adapters: Sequence[StoredAdapter], cfg: DiskRetentionCon
     for a in sorted(adapters, key=lambda a: a.created_at, reverse=True):
         by_state.setdefault(a.state, []).append(a)
     delete: list[str] = []
-    for a in by_state.get("former", [])[cfg.keep_former:]:
+    for a in by_state.get("former", [])[cfg.keep_former :]:
         delete.append(a.version)
-    for a in by_state.get("rejected", [])[cfg.keep_rejected:]:
+    for a in by_state.get("rejected", [])[cfg.keep_rejected :]:
         delete.append(a.version)
     if cfg.delete_rolled_back:
         delete += [a.version for a in by_state.get("rolled_back", [])]
     delete = [v for v in delete if v not in keep]
-    return DiskPlan(delete=delete, reason=f"delete {len(delete)}: formers beyond {cfg.keep_former}, rejected "
-                                          f"beyond {cfg.keep_rejected}"
-                                          + (", rolled back" if cfg.delete_rolled_back else ""))
+    return DiskPlan(
+        delete=delete,
+        reason=f"delete {len(delete)}: formers beyond {cfg.keep_former}, rejected "
+        f"beyond {cfg.keep_rejected}" + (", rolled back" if cfg.delete_rolled_back else ""),
+    )

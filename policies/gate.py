@@ -13,7 +13,7 @@ for a refresh) spends nothing.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats as sps
@@ -56,6 +56,8 @@ class GateLedger(BaseModel):
 
 
 class GateDecision(BaseModel):
+    """One round's gate decision; the daemon persists `ledger_after` with it."""
+
     model_config = ConfigDict(frozen=True)
 
     promote: bool
@@ -72,6 +74,8 @@ class GateDecision(BaseModel):
 
 
 class BudgetStatus(BaseModel):
+    """What the status page shows about the gate's lifetime budget (`budget_status`)."""
+
     model_config = ConfigDict(frozen=True)
 
     alpha: float
@@ -139,10 +143,11 @@ def decide_gate(
     check_counts_match(champion, champion_provenance, "champion")
     check_counts_match(candidate, candidate_provenance, "candidate")
     spending.check_terms(ledger.terms, cfg.alpha, cfg, "gate ledger")
+    # Fresh, reproducible Monte Carlo / bootstrap draws for every test: seed + tests so far.
     cmp = compare_paired(
         champion,
         candidate,
-        cfg,
+        cfg.model_copy(update={"seed": cfg.seed + ledger.tests}),
         alternative="greater",
         reference_name="champion",
         challenger_name="candidate",
@@ -152,10 +157,7 @@ def decide_gate(
     same_set = ledger.problem_set_hash == set_hash
     on_set = ledger.tests_on_set if same_set else 0
     level, left = _level_and_left(ledger, cfg)
-    budget = (
-        f"lifetime alpha {cfg.alpha:g}: {ledger.tests} tests run, {ledger.alpha_spent:.4g} spent, "
-        f"{left:.4g} left"
-    )
+    budget = f"lifetime alpha {cfg.alpha:g}: {ledger.tests} tests run, {ledger.alpha_spent:.4g} spent, {left:.4g} left"
 
     skip = None
     if candidate_marked_bad:
@@ -214,9 +216,7 @@ def decide_gate(
         p_value=cmp.p_value,
         alpha_level=level,
         n_problems=cmp.n_problems,
-        reason=(
-            f"{verdict}: {why}. Test {k} at alpha_{k}={level:.4g} ({kept}); {budget} before it.{note} {facts}"
-        ),
+        reason=(f"{verdict}: {why}. Test {k} at alpha_{k}={level:.4g} ({kept}); {budget} before it.{note} {facts}"),
         comparison=cmp,
         ledger_after=after,
     )

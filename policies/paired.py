@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,7 @@ class PairedTestSettings(BaseModel):
 
     @property
     def confidence(self) -> float:
+        """The two-sided CI level in use: `ci_confidence`, or 1 - 2*alpha."""
         return self.ci_confidence if self.ci_confidence is not None else 1.0 - 2.0 * self.alpha
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,8 @@ class PromotionConfig(PairedTestSettings):
 
 
 class PromotionDecision(BaseModel):
+    """The one-round gate's decision (`decide_promotion`)."""
+
     model_config = ConfigDict(frozen=True)
 
     promote: bool

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,9 +49,7 @@ def check_comparable(a: EvalProvenance, b: EvalProvenance) -> None:
     differing = [name for name in EvalProvenance.model_fields if getattr(a, name) != getattr(b, name)]
     if differing:
         detail = "; ".join(f"{name}: {getattr(a, name)!r} vs {getattr(b, name)!r}" for name in differing)
-        raise ProvenanceMismatch(
-            differing, f"evaluations with different provenance are never compared ({detail})"
-        )
+        raise ProvenanceMismatch(differing, f"evaluations with different provenance are never compared ({detail})")
 
 
 def check_counts_match(counts: Sequence[ProblemCounts], provenance: EvalProvenance, side: str) -> None:

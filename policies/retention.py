@@ -104,9 +104,7 @@ def plan_retention(state: RetentionState, cfg: RetentionConfig) -> RetentionPlan
     if missing:
         errors.append(f"required adapters are neither loaded nor on disk: {missing}")
 
-    good_history = [
-        v for v in reversed(state.champion_history) if not by_version[v].marked_bad and v != state.champion
-    ]
+    good_history = [v for v in reversed(state.champion_history) if not by_version[v].marked_bad and v != state.champion]
     rollback_target = good_history[0] if good_history else None
     rollback_chain = good_history[: cfg.keep_rollback_chain]
 

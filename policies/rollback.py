@@ -12,7 +12,7 @@ the same pair cannot flap; the rolled-back champion is marked bad and never prom
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +49,8 @@ class ReevalLedger(BaseModel):
 
 
 class ReevalDecision(BaseModel):
+    """One re-evaluation's decision; the daemon persists `ledger_after` with it."""
+
     model_config = ConfigDict(frozen=True)
 
     rollback: bool  # True: serve the parent again and mark the champion bad
@@ -100,9 +102,7 @@ def decide_reevaluation(
     check_counts_match(champion, champion_provenance, "champion")
     spending.check_terms(ledger.terms, cfg.alpha, cfg, "re-evaluation ledger")
     left = cfg.alpha - ledger.alpha_spent
-    budget = (
-        f"lifetime alpha {cfg.alpha:g}: {ledger.tests} tests run, {ledger.alpha_spent:.4g} spent, {left:.4g} left"
-    )
+    budget = f"lifetime alpha {cfg.alpha:g}: {ledger.tests} tests run, {ledger.alpha_spent:.4g} spent, {left:.4g} left"
     if not reevaluation_due(cfg, rounds_since_promotion):
         return ReevalDecision(
             rollback=False,
@@ -117,10 +117,11 @@ def decide_reevaluation(
             ledger_after=ledger,
             comparison=None,
         )
+    # Fresh, reproducible Monte Carlo / bootstrap draws for every test: seed + tests so far.
     cmp = compare_paired(
         parent,
         champion,
-        cfg,
+        cfg.model_copy(update={"seed": cfg.seed + ledger.tests}),
         alternative="less",
         reference_name="parent",
         challenger_name="champion",

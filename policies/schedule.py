@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,13 +41,21 @@ def next_round_delay(recent: Sequence[str | None], scheduled_delay_s: float, cfg
         else:
             break
     if k < cfg.after_rejections:
-        return NextRound(delay_s=scheduled_delay_s, backing_off=False, rejections_in_a_row=k,
-                         reason=f"{k} rejected round(s) in a row (< {cfg.after_rejections}): on schedule")
+        return NextRound(
+            delay_s=scheduled_delay_s,
+            backing_off=False,
+            rejections_in_a_row=k,
+            reason=f"{k} rejected round(s) in a row (< {cfg.after_rejections}): on schedule",
+        )
     backoff = min(cfg.max_s, cfg.base_s * cfg.factor ** (k - cfg.after_rejections))
     delay = max(scheduled_delay_s, backoff)
-    return NextRound(delay_s=delay, backing_off=True, rejections_in_a_row=k,
-                     reason=f"{k} rejected rounds in a row (>= {cfg.after_rejections}): backing off, "
-                            f"next round in {delay:.0f}s instead of {scheduled_delay_s:.0f}s")
+    return NextRound(
+        delay_s=delay,
+        backing_off=True,
+        rejections_in_a_row=k,
+        reason=f"{k} rejected rounds in a row (>= {cfg.after_rejections}): backing off, "
+        f"next round in {delay:.0f}s instead of {scheduled_delay_s:.0f}s",
+    )
 
 
 def retry_delay(attempt: int, backoff_s: Sequence[float]) -> float:

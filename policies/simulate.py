@@ -15,8 +15,8 @@ i])`) and returns plain pydantic results with a Monte Carlo standard error. The 
 deciders report do not enter any decision, so the simulations run them with the smallest
 bootstrap (`n_bootstrap=100`).
 
-`python -m policies.simulate` prints the tables quoted in docs/policies.md (a few minutes;
-`--quick` for a smoke run, `--jobs 2` to use two processes).
+`python -m policies.simulate` prints the tables quoted in docs/policies.md (about ten
+CPU-minutes; `--jobs 2` uses two processes, `--quick` is a 10x smaller smoke run).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import functools
 import gc
 import math
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -112,12 +113,15 @@ class CountsTable:
         self._by_n: dict[int, list[list[ProblemCounts]]] = {}
 
     def row(self, n: int) -> list[list[ProblemCounts]]:
+        """table[i][c] = ProblemCounts(ids[i], n, c), built on first use."""
         if n not in self._by_n:
             self._by_n[n] = [[ProblemCounts(problem_id=pid, n=n, c=c) for c in range(n + 1)] for pid in self.ids]
         return self._by_n[n]
 
 
-def draw_counts(rng: np.random.Generator, rates: np.ndarray, n: int, ids: Sequence[str] | CountsTable) -> list[ProblemCounts]:
+def draw_counts(
+    rng: np.random.Generator, rates: np.ndarray, n: int, ids: Sequence[str] | CountsTable
+) -> list[ProblemCounts]:
     """One evaluation: c_i ~ Binomial(n, rates_i) on each problem."""
     cs = rng.binomial(n, rates).tolist()
     if isinstance(ids, CountsTable):
@@ -200,9 +204,15 @@ class NullCase(BaseModel):
 
 
 @_with_frozen_heap
-def null_gate_fwer(case: NullCase, cfg: GateConfig = SIM_GATE, *, sims: int, seed: int = 0,
-                   population: Population = Population(),
-                   decide: Callable[..., gate_mod.GateDecision] | None = None) -> Estimate:
+def null_gate_fwer(
+    case: NullCase,
+    cfg: GateConfig = SIM_GATE,
+    *,
+    sims: int,
+    seed: int = 0,
+    population: Population = Population(),
+    decide: Callable[..., gate_mod.GateDecision] | None = None,
+) -> Estimate:
     """P(at least one false promotion over `case.rounds` null rounds) through `decide_gate`.
 
     Each simulation draws one held-out set (and calibration split), starts from
@@ -277,12 +287,19 @@ class OldCase(BaseModel):
 
 
 @_with_frozen_heap
-def old_round_false_promotions(case: OldCase, cfg: PromotionConfig = PromotionConfig(report_ci=False), *,
-                               sims: int, seed: int = 0, population: Population = Population()) -> Estimate:
+def old_round_false_promotions(
+    case: OldCase,
+    cfg: PromotionConfig = PromotionConfig(report_ci=False),
+    *,
+    sims: int,
+    seed: int = 0,
+    population: Population = Population(),
+) -> Estimate:
     """P(at least one false promotion over `case.rounds` rounds) of the old per-round gate."""
     ids = CountsTable(_ids("g", case.n_problems))
-    tcfg = TEvalConfig(incumbent_t=case.temperatures[0], alpha=cfg.alpha, min_problems=1, report_ci=False,
-                       seed=cfg.seed)
+    tcfg = TEvalConfig(
+        incumbent_t=case.temperatures[0], alpha=cfg.alpha, min_problems=1, report_ci=False, seed=cfg.seed
+    )
     events = tests = 0
     for i in range(sims):
         rng = np.random.default_rng([seed, i])
@@ -319,9 +336,18 @@ class PowerRow(BaseModel):
 
 
 @_with_frozen_heap
-def power_within(delta: float, n_problems: int, n_samples: int, cfg: GateConfig = SIM_GATE, *, sims: int,
-                 horizons: Sequence[int] = (1, 5, 20), start_tests: int = 0, seed: int = 0,
-                 population: Population = Population()) -> PowerRow:
+def power_within(
+    delta: float,
+    n_problems: int,
+    n_samples: int,
+    cfg: GateConfig = SIM_GATE,
+    *,
+    sims: int,
+    horizons: Sequence[int] = (1, 5, 20),
+    start_tests: int = 0,
+    seed: int = 0,
+    population: Population = Population(),
+) -> PowerRow:
     """Each round a fresh candidate `delta` better than the champion (same rates each round)
     meets the gate; the first promotion ends the simulation. `start_tests` null tests are
     assumed already run (ledger of a daemon that has spent that much)."""
@@ -371,8 +397,16 @@ def power_within(delta: float, n_problems: int, n_samples: int, cfg: GateConfig 
 
 
 @_with_frozen_heap
-def false_rollbacks(n_problems: int, n_samples: int, cfg: ReevalConfig = SIM_REEVAL, *, reevaluations: int = 100,
-                    sims: int, seed: int = 0, population: Population = Population()) -> Estimate:
+def false_rollbacks(
+    n_problems: int,
+    n_samples: int,
+    cfg: ReevalConfig = SIM_REEVAL,
+    *,
+    reevaluations: int = 100,
+    sims: int,
+    seed: int = 0,
+    population: Population = Population(),
+) -> Estimate:
     """P(at least one rollback over `reevaluations` re-evaluations of a champion exactly as
     good as its parent), through `decide_reevaluation` with the carried `ReevalLedger`."""
     ids = _ids("g", n_problems)
@@ -410,12 +444,26 @@ NULL_CASES = [
     NullCase(label="fixed T, 100 problems, n=1", n_problems=100),
     NullCase(label="fixed T, 100 problems, n=4", n_problems=100, n_champion=4, n_candidate=4),
     NullCase(label="fixed T, 400 problems, n=4", n_problems=400, n_champion=4, n_candidate=4),
-    NullCase(label="T tuned on 100 calibration problems, T 0.6 +8 points, n=1", temperatures=[0.0, 0.6, 1.0],
-             t_gains={0.6: 0.08}, calibration_problems=100),
-    NullCase(label="T tuned on 100 calibration problems, T 0.6 +12 points, n=1", temperatures=[0.0, 0.6, 1.0],
-             t_gains={0.6: 0.12}, calibration_problems=100),
-    NullCase(label="T tuned on 100 calibration problems, T 0.6 +8 points, n=4", temperatures=[0.0, 0.6, 1.0],
-             t_gains={0.6: 0.08}, calibration_problems=100, n_champion=4, n_candidate=4),
+    NullCase(
+        label="T tuned on 100 calibration problems, T 0.6 +8 points, n=1",
+        temperatures=[0.0, 0.6, 1.0],
+        t_gains={0.6: 0.08},
+        calibration_problems=100,
+    ),
+    NullCase(
+        label="T tuned on 100 calibration problems, T 0.6 +12 points, n=1",
+        temperatures=[0.0, 0.6, 1.0],
+        t_gains={0.6: 0.12},
+        calibration_problems=100,
+    ),
+    NullCase(
+        label="T tuned on 100 calibration problems, T 0.6 +8 points, n=4",
+        temperatures=[0.0, 0.6, 1.0],
+        t_gains={0.6: 0.08},
+        calibration_problems=100,
+        n_champion=4,
+        n_candidate=4,
+    ),
     NullCase(label="unequal n: champion n=1, candidate n=4", n_champion=1, n_candidate=4),
 ]
 
@@ -430,10 +478,14 @@ OLD_CASES = [
 ]
 
 
-def _run(job: tuple) -> BaseModel:
+def _run(job: tuple) -> Any:
     kind, args, kwargs = job
-    fn = {"null": null_gate_fwer, "old": old_round_false_promotions, "power": power_within,
-          "rollback": false_rollbacks}[kind]
+    fn = {
+        "null": null_gate_fwer,
+        "old": old_round_false_promotions,
+        "power": power_within,
+        "rollback": false_rollbacks,
+    }[kind]
     return fn(*args, **kwargs)
 
 
@@ -451,60 +503,77 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args(argv)
     q = 10 if args.quick else 1
-    s_null, s_old, s_power, s_rb = 1000 // q, 1000 // q, 400 // q, 1000 // q
     seed = args.seed
+    # Simulations per row; T-tuned rows cost three comparisons per round.
+    s_null = {c.label: (200 if c.calibration_problems else 400) // q for c in NULL_CASES}
+    s_old = {c.label: (1000 if c.rounds == 1 else 400) // q for c in OLD_CASES}
+    s_power, s_rb = 300 // q, 400 // q
 
     jobs: list[tuple] = []
-    jobs += [("null", (c,), dict(sims=s_null, seed=seed)) for c in NULL_CASES]
-    jobs += [("old", (c,), dict(sims=s_old, seed=seed)) for c in OLD_CASES]
+    jobs += [("null", (c,), dict(sims=s_null[c.label], seed=seed)) for c in NULL_CASES]
+    jobs += [("old", (c,), dict(sims=s_old[c.label], seed=seed)) for c in OLD_CASES]
     grid = [(d, m, n) for d in (0.02, 0.05, 0.10) for m in (76, 400, 1000) for n in (1, 4, 8)]
     jobs += [("power", (d, m, n), dict(sims=s_power, seed=seed)) for d, m, n in grid]
     late = [(d, 400, 4) for d in (0.02, 0.05, 0.10)]
     jobs += [("power", (d, m, n), dict(sims=s_power, seed=seed, start_tests=100)) for d, m, n in late]
-    jobs += [("rollback", (m, n), dict(sims=s_rb, seed=seed)) for m, n in ((100, 1), (400, 4))]
+    rb_cases = ((100, 1), (400, 4))
+    jobs += [("rollback", (m, n), dict(sims=s_rb, seed=seed)) for m, n in rb_cases]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             results = list(pool.map(_run, jobs))
     else:
         results = [_run(j) for j in jobs]
     it = iter(results)
-    null = [next(it) for _ in NULL_CASES]
-    old = [next(it) for _ in OLD_CASES]
-    power = [next(it) for _ in grid]
-    power_late = [next(it) for _ in late]
-    rb = [next(it) for _ in range(2)]
+    null: list[Estimate] = [next(it) for _ in NULL_CASES]
+    old: list[Estimate] = [next(it) for _ in OLD_CASES]
+    power: list[PowerRow] = [next(it) for _ in grid]
+    power_late: list[PowerRow] = [next(it) for _ in late]
+    rb: list[Estimate] = [next(it) for _ in rb_cases]
 
     cfg = GateConfig()
     out = sys.stdout
-    out.write(f"Simulations: seed {seed}; difficulties Beta(0.5, 1); gains are logit shifts; "
-              f"defaults alpha {cfg.alpha}, spend_horizon {cfg.spend_horizon:g}, spend_shape {cfg.spend_shape:g}, "
-              f"fallback {cfg.fallback}.\n\n")
+    out.write(
+        f"Simulations: seed {seed}; difficulties Beta(0.5, 1); gains are logit shifts; "
+        f"defaults alpha {cfg.alpha}, spend_horizon {cfg.spend_horizon:g}, spend_shape {cfg.spend_shape:g}, "
+        f"fallback {cfg.fallback}.\n\n"
+    )
     out.write("### Spending schedule (lifetime alpha 0.05)\n\n| test k | alpha_k | scheduled by k |\n|---|---|---|\n")
     for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
         lvl = cfg.alpha * spending.gamma(k, cfg)
         out.write(f"| {k} | {lvl:.3g} | {cfg.alpha * (1 - spending.unscheduled_fraction(k, cfg)):.4f} |\n")
 
-    out.write(f"\n### P(at least one false promotion), new gate ({s_null} simulations each, bound 0.05)\n\n")
-    out.write("| case | rounds | P(any false promotion) ± MC s.e. | tests run per simulation |\n|---|---|---|---|\n")
+    out.write("\n### P(at least one false promotion), new gate (bound 0.05)\n\n")
+    out.write(
+        "| case | rounds | simulations | P(any false promotion) ± MC s.e. | tests run per simulation |\n"
+        "|---|---|---|---|---|\n"
+    )
     for c, e in zip(NULL_CASES, null):
-        out.write(f"| {c.label} | {c.rounds} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
+        out.write(f"| {c.label} | {c.rounds} | {e.sims} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
 
-    out.write(f"\n### The old round, for comparison ({s_old} simulations each; 100 problems, alpha 0.05 per round)\n\n")
-    out.write("| case | rounds | P(any false promotion) ± MC s.e. |\n|---|---|---|\n")
-    for c, e in zip(OLD_CASES, old):
-        out.write(f"| {c.label} | {c.rounds} | {_fmt_p(e)} |\n")
+    out.write("\n### The old round, for comparison (100 problems, alpha 0.05 per round)\n\n")
+    out.write("| case | rounds | simulations | P(any false promotion) ± MC s.e. |\n|---|---|---|---|\n")
+    for oc, e in zip(OLD_CASES, old):
+        out.write(f"| {oc.label} | {oc.rounds} | {e.sims} | {_fmt_p(e)} |\n")
 
-    out.write(f"\n### Power: P(a truly better candidate is promoted within 1 / 5 / 20 rounds), fresh ledger "
-              f"({s_power} simulations per cell; MC s.e. <= {0.5 / math.sqrt(s_power):.3f})\n\n")
+    out.write(
+        f"\n### Power: P(a truly better candidate is promoted within 1 / 5 / 20 rounds), fresh ledger "
+        f"({s_power} simulations per cell; MC s.e. <= {0.5 / math.sqrt(s_power):.3f})\n\n"
+    )
     out.write("| gain | problems | n=1 | n=4 | n=8 |\n|---|---|---|---|---|\n")
     for d in (0.02, 0.05, 0.10):
         for m in (76, 400, 1000):
             cells = [p for p in power if p.delta == d and p.n_problems == m]
-            txt = [" / ".join(f"{p.within[h]:.2f}" for h in (1, 5, 20)) for p in sorted(cells, key=lambda p: p.n_samples)]
+            txt = [
+                " / ".join(f"{p.within[h]:.2f}" for h in (1, 5, 20)) for p in sorted(cells, key=lambda p: p.n_samples)
+            ]
             out.write(f"| +{d * 100:.0f} points | {m} | " + " | ".join(txt) + " |\n")
-    out.write("\nAfter 100 tests already run (400 problems, n=4): "
-              + "; ".join(f"+{p.delta * 100:.0f} points {' / '.join(f'{p.within[h]:.2f}' for h in (1, 5, 20))}"
-                          for p in power_late) + "\n")
+    out.write(
+        "\nAfter 100 tests already run (400 problems, n=4): "
+        + "; ".join(
+            f"+{p.delta * 100:.0f} points {' / '.join(f'{p.within[h]:.2f}' for h in (1, 5, 20))}" for p in power_late
+        )
+        + "\n"
+    )
 
     out.write("\n### Minimum detectable gain (80% power, base pass@1 0.3, `budget_status`)\n\n")
     out.write("| problems x n | test 1 | test 10 | test 100 | test 1000 |\n|---|---|---|---|---|\n")
@@ -517,10 +586,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row.append("n/a" if st.min_detectable_delta is None else f"{st.min_detectable_delta:+.3f}")
             out.write(f"| {m} x {n} | " + " | ".join(row) + " |\n")
 
-    out.write(f"\n### False rollbacks ({s_rb} simulations each, bound 0.05)\n\n")
-    out.write("| case | P(any false rollback) ± MC s.e. | tests per simulation |\n|---|---|---|\n")
+    out.write("\n### False rollbacks (bound 0.05)\n\n")
+    out.write("| case | simulations | P(any false rollback) ± MC s.e. | tests per simulation |\n|---|---|---|---|\n")
     for e in rb:
-        out.write(f"| {e.label} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
+        out.write(f"| {e.label} | {e.sims} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
     return 0
 
 

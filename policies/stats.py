@@ -14,8 +14,9 @@ samples them; a test cross-checks the two).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
@@ -52,7 +53,9 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     return lo, hi
 
 
-def _wilson_pair(successes: tuple[int, int], trials: int, confidence: float) -> tuple[tuple[float, float], tuple[float, float]]:
+def _wilson_pair(
+    successes: tuple[int, int], trials: int, confidence: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Both margins' Wilson intervals in one vectorised statsmodels call: ((lo1, lo2), (hi1, hi2))."""
     lo, hi = proportion_confint(np.asarray(successes), trials, alpha=1.0 - confidence, method="wilson")
     los = tuple(0.0 if s == 0 else max(0.0, float(v)) for s, v in zip(successes, lo))
@@ -245,9 +248,7 @@ def _sign_flip_exact(ints: np.ndarray, alternative: Alternative) -> float:
     return min(1.0, p)
 
 
-def _sign_flip_monte_carlo(
-    diffs: np.ndarray, alternative: Alternative, n_resamples: int, seed: int
-) -> float:
+def _sign_flip_monte_carlo(diffs: np.ndarray, alternative: Alternative, n_resamples: int, seed: int) -> float:
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     rng = np.random.default_rng(seed)

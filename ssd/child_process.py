@@ -39,7 +39,7 @@ def spawn(cmd: list[str], *, pdeathsig: int = signal.SIGTERM, **popen_kw) -> sub
     """Start ``cmd`` in a new session, bound to this process's life (see the module doc)."""
     popen_kw.setdefault("start_new_session", True)
     full = bound_command(cmd, pdeathsig)
-    return _spawner.submit(subprocess.Popen, full, **popen_kw).result()
+    return _spawner.submit(lambda: subprocess.Popen(full, **popen_kw)).result()
 
 
 # -- /proc -------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def _proc_stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     # comm (field 2) may hold spaces and parentheses: split after its last ")".
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def proc_start_ticks(pid: int) -> int | None:
@@ -82,6 +82,7 @@ def kill_group(pgid: int, grace_s: float = 10.0, proc: subprocess.Popen | None =
 
     ``proc``, the group leader when it is our child, is reaped so it does not linger as a zombie.
     """
+
     def gone(deadline: float) -> bool:
         while time.monotonic() < deadline:
             if proc is not None:
@@ -115,9 +116,14 @@ class ProcessRecord:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, pid: int, cmdline: list[str] | None = None, **extra) -> "ProcessRecord":
-        return cls(pid=pid, pgid=os.getpgid(pid), start_ticks=proc_start_ticks(pid),
-                   cmdline=list(cmdline) if cmdline is not None else (proc_cmdline(pid) or []), extra=extra)
+    def of(cls, pid: int, cmdline: list[str] | None = None, **extra) -> ProcessRecord:
+        return cls(
+            pid=pid,
+            pgid=os.getpgid(pid),
+            start_ticks=proc_start_ticks(pid),
+            cmdline=list(cmdline) if cmdline is not None else (proc_cmdline(pid) or []),
+            extra=extra,
+        )
 
     def write(self, path: Path) -> None:
         from ssd.atomic_io import write_text_atomic
@@ -125,13 +131,17 @@ class ProcessRecord:
         write_text_atomic(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
-    def read(cls, path: Path) -> "ProcessRecord | None":
+    def read(cls, path: Path) -> ProcessRecord | None:
         """None when there is no pidfile or it is not one of ours (never an exception)."""
         try:
             data = json.loads(Path(path).read_text())
-            rec = cls(pid=int(data["pid"]), pgid=int(data["pgid"]),
-                      start_ticks=None if data.get("start_ticks") is None else int(data["start_ticks"]),
-                      cmdline=[str(a) for a in data["cmdline"]], extra=dict(data.get("extra") or {}))
+            rec = cls(
+                pid=int(data["pid"]),
+                pgid=int(data["pgid"]),
+                start_ticks=None if data.get("start_ticks") is None else int(data["start_ticks"]),
+                cmdline=[str(a) for a in data["cmdline"]],
+                extra=dict(data.get("extra") or {}),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return rec if rec.pid > 1 and rec.pgid > 1 and rec.cmdline else None

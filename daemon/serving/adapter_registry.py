@@ -16,16 +16,17 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from ssd.adapters import MANIFEST as ADAPTER_MANIFEST, PROBE_PROMPT, AdapterError, load_manifest
 from policies.retention import AdapterInfo, RetentionConfig, RetentionState, plan_retention
+from ssd.adapters import MANIFEST as ADAPTER_MANIFEST
+from ssd.adapters import PROBE_PROMPT, AdapterError, load_manifest
 from ssd.atomic_io import write_text_atomic
 from ssd.retry import Retry
 from ssd.vllm_server import ADAPTER_WEIGHT_FILES, ServerError, VLLMServer, validate_adapter_dir
@@ -63,7 +64,7 @@ class ProbeResult(BaseModel):
     token_logprobs: list[float]
     top_logprobs: list[dict[str, float]]
 
-    def differs_from(self, other: "ProbeResult", tol: float = PROBE_LOGPROB_TOLERANCE) -> bool:
+    def differs_from(self, other: ProbeResult, tol: float = PROBE_LOGPROB_TOLERANCE) -> bool:
         if self.tokens != other.tokens:
             return True
         for a, b in zip(self.token_logprobs, other.token_logprobs):
@@ -106,8 +107,9 @@ class Resolved:
     version: str | None  # None: the base model
 
 
-def policies_retention_plan(loaded: list[str], champion: str | None, pinned: list[str],
-                            history: list[str], keep_previous: int = 1) -> list[str]:
+def policies_retention_plan(
+    loaded: list[str], champion: str | None, pinned: list[str], history: list[str], keep_previous: int = 1
+) -> list[str]:
     """Versions to unload, decided by ``policies.retention.plan_retention``: the champion and
     pins always stay; ``keep_previous`` slots go to the most recent good former champions (so a
     rollback is instant and clients that just resolved the old alias are not cut off)."""
@@ -115,7 +117,10 @@ def policies_retention_plan(loaded: list[str], champion: str | None, pinned: lis
     order = {v: i for i, v in enumerate(known)}
     state = RetentionState(
         adapters=[AdapterInfo(version=v, seq=order[v], loaded=v in loaded) for v in known],
-        champion=champion, champion_history=[v for v in history if v != champion], pinned=list(pinned))
+        champion=champion,
+        champion_history=[v for v in history if v != champion],
+        pinned=list(pinned),
+    )
     required = len(set(pinned) | ({champion} if champion else set()))
     # Slots beyond the required ones go only to former champions (rollback targets).
     slots = required + min(keep_previous, len([v for v in history if v != champion]))
@@ -152,10 +157,18 @@ class AdapterRegistry:
     """Thread-safe: ``resolve`` is called from the endpoint's event loop on every request,
     ``promote``/``pin``/``rollback`` from the daemon, ``reload_all``/``reap`` from the supervisor."""
 
-    def __init__(self, server: VLLMServer, state_path: Path, *, alias: str = "ssd",
-                 keep_previous: int = 1, probe_timeout_s: float = 60.0, admin_retries: int = 2,
-                 retention: Callable[..., list[str]] | None = None,
-                 on_swap: Callable[[str | None, str | None, float], None] | None = None):
+    def __init__(
+        self,
+        server: VLLMServer,
+        state_path: Path,
+        *,
+        alias: str = "ssd",
+        keep_previous: int = 1,
+        probe_timeout_s: float = 60.0,
+        admin_retries: int = 2,
+        retention: Callable[..., list[str]] | None = None,
+        on_swap: Callable[[str | None, str | None, float], None] | None = None,
+    ):
         if not VERSION_RE.match(alias):
             raise ValueError(f"alias {alias!r} must match {VERSION_RE.pattern}")
         self.alias = alias
@@ -183,8 +196,10 @@ class AdapterRegistry:
         except (OSError, ValueError) as exc:
             raise RegistryError(f"{self.state_path}: unreadable registry state ({_first_line(exc)}){keep}") from exc
         if state.schema_version != STATE_SCHEMA:
-            raise RegistryError(f"{self.state_path}: registry state schema {state.schema_version}, this "
-                                f"version reads {STATE_SCHEMA}{keep}")
+            raise RegistryError(
+                f"{self.state_path}: registry state schema {state.schema_version}, this "
+                f"version reads {STATE_SCHEMA}{keep}"
+            )
         if state.base_model != base_model:
             raise RegistryError(
                 f"{self.state_path}: state is for base model {state.base_model!r} but the server "
@@ -240,7 +255,7 @@ class AdapterRegistry:
                 return Resolved(self.state.base_model, None)
             return Resolved(self.state.adapters[champ].vllm_name, champ)
         if model.startswith(self.alias + "@"):
-            version = model[len(self.alias) + 1:]
+            version = model[len(self.alias) + 1 :]
             entry = self.state.adapters.get(version)
             if entry is None or not entry.loaded:
                 return None
@@ -278,8 +293,14 @@ class AdapterRegistry:
 
     # -- probing -----------------------------------------------------------------------------
     def _probe(self, model: str) -> ProbeResult:
-        payload = {"model": model, "prompt": PROBE_PROMPT, "max_tokens": PROBE_MAX_TOKENS,
-                   "temperature": 0.0, "logprobs": PROBE_TOP_LOGPROBS, "seed": 0}
+        payload = {
+            "model": model,
+            "prompt": PROBE_PROMPT,
+            "max_tokens": PROBE_MAX_TOKENS,
+            "temperature": 0.0,
+            "logprobs": PROBE_TOP_LOGPROBS,
+            "seed": 0,
+        }
         retry = Retry(attempts=self.admin_retries + 1, on=(httpx.TransportError,), backoff_s=0.5)
         try:
             r = retry.call(self._probe_http.post, "/v1/completions", json=payload)
@@ -312,8 +333,7 @@ class AdapterRegistry:
         self._check_prediction(entry, got, base)
         if expected_text is not None and not got.text.startswith(expected_text):
             raise RegistryError(
-                f"adapter {entry.version}: probe text {got.text!r} does not start with the "
-                f"expected {expected_text!r}"
+                f"adapter {entry.version}: probe text {got.text!r} does not start with the expected {expected_text!r}"
             )
         return got
 
@@ -335,16 +355,24 @@ class AdapterRegistry:
             return
         gap = max(abs(a - b) for a, b in zip(served, pred.adapter_top_logprobs))
         tol = PREDICTION_TOLERANCE.get(pred.precision, 0.3)
-        base_gap = (max(abs(a - b) for a, b in zip(base_served, pred.adapter_top_logprobs))
-                    if len(base_served) == k else float("inf"))
+        base_gap = (
+            max(abs(a - b) for a, b in zip(base_served, pred.adapter_top_logprobs))
+            if len(base_served) == k
+            else float("inf")
+        )
         if gap > tol or (base_gap > tol and gap >= base_gap):
             raise RegistryError(
                 f"adapter {entry.version} loaded as {entry.vllm_name} serves top-{k} logprobs "
                 f"{[round(x, 4) for x in served]} but its trainer predicted "
                 f"{[round(x, 4) for x in pred.adapter_top_logprobs]} (gap {gap:.4f} > {tol}): "
-                f"these are not the weights that were trained")
-        log.info("serve.probe_matches_prediction", version=entry.version, gap=round(gap, 5),
-                 base_gap=round(base_gap, 5) if base_gap != float("inf") else None)
+                f"these are not the weights that were trained"
+            )
+        log.info(
+            "serve.probe_matches_prediction",
+            version=entry.version,
+            gap=round(gap, 5),
+            base_gap=round(base_gap, 5) if base_gap != float("inf") else None,
+        )
 
     # -- loading -----------------------------------------------------------------------------
     def _entry_for(self, version: str, path: Path | None) -> AdapterEntry:
@@ -371,8 +399,9 @@ class AdapterRegistry:
             if existing.path != str(path):
                 existing.path = str(path)  # same bytes, moved folder
             return existing
-        return AdapterEntry(version=version, path=str(path), vllm_name=vllm_name_for(version, digest),
-                            content_hash=digest)
+        return AdapterEntry(
+            version=version, path=str(path), vllm_name=vllm_name_for(version, digest), content_hash=digest
+        )
 
     def _ensure_loaded(self, entry: AdapterEntry, expected_text: str | None = None) -> dict[str, float]:
         """Load and probe; returns the time each took (ms)."""
@@ -416,8 +445,7 @@ class AdapterRegistry:
             return False
 
     # -- public operations -------------------------------------------------------------------
-    def promote(self, version: str, path: Path | str | None = None, *,
-                expected_text: str | None = None) -> float:
+    def promote(self, version: str, path: Path | str | None = None, *, expected_text: str | None = None) -> float:
         """Make ``version`` the champion; returns the swap latency in seconds.
 
         Raises RegistryError (champion unchanged) when the adapter cannot be loaded or its probe
@@ -436,8 +464,14 @@ class AdapterRegistry:
                     self.state.history = [v for v in self.state.history if v != version]
             latency = time.monotonic() - t0
             self._persist()
-            log.info("serve.swap", from_version=previous, to_version=version, vllm_name=entry.vllm_name,
-                     latency_ms=round(latency * 1e3, 1), **timings)
+            log.info(
+                "serve.swap",
+                from_version=previous,
+                to_version=version,
+                vllm_name=entry.vllm_name,
+                latency_ms=round(latency * 1e3, 1),
+                **timings,
+            )
             if self._on_swap is not None:
                 self._on_swap(previous, version, latency)
             self.apply_retention()
@@ -488,8 +522,13 @@ class AdapterRegistry:
         with self._admin_lock:
             with self._lock:
                 loaded = [v for v, e in self.state.adapters.items() if e.loaded]
-                victims = self._retention(loaded, self.state.champion, list(self.state.pinned),
-                                          list(self.state.history), keep_previous=self.keep_previous)
+                victims = self._retention(
+                    loaded,
+                    self.state.champion,
+                    list(self.state.pinned),
+                    list(self.state.history),
+                    keep_previous=self.keep_previous,
+                )
                 for v in victims:
                     self.state.adapters[v].pending_unload = True
             self.reap()
@@ -500,9 +539,15 @@ class AdapterRegistry:
         done = []
         with self._admin_lock:
             with self._lock:
-                ready = [e for e in self.state.adapters.values()
-                         if e.loaded and e.pending_unload and self._inflight.get(e.vllm_name, 0) == 0
-                         and e.version != self.state.champion and e.version not in self.state.pinned]
+                ready = [
+                    e
+                    for e in self.state.adapters.values()
+                    if e.loaded
+                    and e.pending_unload
+                    and self._inflight.get(e.vllm_name, 0) == 0
+                    and e.version != self.state.champion
+                    and e.version not in self.state.pinned
+                ]
                 # Hide them from routing first so no new request picks a name being unloaded.
                 for e in ready:
                     e.loaded = False
@@ -535,7 +580,7 @@ class AdapterRegistry:
                 for e in self.state.adapters.values():
                     e.loaded = False  # re-verified below; a present name still gets re-probed
                 champion = self.state.champion
-                keep_hist = self.state.history[-self.keep_previous:] if self.keep_previous > 0 else []
+                keep_hist = self.state.history[-self.keep_previous :] if self.keep_previous > 0 else []
                 wanted = [v for v in [champion, *self.state.pinned, *reversed(keep_hist)] if v]
             failed: list[str] = []
             for version in dict.fromkeys(wanted):
@@ -556,8 +601,14 @@ class AdapterRegistry:
                     log.error("serve.reload_failed", version=version, error=str(exc))
             if champion in failed:
                 with self._lock:
-                    fallback = next((v for v in reversed(self.state.history)
-                                     if v in self.state.adapters and self.state.adapters[v].loaded), None)
+                    fallback = next(
+                        (
+                            v
+                            for v in reversed(self.state.history)
+                            if v in self.state.adapters and self.state.adapters[v].loaded
+                        ),
+                        None,
+                    )
                     self.state.champion = fallback
                     self.state.history = [v for v in self.state.history if v != fallback]
                 log.error("serve.champion_lost", lost=champion, now=fallback or self.state.base_model)

@@ -42,26 +42,39 @@ __all__ = ["EndpointConfig", "create_app", "openai_error"]
 log = structlog.get_logger(__name__).bind(stage="serve")
 
 
-def create_app(config: EndpointConfig, registry: AdapterRegistry, supervisor: Supervisor | None = None,
-               metrics: ServeMetrics | None = None, *,
-               upstream_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+def create_app(
+    config: EndpointConfig,
+    registry: AdapterRegistry,
+    supervisor: Supervisor | None = None,
+    metrics: ServeMetrics | None = None,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
     """The FastAPI app over ``registry``'s server (``upstream_transport``: tests only)."""
-    ctx = EndpointContext(config=config, registry=registry, supervisor=supervisor,
-                          metrics=metrics or ServeMetrics(), auth=ApiKeyAuth(config.api_keys),
-                          limiter=ConcurrencyLimiter(config.max_concurrent_per_client, config.limit_retry_after_s))
+    ctx = EndpointContext(
+        config=config,
+        registry=registry,
+        supervisor=supervisor,
+        metrics=metrics or ServeMetrics(),
+        auth=ApiKeyAuth(config.api_keys),
+        limiter=ConcurrencyLimiter(config.max_concurrent_per_client, config.limit_retry_after_s),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        ctx.upstream = Upstream(registry.server.base_url, connect_timeout_s=config.connect_timeout_s,
-                                read_timeout_s=config.request_timeout_s, max_connections=config.max_concurrency,
-                                transport=upstream_transport)
+        ctx.upstream = Upstream(
+            registry.server.base_url,
+            connect_timeout_s=config.connect_timeout_s,
+            read_timeout_s=config.request_timeout_s,
+            max_connections=config.max_concurrency,
+            transport=upstream_transport,
+        )
         try:
             yield
         finally:
             await ctx.upstream.aclose()
 
-    app = FastAPI(title="ssd-daemon endpoint", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="ssd-daemon endpoint", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.state.metrics = ctx.metrics
     app.state.registry = registry
@@ -84,8 +97,9 @@ def _install_error_handlers(app: FastAPI, metrics: ServeMetrics) -> None:
         if exc.status_code == 404:
             return openai_error(404, f"unknown route {request.method} {request.url.path}", code="not_found")
         if exc.status_code == 405:
-            return openai_error(405, f"method {request.method} not allowed on {request.url.path}",
-                                code="method_not_allowed")
+            return openai_error(
+                405, f"method {request.method} not allowed on {request.url.path}", code="method_not_allowed"
+            )
         return openai_error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)

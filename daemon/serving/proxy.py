@@ -10,7 +10,8 @@ the engine within moments of its client leaving, instead of running to ``max_tok
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, TypeVar
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import httpx
 from starlette.requests import Request
@@ -21,8 +22,14 @@ from ssd.retry import Retry
 T = TypeVar("T")
 
 # vLLM is not there (refused, reset, dropped): 503 + Retry-After, and the supervisor looks now.
-UPSTREAM_DOWN_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
-                        httpx.WriteError, httpx.PoolTimeout, httpx.ConnectTimeout)
+UPSTREAM_DOWN_ERRORS = (
+    httpx.ConnectError,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.PoolTimeout,
+    httpx.ConnectTimeout,
+)
 # One immediate retry covers a pooled keep-alive connection that a restarted server dropped;
 # a second failure means vLLM is really not there.
 SEND_RETRY = Retry(attempts=2, on=(httpx.RemoteProtocolError,), backoff_s=0.0)
@@ -43,14 +50,21 @@ def upstream_timeout(exc: Exception) -> APIError:
 class Upstream:
     """The endpoint's connection pool to vLLM."""
 
-    def __init__(self, base_url: str, *, connect_timeout_s: float, read_timeout_s: float,
-                 max_connections: int, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        max_connections: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         self.client = httpx.AsyncClient(
-            base_url=base_url, transport=transport,
-            timeout=httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=30.0,
-                                  pool=read_timeout_s),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=min(64, max_connections)))
+            base_url=base_url,
+            transport=transport,
+            timeout=httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=read_timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(64, max_connections)),
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -58,9 +72,10 @@ class Upstream:
     async def open(self, path: str, body: bytes) -> httpx.Response:
         """POST and return once the headers are in (the body is left to the caller to read
         or stream, and to close). Raises UpstreamDown or APIError(504)."""
+
         def build() -> httpx.Request:
-            return self.client.build_request("POST", path, content=body,
-                                             headers={"content-type": "application/json"})
+            return self.client.build_request("POST", path, content=body, headers={"content-type": "application/json"})
+
         try:
             return await SEND_RETRY.acall(lambda: self.client.send(build(), stream=True))
         except UPSTREAM_DOWN_ERRORS as exc:

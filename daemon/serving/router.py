@@ -25,8 +25,16 @@ from daemon.serving.adapter_registry import AdapterRegistry, Resolved
 from daemon.serving.auth import ApiKeyAuth
 from daemon.serving.limits import ConcurrencyLimiter, Slot, check_caps
 from daemon.serving.metrics import ServeMetrics
-from daemon.serving.protocol import (ROUTES, APIError, GenerationRequest, ModelCard, ModelList, parse_json,
-                                     unavailable, validate_request)
+from daemon.serving.protocol import (
+    ROUTES,
+    APIError,
+    GenerationRequest,
+    ModelCard,
+    ModelList,
+    parse_json,
+    unavailable,
+    validate_request,
+)
 from daemon.serving.proxy import ClientGone, Upstream, UpstreamDown, unless_disconnected
 from daemon.serving.stream import ProxyStream, SSERewriter, error_event
 from daemon.serving.supervisor import Supervisor
@@ -118,8 +126,12 @@ async def health(request: Request) -> JSONResponse:
     ctx = context(request)
     sup, reg = ctx.supervisor, ctx.registry
     state = sup.state if sup else "up"
-    body = {"status": "ok" if state == "up" else state, "alias": reg.alias, "champion": reg.champion,
-            "base_model": reg.base_model}
+    body = {
+        "status": "ok" if state == "up" else state,
+        "alias": reg.alias,
+        "champion": reg.champion,
+        "base_model": reg.base_model,
+    }
     if state != "up":
         body["reason"] = sup.reason if sup else ""
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(ctx.config.retry_after_s)})
@@ -141,8 +153,10 @@ async def models(request: Request) -> Response:
     except APIError as err:
         return call.fail(err)
     context_len = await ctx.max_model_len()
-    cards = [ModelCard(id=name, created=ctx.started, root=ctx.registry.base_model, max_model_len=context_len)
-             for name in ctx.registry.public_models()]
+    cards = [
+        ModelCard(id=name, created=ctx.started, root=ctx.registry.base_model, max_model_len=context_len)
+        for name in ctx.registry.public_models()
+    ]
     call.done(200)
     return JSONResponse(ModelList(data=cards).model_dump())
 
@@ -182,8 +196,12 @@ async def admit(ctx: EndpointContext, request: Request, call: Call) -> tuple[Gen
     resolved = ctx.registry.resolve(req.model, acquire=True)
     if resolved is None:
         slot.release()
-        raise APIError(404, f"the model '{req.model}' does not exist; available: "
-                            f"{', '.join(ctx.registry.public_models())}", param="model", code="model_not_found")
+        raise APIError(
+            404,
+            f"the model '{req.model}' does not exist; available: {', '.join(ctx.registry.public_models())}",
+            param="model",
+            code="model_not_found",
+        )
     call.model = req.model
     return req, payload, Lease(ctx, resolved, slot)
 
@@ -212,8 +230,9 @@ async def generate(request: Request, path: str) -> Response:
         raise
 
 
-async def forward_unary(ctx: EndpointContext, request: Request, call: Call, lease: Lease, path: str,
-                        body: bytes) -> Response:
+async def forward_unary(
+    ctx: EndpointContext, request: Request, call: Call, lease: Lease, path: str, body: bytes
+) -> Response:
     assert ctx.upstream is not None
     try:
         status, data = await unless_disconnected(request, ctx.upstream.fetch(path, body))
@@ -254,8 +273,9 @@ def upstream_answer(ctx: EndpointContext, call: Call, resolved: Resolved, status
     return JSONResponse(obj)
 
 
-async def forward_stream(ctx: EndpointContext, request: Request, call: Call, lease: Lease, path: str,
-                         body: bytes, strip_usage: bool) -> Response:
+async def forward_stream(
+    ctx: EndpointContext, request: Request, call: Call, lease: Lease, path: str, body: bytes, strip_usage: bool
+) -> Response:
     assert ctx.upstream is not None
     try:
         resp = await unless_disconnected(request, ctx.upstream.open(path, body))
@@ -278,10 +298,13 @@ async def forward_stream(ctx: EndpointContext, request: Request, call: Call, lea
     return sse_response(ctx, call, lease, resp, strip_usage)
 
 
-def sse_response(ctx: EndpointContext, call: Call, lease: Lease, resp: httpx.Response,
-                 strip_usage: bool) -> Response:
-    rewriter = SSERewriter(internal_name=lease.resolved.vllm_name, asked=call.model, strip_usage=strip_usage,
-                           on_usage=lambda usage: ctx.metrics.count_usage(call.model, usage))
+def sse_response(ctx: EndpointContext, call: Call, lease: Lease, resp: httpx.Response, strip_usage: bool) -> Response:
+    rewriter = SSERewriter(
+        internal_name=lease.resolved.vllm_name,
+        asked=call.model,
+        strip_usage=strip_usage,
+        on_usage=lambda usage: ctx.metrics.count_usage(call.model, usage),
+    )
     outcome: dict[str, Any] = {"status": CLIENT_GONE, "error": "client_gone"}  # until the stream ends
 
     def finish() -> None:
@@ -315,5 +338,9 @@ def sse_response(ctx: EndpointContext, call: Call, lease: Lease, resp: httpx.Res
         await resp.aclose()  # an unfinished stream: closing it makes vLLM abort the request
         finish()
 
-    return ProxyStream(events(), cleanup, media_type="text/event-stream",
-                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return ProxyStream(
+        events(),
+        cleanup,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -16,9 +16,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import structlog
 import uvicorn
@@ -41,25 +41,34 @@ def open_vllm_server(config: ServeConfig) -> VLLMServer:
     if config.server.url:
         return VLLMServer.attach(config.server.url, config.served_model_name, config.server)
     if config.server.host not in ("127.0.0.1", "localhost", "::1"):
-        raise ServerError(f"server.host {config.server.host!r}: vLLM must listen on loopback only; "
-                          "expose the endpoint instead")
+        raise ServerError(
+            f"server.host {config.server.host!r}: vLLM must listen on loopback only; expose the endpoint instead"
+        )
     info = resolve(Path(config.data_dir), config.model)
-    return VLLMServer.start(Path(info.path), config.served_model_name or info.name, config.server,
-                            config.resolved_vllm_log())
+    return VLLMServer.start(
+        Path(info.path), config.served_model_name or info.name, config.server, config.resolved_vllm_log()
+    )
 
 
 class ServingStack:
     """Registry + supervisor + endpoint over an already opened server, endpoint in a thread."""
 
-    def __init__(self, server: VLLMServer, endpoint: EndpointConfig, state_path: Path, *,
-                 champion_file: Path | None = None, own_server: bool = False):
+    def __init__(
+        self,
+        server: VLLMServer,
+        endpoint: EndpointConfig,
+        state_path: Path,
+        *,
+        champion_file: Path | None = None,
+        own_server: bool = False,
+    ):
         self.server_owned = own_server
         self.endpoint_config = endpoint
         self.metrics = ServeMetrics()
         self._first_server = server
-        self.registry = AdapterRegistry(server, state_path, alias=endpoint.alias,
-                                        keep_previous=endpoint.keep_previous,
-                                        on_swap=self.metrics.on_swap)
+        self.registry = AdapterRegistry(
+            server, state_path, alias=endpoint.alias, keep_previous=endpoint.keep_previous, on_swap=self.metrics.on_swap
+        )
         self.supervisor = Supervisor(self.registry, endpoint, self.metrics, champion_file=champion_file)
         self.app = create_app(endpoint, self.registry, self.supervisor, self.metrics)
         self._uvicorn: uvicorn.Server | None = None
@@ -73,14 +82,20 @@ class ServingStack:
 
     def _uvicorn_config(self, sock_port: int) -> uvicorn.Config:
         graceful = max(1, int(self.endpoint_config.shutdown_timeout_s / 4))
-        return uvicorn.Config(self.app, host=self.endpoint_config.host, port=sock_port,
-                              log_level="warning", access_log=False, timeout_graceful_shutdown=graceful,
-                              limit_concurrency=self.endpoint_config.max_concurrency * 2)
+        return uvicorn.Config(
+            self.app,
+            host=self.endpoint_config.host,
+            port=sock_port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=graceful,
+            limit_concurrency=self.endpoint_config.max_concurrency * 2,
+        )
 
     def start_supervision(self) -> None:
         self.supervisor.start()
 
-    def start_in_thread(self, startup_timeout_s: float = 30.0) -> "ServingStack":
+    def start_in_thread(self, startup_timeout_s: float = 30.0) -> ServingStack:
         self.start_supervision()
         if self.port == 0:
             with socket.socket() as s:
@@ -122,7 +137,7 @@ class ServingStack:
             server.stop(timeout_s=max(1.0, deadline - time.monotonic()))
         log.info("serve.stopped", url=self.url)
 
-    def __enter__(self) -> "ServingStack":
+    def __enter__(self) -> ServingStack:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -142,6 +157,7 @@ def graceful_signals(bound_s: float) -> Iterator[None]:
     what follows the signal: after ``bound_s`` more the process exits anyway (vLLM, bound to
     it by PR_SET_PDEATHSIG, follows).
     """
+
     def on_signal(signum, frame) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the shutdown short
             signal.signal(sig, signal.SIG_IGN)
@@ -172,8 +188,13 @@ def run_serve(config: ServeConfig) -> None:
     with graceful_signals(bound):
         server = open_vllm_server(config)
         try:
-            stack = ServingStack(server, config.endpoint, config.resolved_state_path(),
-                                 champion_file=config.champion_file, own_server=server.proc is not None)
+            stack = ServingStack(
+                server,
+                config.endpoint,
+                config.resolved_state_path(),
+                champion_file=config.champion_file,
+                own_server=server.proc is not None,
+            )
         except BaseException:
             server.stop()
             raise

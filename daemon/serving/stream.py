@@ -11,7 +11,8 @@ while no chunk is flowing (a request still queued in vLLM).
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 from fastapi.responses import StreamingResponse
@@ -20,8 +21,9 @@ from daemon.serving.protocol import error_body
 
 
 class SSERewriter:
-    def __init__(self, *, internal_name: str, asked: str, strip_usage: bool,
-                 on_usage: Callable[[dict], None] | None = None):
+    def __init__(
+        self, *, internal_name: str, asked: str, strip_usage: bool, on_usage: Callable[[dict], None] | None = None
+    ):
         self.internal_name, self.asked, self.strip_usage = internal_name, asked, strip_usage
         self.on_usage = on_usage
         self.done = False
@@ -73,6 +75,7 @@ class ProxyStream(StreamingResponse):
     async def __call__(self, scope, receive, send) -> None:
         try:
             async with anyio.create_task_group() as tg:
+
                 async def stream_then_stop() -> None:
                     try:
                         await self.stream_response(send)

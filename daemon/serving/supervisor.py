@@ -18,14 +18,15 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import structlog
 
+from daemon.serve_config import EndpointConfig
 from daemon.serving.adapter_registry import AdapterRegistry, RegistryError
 from daemon.serving.metrics import ServeMetrics
-from daemon.serve_config import EndpointConfig
 from ssd.vllm_server import ServerError, VLLMServer
 
 log = structlog.get_logger(__name__).bind(stage="serve")
@@ -36,8 +37,15 @@ State = Literal["starting", "up", "down", "recovering", "stopped"]
 class Supervisor:
     """Health checks, restarts within a budget, champion-file hand-over; see the module doc."""
 
-    def __init__(self, registry: AdapterRegistry, config: EndpointConfig, metrics: ServeMetrics | None = None,
-                 *, champion_file: Path | None = None):
+    def __init__(
+        self,
+        registry: AdapterRegistry,
+        config: EndpointConfig,
+        metrics: ServeMetrics | None = None,
+        *,
+        champion_file: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.registry = registry
         self.config = config
         self.metrics = metrics
@@ -51,6 +59,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._state_lock = threading.Lock()
         self._seen_champion_file: tuple | None = None
+        self.clock = clock  # what the restart window is measured with (tests move it)
 
     # -- state read by the endpoint on every request -----------------------------------------
     @property
@@ -106,8 +115,9 @@ class Supervisor:
     # -- one check ---------------------------------------------------------------------------
     def tick(self) -> None:
         server = self.registry.server
-        owned = server.proc is not None
-        exited = owned and server.proc.poll() is not None
+        proc = server.proc
+        owned = proc is not None
+        exited = proc is not None and proc.poll() is not None
         healthy = False if exited else server.health(timeout_s=self.config.health_timeout_s)
         if healthy:
             self._fails = 0
@@ -121,8 +131,11 @@ class Supervisor:
         if not exited and self._fails < self.config.health_failures:
             log.warning("serve.health_failed", fails=self._fails, of=self.config.health_failures)
             return
-        reason = f"vLLM exited with code {server.proc.returncode}" if exited else \
-            f"vLLM failed {self._fails} health checks in a row"
+        reason = (
+            f"vLLM exited with code {proc.returncode}"
+            if proc is not None and exited
+            else f"vLLM failed {self._fails} health checks in a row"
+        )
         if owned and self.config.restart_policy == "always":
             self._restart(server, reason)
         else:
@@ -144,24 +157,31 @@ class Supervisor:
             self.metrics.set_champion(self.registry.champion)
 
     def _restart_budget_left(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         while self._restarts and now - self._restarts[0] > self.config.restart_window_s:
             self._restarts.popleft()
         return len(self._restarts) < self.config.max_restarts
 
     def _restart(self, old: VLLMServer, reason: str) -> None:
         if not self._restart_budget_left():
-            why = (f"{reason}; not restarted: restart budget exhausted ({self.config.max_restarts} restarts "
-                   f"within {self.config.restart_window_s:.0f}s)")
+            why = (
+                f"{reason}; not restarted: restart budget exhausted ({self.config.max_restarts} restarts "
+                f"within {self.config.restart_window_s:.0f}s)"
+            )
             if self._reason != why:
-                log.error("serve.restart_budget_exhausted", reason=reason, max=self.config.max_restarts,
-                          log_tail=old.log_tail(10))
+                log.error(
+                    "serve.restart_budget_exhausted",
+                    reason=reason,
+                    max=self.config.max_restarts,
+                    log_tail=old.log_tail(10),
+                )
             self._set_state("down", why)
             return
         self._set_state("down", reason)
-        self._restarts.append(time.monotonic())
-        log.warning("serve.vllm_restart", reason=reason, pid=old.proc.pid if old.proc else None,
-                    log_tail=old.log_tail(10))
+        self._restarts.append(self.clock())
+        log.warning(
+            "serve.vllm_restart", reason=reason, pid=old.proc.pid if old.proc else None, log_tail=old.log_tail(10)
+        )
         old.kill()  # SIGKILL to the group: a hung (even stopped) server does not heed SIGTERM
         try:
             new = old.relaunch(cancel=self._stop)
@@ -195,4 +215,3 @@ class Supervisor:
             self.registry.promote(version, path)
         except (RegistryError, ServerError) as exc:
             log.error("serve.promote_failed", version=version, error=str(exc))
-

@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -28,23 +28,43 @@ def tiny_config(root: Path, model_dir: Path, vllm_url: str, **override) -> Path:
         "server": {"url": vllm_url, "max_lora_rank": 16, "max_loras": 4},
         "endpoint": {"port": 0, "health_interval_s": 1.0},
         "sandbox": {"backend": "docker", "workers": 2},
-        "data": {"sources": [{"kind": "starter"}], "split": {"heldout_count": 8, "seed": 0},
-                 "max_train_prompts": 4},
+        "data": {"sources": [{"kind": "starter"}], "split": {"heldout_count": 8, "seed": 0}, "max_train_prompts": 4},
         "heldout": {"audit_frac": 0.15},
-        "sampling": {"params": {"temperature": 1.6, "top_k": 20, "top_p": 0.8, "max_tokens": 48, "n": 1,
-                                "seed": 0}, "concurrency": 4,
-                     "filters": {"drop_empty": True, "drop_single_line": False, "drop_shortest_frac": 0.0}},
-        "distill": {"lora_rank": 8, "lora_alpha": 16, "epochs": 1, "per_device_batch_size": 2,
-                    "grad_accum_steps": 1, "max_seq_len": 384, "cpu_threads": 1, "max_steps": 2},
+        "sampling": {
+            "params": {"temperature": 1.6, "top_k": 20, "top_p": 0.8, "max_tokens": 48, "n": 1, "seed": 0},
+            "concurrency": 4,
+            "filters": {"drop_empty": True, "drop_single_line": False, "drop_shortest_frac": 0.0},
+        },
+        "distill": {
+            "lora_rank": 8,
+            "lora_alpha": 16,
+            "epochs": 1,
+            "per_device_batch_size": 2,
+            "grad_accum_steps": 1,
+            "max_seq_len": 384,
+            "cpu_threads": 1,
+            "max_steps": 2,
+        },
         "evaluation": {"t_eval": [0.0], "n": 1, "max_tokens": 128, "concurrency": 12},
         # 13 gate problems: a lifetime budget of 0.05 spread over unlimited tests could never
         # reach significance here, so the tiny config spends a larger budget faster.
         "gate": {"alpha": 0.3, "spend_horizon": 1.0, "spend_shape": 1.0, "min_problems": 5},
-        "reevaluation": {"alpha": 0.3, "spend_horizon": 1.0, "spend_shape": 1.0, "min_problems": 5,
-                         "cooldown_rounds": 0},
-        "schedule": {"rounds": "continuous", "reevaluate": "off", "retention": "off",
-                     "retry_backoff_s": [2, 5], "watchdog_s": 6, "control_poll_s": 0.5,
-                     "backoff_after_rejections": 50},
+        "reevaluation": {
+            "alpha": 0.3,
+            "spend_horizon": 1.0,
+            "spend_shape": 1.0,
+            "min_problems": 5,
+            "cooldown_rounds": 0,
+        },
+        "schedule": {
+            "rounds": "continuous",
+            "reevaluate": "off",
+            "retention": "off",
+            "retry_backoff_s": [2, 5],
+            "watchdog_s": 6,
+            "control_poll_s": 0.5,
+            "backoff_after_rejections": 50,
+        },
     }
     for key, value in override.items():
         node = cfg
@@ -59,8 +79,13 @@ def tiny_config(root: Path, model_dir: Path, vllm_url: str, **override) -> Path:
 
 
 def ssdd(config: Path, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "daemon.cli", *args, "-c", str(config)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", *args, "-c", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"ssdd {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -77,11 +102,16 @@ class DaemonProcess:
         self.config, self.log_path = config, log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self, ready_timeout_s: float = 240) -> "DaemonProcess":
+    def start(self, ready_timeout_s: float = 240) -> DaemonProcess:
         fh = self.log_path.open("a")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "--json-logs", "run", "-c", str(self.config)],
-                                     cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "--json-logs", "run", "-c", str(self.config)],
+            cwd=REPO,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -103,8 +133,9 @@ class DaemonProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
-def wait_for(pred: Callable[[], object], timeout: float, what: str, daemon: DaemonProcess | None = None,
-             every: float = 1.0):
+def wait_for(
+    pred: Callable[[], object], timeout: float, what: str, daemon: DaemonProcess | None = None, every: float = 1.0
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = pred()
@@ -117,8 +148,9 @@ def wait_for(pred: Callable[[], object], timeout: float, what: str, daemon: Daem
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
 
 
-def train_solution_adapter(model_dir: Path, problems, solutions: dict[str, str], out_dir: Path, *,
-                           steps: int, lr: float = 2e-3, rank: int = 8) -> Path:
+def train_solution_adapter(
+    model_dir: Path, problems, solutions: dict[str, str], out_dir: Path, *, steps: int, lr: float = 2e-3, rank: int = 8
+) -> Path:
     """A real LoRA trained with the project's own distillation on ``solutions`` (problem id ->
     program) rendered exactly as the evaluator prompts and extracts: it memorises them."""
     from ssd.distill import DistillConfig, distill
@@ -134,9 +166,21 @@ def train_solution_adapter(model_dir: Path, problems, solutions: dict[str, str],
     train = out_dir.parent / f"{out_dir.name}.train.jsonl"
     train.parent.mkdir(parents=True, exist_ok=True)
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = DistillConfig(lora_rank=rank, lora_alpha=2 * rank, lora_dropout=0.0, learning_rate=lr, epochs=100,
-                        max_steps=steps, per_device_batch_size=4, grad_accum_steps=1, max_seq_len=512,
-                        warmup_ratio=0.0, lr_schedule="constant_with_warmup", weight_decay=0.0, cpu_threads=1,
-                        init="base")
+    cfg = DistillConfig(
+        lora_rank=rank,
+        lora_alpha=2 * rank,
+        lora_dropout=0.0,
+        learning_rate=lr,
+        epochs=100,
+        max_steps=steps,
+        per_device_batch_size=4,
+        grad_accum_steps=1,
+        max_seq_len=512,
+        warmup_ratio=0.0,
+        lr_schedule="constant_with_warmup",
+        weight_decay=0.0,
+        cpu_threads=1,
+        init="base",
+    )
     distill(model_dir, train, out_dir, cfg, round_id="test-solutions")
     return out_dir

@@ -16,15 +16,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "data" / "adapters"
-SPECS = {"ref": {"role": "reference", "steps": 40, "lr": 2e-3}, "wrong": {"role": "wrong", "steps": 15, "lr": 2e-3}}
+SPECS = {"ref": {"role": "reference", "steps": 25, "lr": 2e-3}, "wrong": {"role": "wrong", "steps": 10, "lr": 2e-3}}
 
 
 def gate_problems(model_dir: Path):
-    from daemon.app import build_sets
-    from daemon.config import load_daemon_config
+    import tempfile
+
     from daemon_util import tiny_config
 
-    import tempfile
+    from daemon.app import build_sets
+    from daemon.config import load_daemon_config
 
     cfg = load_daemon_config(tiny_config(Path(tempfile.mkdtemp()), model_dir, "http://127.0.0.1:9"))
     return build_sets(cfg).gate
@@ -41,6 +42,7 @@ def record(name: str, model_dir: Path) -> dict:
 def fixture(name: str, model_dir: Path) -> Path:
     """The adapter folder, retrained first if its record does not match."""
     from daemon_util import train_solution_adapter
+
     from ssd.sources.starter import starter_solutions
 
     out = FIXTURES / name

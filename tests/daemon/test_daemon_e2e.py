@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-
 from daemon_util import DaemonProcess, ssdd, status, tiny_config, wait_for
 
 pytestmark = [pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow]
@@ -25,10 +23,10 @@ pytestmark = [pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def daemon_env(tmp_path_factory, model_dir, vllm_server):
+    from fixture_adapters import fixture
     from net_util import free_port
 
     from daemon.config import load_daemon_config
-    from fixture_adapters import fixture
 
     root = tmp_path_factory.mktemp("ssdd")
     config = tiny_config(root, model_dir, vllm_server.base_url, schedule__rounds="every: 24h",

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from daemon_util import DaemonProcess, tiny_config, wait_for
+from daemon_util import DaemonProcess, ssdd, tiny_config, wait_for
 
 pytestmark = [pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow]
 
@@ -47,7 +46,9 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
     # Killed from outside while a stage really runs: sampling, then inside the distill worker.
     for stage in ("sample", "distill"):
         d = DaemonProcess(config, log).start()
-        wait_for(lambda: _running_stage(cfg) == stage, 600, f"stage {stage}", d, every=0.2)
+        if stage == "sample":
+            ssdd(config, "round-now")  # rounds run every 24h: this one is the only one
+        wait_for(lambda stage=stage: _running_stage(cfg) == stage, 600, f"stage {stage}", d, every=0.2)
         if stage == "distill":
             wait_for(lambda: _worker_pids(str(cfg.adapters_dir)), 300, "the distill worker", d, every=0.2)
             time.sleep(3)

@@ -38,11 +38,17 @@ def _a(v, state, t):
 
 
 def test_disk_retention_keeps_newest_and_protected():
-    adapters = [_a("c", "champion", 9), _a("f1", "former", 1), _a("f2", "former", 2), _a("f3", "former", 3),
-                _a("x1", "rejected", 4), _a("x2", "rejected", 5), _a("bad", "rolled_back", 6),
-                _a("cand", "candidate", 7)]
+    adapters = [
+        _a("c", "champion", 9),
+        _a("f1", "former", 1),
+        _a("f2", "former", 2),
+        _a("f3", "former", 3),
+        _a("x1", "rejected", 4),
+        _a("x2", "rejected", 5),
+        _a("bad", "rolled_back", 6),
+        _a("cand", "candidate", 7),
+    ]
     plan = plan_disk_retention(adapters, DiskRetentionConfig(keep_rejected=1, keep_former=2), protected=["f1"])
     assert sorted(plan.delete) == ["bad", "x1"]
-    plan = plan_disk_retention(adapters, DiskRetentionConfig(keep_rejected=0, keep_former=1,
-                                                             delete_rolled_back=False))
+    plan = plan_disk_retention(adapters, DiskRetentionConfig(keep_rejected=0, keep_former=1, delete_rolled_back=False))
     assert sorted(plan.delete) == ["f1", "f2", "x1", "x2"]

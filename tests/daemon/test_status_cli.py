@@ -7,13 +7,25 @@ import json
 from pathlib import Path
 
 import pytest
-
 from daemon_util import ssdd, tiny_config
+
 from daemon.config import load_daemon_config
 from daemon.state import AdapterRow, RoundRow, Store
 
-ROUND_KEYS = {"id", "parent", "candidate", "stage", "status", "decision", "champion_pass_at_1",
-              "candidate_pass_at_1", "p_value", "started_at", "finished_at", "error"}
+ROUND_KEYS = {
+    "id",
+    "parent",
+    "candidate",
+    "stage",
+    "status",
+    "decision",
+    "champion_pass_at_1",
+    "candidate_pass_at_1",
+    "p_value",
+    "started_at",
+    "finished_at",
+    "error",
+}
 
 
 @pytest.fixture
@@ -24,12 +36,35 @@ def populated(tmp_path):
     store.add(AdapterRow(version="r1", path=str(tmp_path / "a/r1"), content_hash="h1", state="former"))
     store.add(AdapterRow(version="r2", path=str(tmp_path / "a/r2"), content_hash="h2", parent="r1", pass_at_1=0.4))
     store.set_champion("r2")
-    store.add(RoundRow(name="r1", candidate="r1", stage="done", status="done", decision="promote",
-                       champion_pass_at_1=0.1, candidate_pass_at_1=0.3, p_value=0.01, alpha_level=0.02,
-                       finished_at="2026-11-26T10:00:00+00:00"))
-    store.add(RoundRow(name="r2", parent="r1", candidate="r2", stage="done", status="done", decision="promote",
-                       champion_pass_at_1=0.3, candidate_pass_at_1=0.4, p_value=0.01, alpha_level=0.02,
-                       finished_at="2026-11-26T11:00:00+00:00"))
+    store.add(
+        RoundRow(
+            name="r1",
+            candidate="r1",
+            stage="done",
+            status="done",
+            decision="promote",
+            champion_pass_at_1=0.1,
+            candidate_pass_at_1=0.3,
+            p_value=0.01,
+            alpha_level=0.02,
+            finished_at="2026-11-26T10:00:00+00:00",
+        )
+    )
+    store.add(
+        RoundRow(
+            name="r2",
+            parent="r1",
+            candidate="r2",
+            stage="done",
+            status="done",
+            decision="promote",
+            champion_pass_at_1=0.3,
+            candidate_pass_at_1=0.4,
+            p_value=0.01,
+            alpha_level=0.02,
+            finished_at="2026-11-26T11:00:00+00:00",
+        )
+    )
     store.add(RoundRow(name="r3", parent="r2", stage="distill", status="running"))
     store.event("promotion", "r2 beat r1", version="r2", round_name="r2")
     store.event("audit", "audit numbers", version="r2")

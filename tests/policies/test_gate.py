@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from policy_builders import binary_pair, from_arrays, prov, simulate_pair
+from pydantic import ValidationError
 
 from policies import spending
 from policies.counts import ProblemCounts
@@ -17,7 +19,6 @@ from policies.gate import (
     min_detectable_delta,
 )
 from policies.provenance import ProvenanceMismatch
-from policy_builders import binary_pair, from_arrays, prov, simulate_pair
 
 P = prov()
 CFG = GateConfig()
@@ -39,7 +40,7 @@ def test_fresh_ledger_is_the_zero_state_and_serialises():
     led = GateLedger()
     assert (led.tests, led.alpha_spent, led.promotions, led.carry, led.terms) == (0, 0.0, 0, 0.0, None)
     assert GateLedger.model_validate_json(led.model_dump_json()) == led
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         led.tests = 3  # frozen
 
 
@@ -188,7 +189,7 @@ def test_budget_status_fresh_and_after_tests():
     assert not st.refresh_due and st.tests_until_refresh is None
     assert 0.0 < st.min_detectable_delta < 0.1
     assert "next test at alpha_1=0.002327" in st.reason and "min detectable gain" in st.reason
-    later = GateLedger(tests=100, alpha_spent=0.05 * (1 - spending.unscheduled_fraction(100, CFG)))
+    later = GateLedger(tests=100, tests_on_set=100, alpha_spent=0.05 * (1 - spending.unscheduled_fraction(100, CFG)))
     st100 = budget_status(later, CFG, n_problems=400, n_samples=4)
     assert st100.next_alpha == pytest.approx(0.05 * spending.gamma(101, CFG))
     assert st100.alpha_left == pytest.approx(0.05 * 11**-0.5)
@@ -214,7 +215,7 @@ def test_min_detectable_delta_formula():
 
 
 def test_monte_carlo_resolution_warning():
-    cfg = GateConfig(max_exact_work=0, n_permutations=1000)
+    cfg = GateConfig(max_exact_work=0, n_permutations=100)
     st = budget_status(GateLedger(), cfg, n_problems=400, n_samples=4)
     assert "WARNING" in st.reason and "Monte Carlo" in st.reason
     assert "WARNING" not in budget_status(GateLedger(), CFG, n_problems=400, n_samples=4).reason

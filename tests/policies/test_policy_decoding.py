@@ -2,11 +2,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from policy_builders import binary_pair, from_arrays, simulate_pair
 
 from policies.counts import ProblemCounts
-from policies.decoding import TEvalConfig, TemperatureResult, choose_gate_decoding, choose_t_eval, sampling_defaults
+from policies.decoding import TemperatureResult, TEvalConfig, choose_gate_decoding, choose_t_eval, sampling_defaults
 from policies.simulate import frozen_heap
-from policy_builders import binary_pair, from_arrays, simulate_pair
+
+
+@pytest.fixture(autouse=True)
+def _no_full_gc_per_holm():
+    """statsmodels' Holm runs gc.collect() on every call; with pytest's heap that takes
+    seconds. Freezing the heap for each test changes nothing else."""
+    with frozen_heap():
+        yield
 
 
 def test_incumbent_kept_when_others_are_only_noisily_better():
@@ -86,7 +94,9 @@ def test_holm_is_more_powerful_than_bonferroni():
         TemperatureResult(t=1.0, counts=flip(3, 11)),  # p = P(Bin(14, 1/2) >= 11) = 0.02869
     ]
     holm = {s.t: s for s in choose_t_eval(results, TEvalConfig(incumbent_t=0.0)).per_temperature}
-    bonf = {s.t: s for s in choose_t_eval(results, TEvalConfig(incumbent_t=0.0, correction="bonferroni")).per_temperature}
+    bonf = {
+        s.t: s for s in choose_t_eval(results, TEvalConfig(incumbent_t=0.0, correction="bonferroni")).per_temperature
+    }
     assert holm[0.5].comparison.p_value == pytest.approx(92 / 2**13, rel=1e-12)
     assert holm[1.0].comparison.p_value == pytest.approx(470 / 2**14, rel=1e-12)
     # Holm: 2 x 0.01123 and then 1 x 0.02869; Bonferroni: 2 x both.
@@ -112,11 +122,10 @@ def test_null_sweep_rarely_moves_off_the_incumbent():
     moved = 0
     sims = 100
     cfg = TEvalConfig(incumbent_t=0.0, n_bootstrap=100)
-    with frozen_heap():  # statsmodels' Holm runs gc.collect() per call
-        for _ in range(sims):
-            p = rng.uniform(0, 1, 100)
-            results = [TemperatureResult(t=t, counts=from_arrays(rng.binomial(1, p), 1)) for t in (0.0, 0.3, 0.6, 0.9, 1.2)]
-            moved += choose_t_eval(results, cfg).changed
+    for _ in range(sims):
+        p = rng.uniform(0, 1, 100)
+        results = [TemperatureResult(t=t, counts=from_arrays(rng.binomial(1, p), 1)) for t in (0.0, 0.3, 0.6, 0.9, 1.2)]
+        moved += choose_t_eval(results, cfg).changed
     assert moved / sims <= 0.08
 
 
@@ -140,7 +149,9 @@ def _sweep(prefix, temps=(0.0, 0.6, 1.0), m=40, winner=None):
     out = []
     for t in temps:
         shift = 0.3 if t == winner else 0.0
-        out.append(TemperatureResult(t=t, counts=from_arrays(rng.binomial(1, np.clip(p + shift, 0, 1)), 1, prefix=prefix)))
+        out.append(
+            TemperatureResult(t=t, counts=from_arrays(rng.binomial(1, np.clip(p + shift, 0, 1)), 1, prefix=prefix))
+        )
     return out
 
 

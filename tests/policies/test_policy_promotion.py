@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from policy_builders import binary_pair, from_arrays, simulate_pair
 from pydantic import ValidationError
 
 from policies.counts import ProblemCounts
 from policies.promotion import PromotionConfig, decide_promotion
-from policy_builders import binary_pair, from_arrays, simulate_pair
 
 
 def test_identical_champion_and_candidate_is_not_promoted():

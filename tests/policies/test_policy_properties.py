@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from policy_builders import prov
 
 from policies import spending
 from policies.counts import ProblemCounts
@@ -11,7 +12,6 @@ from policies.gate import GateConfig, GateLedger, decide_gate
 from policies.paired import PairedTestSettings, compare_paired
 from policies.promotion import PromotionConfig, decide_promotion
 from policies.rollback import ReevalConfig, ReevalLedger, decide_reevaluation
-from policy_builders import prov
 
 _FAST = dict(n_bootstrap=100, min_problems=5)
 
@@ -89,8 +89,9 @@ def test_rollback_is_the_mirror_of_promotion(pair, tests_before):
     gl = GateLedger(tests=tests_before, alpha_spent=0.05 * (1 - frac))
     rl = ReevalLedger(tests=tests_before, alpha_spent=0.05 * (1 - frac))
     promote = decide_gate(y, x, gl, GateConfig(**_FAST), champion_provenance=p, candidate_provenance=p)
-    back = decide_reevaluation(x, y, rl, ReevalConfig(**_FAST), parent_provenance=p, champion_provenance=p,
-                               rounds_since_promotion=3)
+    back = decide_reevaluation(
+        x, y, rl, ReevalConfig(**_FAST), parent_provenance=p, champion_provenance=p, rounds_since_promotion=3
+    )
     assert back.rollback == promote.promote
     assert back.alpha_level == promote.alpha_level
     assert abs(back.p_value - promote.p_value) < 1e-12
@@ -108,8 +109,15 @@ def test_gate_ledger_keeps_the_budget_identity(steps, fallback):
     ledger = GateLedger()
     last_run_promoted = False
     for wins, marked_bad in steps:
-        d = decide_gate(win, won if wins else win, ledger, cfg, champion_provenance=p, candidate_provenance=p,
-                        candidate_marked_bad=marked_bad)
+        d = decide_gate(
+            win,
+            won if wins else win,
+            ledger,
+            cfg,
+            champion_provenance=p,
+            candidate_provenance=p,
+            candidate_marked_bad=marked_bad,
+        )
         after = d.ledger_after
         if marked_bad:
             assert not d.run and after == ledger

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from policy_builders import binary_pair, from_arrays, prov
 
 from policies import spending
 from policies.counts import ProblemCounts
 from policies.provenance import ProvenanceMismatch
 from policies.rollback import ReevalConfig, ReevalLedger, decide_reevaluation, reevaluation_due
-from policy_builders import binary_pair, from_arrays, prov
 
 P = prov()
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from policy_builders import from_arrays, prov
 from pydantic import ValidationError
 
 from policies.provenance import (
@@ -10,7 +11,6 @@ from policies.provenance import (
     check_counts_match,
     hash_problem_ids,
 )
-from policy_builders import from_arrays, prov
 
 
 def test_equal_provenance_is_comparable():
@@ -28,8 +28,17 @@ def test_every_differing_field_is_named():
     assert isinstance(exc.value, ValueError)
 
 
-@pytest.mark.parametrize("field,value", [("top_p", 0.9), ("top_k", -1), ("max_tokens", 2048), ("seed", 8),
-                                         ("vllm_version", "0.34"), ("model_hash", "sha256:other")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("top_p", 0.9),
+        ("top_k", -1),
+        ("max_tokens", 2048),
+        ("seed", 8),
+        ("vllm_version", "0.34"),
+        ("model_hash", "sha256:other"),
+    ],
+)
 def test_each_field_counts(field, value):
     with pytest.raises(ProvenanceMismatch) as exc:
         check_comparable(prov(), prov(**{field: value}))

@@ -4,11 +4,11 @@ the same endpoint over a fake vLLM (``fake_vllm.py``) for tests that need no mod
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from pathlib import Path
 
 import pytest
-
 from serving_loras import make_lora_adapter
 
 _versions = itertools.count(1)
@@ -46,8 +46,8 @@ def new_version():
 
 @pytest.fixture
 def make_stack(serving_server, tmp_path):
-    from daemon.serving.serve import ServingStack
     from daemon.serve_config import EndpointConfig
+    from daemon.serving.serve import ServingStack
 
     stacks = []
 
@@ -87,7 +87,7 @@ def make_fake_adapter(root: Path, name: str) -> Path:
     """A folder that passes adapter validation; its bytes (and so its vLLM name) depend on ``name``."""
     d = Path(root) / name
     d.mkdir(parents=True, exist_ok=True)
-    (d / "adapter_config.json").write_text('{"r": 8, "peft_type": "LORA", "tag": "%s"}' % name)
+    (d / "adapter_config.json").write_text(json.dumps({"r": 8, "peft_type": "LORA", "tag": name}))
     (d / "adapter_model.safetensors").write_bytes(name.encode() * 16)
     return d
 

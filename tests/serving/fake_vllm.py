@@ -41,8 +41,9 @@ class FakeState:
 
 
 def _error(status: int, message: str, type_: str = "BadRequestError") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": type_, "param": None, "code": status}},
-                        status_code=status)
+    return JSONResponse(
+        {"error": {"message": message, "type": type_, "param": None, "code": status}}, status_code=status
+    )
 
 
 def _offset(model: str) -> float:
@@ -68,10 +69,11 @@ async def health():
 @router.get("/v1/models")
 async def models(request: Request):
     state = _state(request)
-    cards = [{"id": BASE, "object": "model", "root": "/models/x", "parent": None,
-              "max_model_len": state.max_model_len}]
-    cards += [{"id": n, "object": "model", "root": p, "parent": BASE, "max_model_len": state.max_model_len}
-              for n, p in state.loras.items()]
+    cards = [{"id": BASE, "object": "model", "root": "/models/x", "parent": None, "max_model_len": state.max_model_len}]
+    cards += [
+        {"id": n, "object": "model", "root": p, "parent": BASE, "max_model_len": state.max_model_len}
+        for n, p in state.loras.items()
+    ]
     return {"object": "list", "data": cards}
 
 
@@ -102,7 +104,8 @@ async def metrics(request: Request):
     return PlainTextResponse(
         f'vllm:num_requests_running{{model_name="{BASE}"}} {float(state.running)}\n'
         f'vllm:num_requests_waiting{{model_name="{BASE}"}} 0.0\n'
-        f"fake:aborted_total {state.aborted}\nfake:started_total {state.started}\n")
+        f"fake:aborted_total {state.aborted}\nfake:started_total {state.started}\n"
+    )
 
 
 @router.post("/v1/completions")
@@ -146,13 +149,19 @@ async def tokens(state: FakeState, model: str, n: int):
 
 def choice(model: str, text: str, chat: bool, body: dict, final: bool = True) -> dict:
     if chat:
-        return {"index": 0, "delta" if not final else "message": {"role": "assistant", "content": text},
-                "finish_reason": "length" if final else None}
+        return {
+            "index": 0,
+            "delta" if not final else "message": {"role": "assistant", "content": text},
+            "finish_reason": "length" if final else None,
+        }
     c = {"index": 0, "text": text, "finish_reason": "length" if final else None}
     if body.get("logprobs"):
         off = _offset(model)
-        c["logprobs"] = {"tokens": [text], "token_logprobs": [-1.0 - off],
-                         "top_logprobs": [{f"a{k}": -1.0 - off - k for k in range(int(body["logprobs"]))}]}
+        c["logprobs"] = {
+            "tokens": [text],
+            "token_logprobs": [-1.0 - off],
+            "top_logprobs": [{f"a{k}": -1.0 - off - k for k in range(int(body["logprobs"]))}],
+        }
     return c
 
 
@@ -174,9 +183,14 @@ async def whole(request: Request, state: FakeState, model: str, n: int, chat: bo
         return PlainTextResponse("", status_code=499)
     finally:
         watcher.cancel()
-    return {"id": "x", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-            "model": model, "choices": [choice(model, text, chat, body)],
-            "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}}
+    return {
+        "id": "x",
+        "object": "chat.completion" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice(model, text, chat, body)],
+        "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3},
+    }
 
 
 async def stream(state: FakeState, model: str, n: int, chat: bool, body: dict):
@@ -188,8 +202,7 @@ async def stream(state: FakeState, model: str, n: int, chat: bool, body: dict):
         yield "data: " + json.dumps({"id": "x", "object": obj, "model": model, "choices": [c]}) + "\n\n"
     if (body.get("stream_options") or {}).get("include_usage"):
         usage = {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}
-        yield "data: " + json.dumps({"id": "x", "object": obj, "model": model, "choices": [],
-                                     "usage": usage}) + "\n\n"
+        yield "data: " + json.dumps({"id": "x", "object": obj, "model": model, "choices": [], "usage": usage}) + "\n\n"
     yield "data: [DONE]\n\n"
 
 
@@ -208,15 +221,16 @@ class FakeVLLM:
 
         self.state = FakeState(token_delay_s, max_model_len)
         self.port = port or free_port()
-        self._server = uvicorn.Server(uvicorn.Config(create_fake_app(self.state), host="127.0.0.1",
-                                                     port=self.port, log_level="warning"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(create_fake_app(self.state), host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeVLLM":
+    def start(self) -> FakeVLLM:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -236,8 +250,12 @@ def main() -> None:
     ap.add_argument("--token-delay-s", type=float, default=0.005)
     ap.add_argument("--max-model-len", type=int, default=2048)
     args = ap.parse_args()
-    uvicorn.run(create_fake_app(FakeState(args.token_delay_s, args.max_model_len)), host="127.0.0.1",
-                port=args.port, log_level="warning")
+    uvicorn.run(
+        create_fake_app(FakeState(args.token_delay_s, args.max_model_len)),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ def make_lora_adapter(model_dir: Path, out_dir: Path, seed: int, scale: float = 
         return out_dir
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
-    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
-                                            task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    )
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -103,8 +103,11 @@ def test_openai_clients_get_renamed_models_and_the_context_length(make_fake_stac
 
     r = c.completions.create(model="ssd", prompt="x", max_tokens=4)
     assert r.model == "ssd" and r.usage.completion_tokens == 4
-    chunks = list(c.chat.completions.create(model="ssd@r0", messages=[{"role": "user", "content": "x"}],
-                                            max_tokens=4, stream=True))
+    chunks = list(
+        c.chat.completions.create(
+            model="ssd@r0", messages=[{"role": "user", "content": "x"}], max_tokens=4, stream=True
+        )
+    )
     assert {ch.model for ch in chunks} == {"ssd@r0"} and all(ch.usage is None for ch in chunks)
     assert 'ssd_serve_tokens_total{kind="completion",model="ssd@r0"} 4.0' in httpx.get(stack.url + "/metrics").text
 
@@ -112,9 +115,13 @@ def test_openai_clients_get_renamed_models_and_the_context_length(make_fake_stac
 def test_a_request_for_too_much_is_refused_before_it_reaches_vllm(make_fake_stack, fake_vllm):
     stack = make_fake_stack()
     c = openai.OpenAI(base_url=stack.url + "/v1", api_key="x", max_retries=0, timeout=30)
-    cases = [({"n": 10000, "max_tokens": 4}, "n"), ({"max_tokens": 4096}, "max_tokens"),
-             ({"n": 8, "best_of": 9}, "best_of"), ({"prompt": ["x"] * 17, "max_tokens": 1}, "prompt"),
-             ({"n": 8, "prompt": ["x", "y"], "max_tokens": 2048}, "max_tokens")]
+    cases = [
+        ({"n": 10000, "max_tokens": 4}, "n"),
+        ({"max_tokens": 4096}, "max_tokens"),
+        ({"n": 8, "best_of": 9}, "best_of"),
+        ({"prompt": ["x"] * 17, "max_tokens": 1}, "prompt"),
+        ({"n": 8, "prompt": ["x", "y"], "max_tokens": 2048}, "max_tokens"),
+    ]
     before = fake_vllm.state.started  # the registry's probe of the base model
     for extra, param in cases:
         t0 = time.monotonic()
@@ -131,8 +138,7 @@ def test_one_client_cannot_hold_more_than_its_share(make_fake_stack, fake_vllm):
     fake_vllm.state.token_delay_s = 0.05
     body = {"model": "ssd", "prompt": "x", "max_tokens": 30, "stream": True}
     with httpx.Client(base_url=stack.url, timeout=30) as c:
-        with c.stream("POST", "/v1/completions", json=body) as s1, \
-                c.stream("POST", "/v1/completions", json=body) as s2:
+        with c.stream("POST", "/v1/completions", json=body) as s1, c.stream("POST", "/v1/completions", json=body) as s2:
             lines1, lines2 = s1.iter_lines(), s2.iter_lines()  # (a dropped iterator closes its stream)
             next(lines1), next(lines2)  # both are open now
             r = c.post("/v1/completions", json={**body, "stream": False})
@@ -184,8 +190,9 @@ def test_a_stream_cut_by_its_client_releases_its_adapter(make_fake_stack, fake_v
     fake_vllm.state.token_delay_s = 0.05
     stack.registry.promote("r1", make_fake_adapter(tmp_path, "a"))
     with httpx.Client(base_url=stack.url, timeout=30) as c:
-        with c.stream("POST", "/v1/completions",
-                      json={"model": "ssd", "prompt": "x", "max_tokens": 200, "stream": True}) as s:
+        with c.stream(
+            "POST", "/v1/completions", json={"model": "ssd", "prompt": "x", "max_tokens": 200, "stream": True}
+        ) as s:
             lines = s.iter_lines()
             assert json.loads(next(lines)[6:])["model"] == "ssd"
             # Two swaps: r1 is now due for unloading, but the open stream still uses it.
@@ -210,8 +217,9 @@ def test_a_lost_champion_falls_back_to_the_newest_former_champion_that_loads(fak
     reg.unload_all()  # vLLM restarted: nothing loaded
     shutil.rmtree(c)  # the champion's folder is gone
     swaps = []
-    again = AdapterRegistry(server, tmp_path / "state.json", keep_previous=2,
-                            on_swap=lambda prev, new, _: swaps.append((prev, new)))
+    again = AdapterRegistry(
+        server, tmp_path / "state.json", keep_previous=2, on_swap=lambda prev, new, _: swaps.append((prev, new))
+    )
     again.reload_all()
     assert again.champion == "rb" and swaps == [("rc", "rb")]
     assert json.loads((tmp_path / "state.json").read_text())["champion"] == "rb"
@@ -226,14 +234,17 @@ def test_a_lost_champion_falls_back_to_the_newest_former_champion_that_loads(fak
     assert third.champion is None and third.resolve("ssd").vllm_name == "smollm2-135m"
 
 
-@pytest.mark.parametrize("content,match", [
-    (b"\x00\x01 not json", "unreadable registry state"),
-    (b"[1, 2]", "unreadable registry state"),
-    (b'{"hello": "world"}', "unreadable registry state"),
-    (b'{"base_model": "smollm2-135m", "champion": null, "servers": []}', "unreadable registry state"),
-    (b'{"schema_version": 99, "base_model": "smollm2-135m"}', "schema 99"),
-    (b'{"base_model": "other-model"}', "state is for base model 'other-model'"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"\x00\x01 not json", "unreadable registry state"),
+        (b"[1, 2]", "unreadable registry state"),
+        (b'{"hello": "world"}', "unreadable registry state"),
+        (b'{"base_model": "smollm2-135m", "champion": null, "servers": []}', "unreadable registry state"),
+        (b'{"schema_version": 99, "base_model": "smollm2-135m"}', "schema 99"),
+        (b'{"base_model": "other-model"}', "state is for base model 'other-model'"),
+    ],
+)
 def test_a_corrupt_or_foreign_state_file_is_refused_and_left_alone(fake_vllm, tmp_path, content, match):
     server = VLLMServer.attach(fake_vllm.url, "smollm2-135m")
     path = tmp_path / "registry.json"

@@ -21,7 +21,7 @@ from net_util import free_port
 
 from ssd.child_process import group_members
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 SHUTDOWN_BOUND_S = 20
 
@@ -35,16 +35,29 @@ def _port_free(port: int) -> bool:
 def test_ssdd_serve_never_leaves_vllm_behind(sig, model_dir, tmp_path):
     vllm_port, endpoint_port = free_port(), free_port()
     config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump({
-        "model": str(model_dir), "served_model_name": "smollm2-135m", "data_dir": str(tmp_path),
-        "data": {"sources": [{"kind": "starter"}]},
-        "endpoint": {"port": endpoint_port, "shutdown_timeout_s": SHUTDOWN_BOUND_S},
-        "server": {"port": vllm_port, "cpu_kvcache_gib": 1, "max_model_len": 1024, "max_num_seqs": 4,
-                   "max_loras": 1, "max_lora_rank": 32},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": str(model_dir),
+                "served_model_name": "smollm2-135m",
+                "data_dir": str(tmp_path),
+                "data": {"sources": [{"kind": "starter"}]},
+                "endpoint": {"port": endpoint_port, "shutdown_timeout_s": SHUTDOWN_BOUND_S},
+                "server": {
+                    "port": vllm_port,
+                    "cpu_kvcache_gib": 1,
+                    "max_model_len": 1024,
+                    "max_num_seqs": 4,
+                    "max_loras": 1,
+                    "max_lora_rank": 32,
+                },
+            }
+        )
+    )
     log = (tmp_path / "ssdd.log").open("wb")
-    ssdd = subprocess.Popen([sys.executable, "-m", "daemon.cli", "serve", "--config", str(config)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    ssdd = subprocess.Popen(
+        [sys.executable, "-m", "daemon.cli", "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 900
         while True:

@@ -31,22 +31,30 @@ def _err(route: str, payload) -> APIError:
 
 
 # -- protocol ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("route,payload,status,code,param", [
-    ("completions", [1, 2], 400, "invalid_json", None),
-    ("completions", {"prompt": "x"}, 400, "missing_required_parameter", "model"),
-    ("completions", {"model": "", "prompt": "x"}, 400, "missing_required_parameter", "model"),
-    ("completions", {"model": "ssd"}, 400, "missing_required_parameter", "prompt"),
-    ("completions", {"model": "ssd", "prompt": 5}, 400, "invalid_type", "prompt"),
-    ("chat", {"model": "ssd"}, 400, "missing_required_parameter", "messages"),
-    ("chat", {"model": "ssd", "messages": []}, 400, "missing_required_parameter", "messages"),
-    ("completions", {"model": "ssd", "prompt": "x", "stream": "true"}, 400, "invalid_type", "stream"),
-    ("completions", {"model": "ssd", "prompt": "x", "stream_options": 3}, 400, "invalid_type", "stream_options"),
-    ("completions", {"model": "ssd", "prompt": "x", "n": 0}, 400, "invalid_value", "n"),
-    ("completions", {"model": "ssd", "prompt": "x", "n": "2"}, 400, "invalid_type", "n"),
-    ("completions", {"model": "ssd", "prompt": "x", "max_tokens": -1}, 400, "invalid_value", "max_tokens"),
-    ("completions", {"model": "ssd", "prompt": "x", "prompt_logprobs": 1}, 400, "unsupported_parameter",
-     "prompt_logprobs"),
-])
+@pytest.mark.parametrize(
+    "route,payload,status,code,param",
+    [
+        ("completions", [1, 2], 400, "invalid_json", None),
+        ("completions", {"prompt": "x"}, 400, "missing_required_parameter", "model"),
+        ("completions", {"model": "", "prompt": "x"}, 400, "missing_required_parameter", "model"),
+        ("completions", {"model": "ssd"}, 400, "missing_required_parameter", "prompt"),
+        ("completions", {"model": "ssd", "prompt": 5}, 400, "invalid_type", "prompt"),
+        ("chat", {"model": "ssd"}, 400, "missing_required_parameter", "messages"),
+        ("chat", {"model": "ssd", "messages": []}, 400, "missing_required_parameter", "messages"),
+        ("completions", {"model": "ssd", "prompt": "x", "stream": "true"}, 400, "invalid_type", "stream"),
+        ("completions", {"model": "ssd", "prompt": "x", "stream_options": 3}, 400, "invalid_type", "stream_options"),
+        ("completions", {"model": "ssd", "prompt": "x", "n": 0}, 400, "invalid_value", "n"),
+        ("completions", {"model": "ssd", "prompt": "x", "n": "2"}, 400, "invalid_type", "n"),
+        ("completions", {"model": "ssd", "prompt": "x", "max_tokens": -1}, 400, "invalid_value", "max_tokens"),
+        (
+            "completions",
+            {"model": "ssd", "prompt": "x", "prompt_logprobs": 1},
+            400,
+            "unsupported_parameter",
+            "prompt_logprobs",
+        ),
+    ],
+)
 def test_bad_requests_name_the_field(route, payload, status, code, param):
     err = _err(route, payload)
     assert (err.status, err.code, err.param) == (status, code, param), err.message
@@ -55,13 +63,25 @@ def test_bad_requests_name_the_field(route, payload, status, code, param):
 
 
 def test_good_requests_keep_unknown_fields_and_count_what_they_ask():
-    req = validate_request("completions", {"model": "ssd", "prompt": ["a", "b", "c"], "n": 2, "best_of": 3,
-                                           "max_tokens": 7, "top_k": 5, "stream_options": None})
+    req = validate_request(
+        "completions",
+        {
+            "model": "ssd",
+            "prompt": ["a", "b", "c"],
+            "n": 2,
+            "best_of": 3,
+            "max_tokens": 7,
+            "top_k": 5,
+            "stream_options": None,
+        },
+    )
     assert req.prompt_count() == 3 and req.sequences() == 3 and req.requested_max_tokens() == 7
     assert req.model_extra == {"top_k": 5}
     assert validate_request("completions", {"model": "ssd", "prompt": [1, 2, 3]}).prompt_count() == 1
-    chat = validate_request("chat", {"model": "ssd", "messages": [{"role": "user", "content": "x"}],
-                                     "max_tokens": 9, "max_completion_tokens": 4})
+    chat = validate_request(
+        "chat",
+        {"model": "ssd", "messages": [{"role": "user", "content": "x"}], "max_tokens": 9, "max_completion_tokens": 4},
+    )
     assert chat.requested_max_tokens() == 4 and chat.sequences() == 1
     with pytest.raises(APIError, match="not valid JSON"):
         parse_json(b"{nope")
@@ -69,8 +89,12 @@ def test_good_requests_keep_unknown_fields_and_count_what_they_ask():
 
 # -- caps --------------------------------------------------------------------------------------
 def _cap_error(payload: dict, max_model_len: int | None = 2048, route: str = "completions", **cfg) -> APIError:
-    req = validate_request(route, {"model": "ssd", "prompt": "x", **payload} if route == "completions"
-                           else {"model": "ssd", "messages": [{"role": "user", "content": "x"}], **payload})
+    req = validate_request(
+        route,
+        {"model": "ssd", "prompt": "x", **payload}
+        if route == "completions"
+        else {"model": "ssd", "messages": [{"role": "user", "content": "x"}], **payload},
+    )
     with pytest.raises(APIError) as exc:
         check_caps(req, EndpointConfig(**cfg), max_model_len)
     assert exc.value.status == 400
@@ -95,14 +119,20 @@ def test_caps_refuse_what_would_occupy_the_engine():
 
 
 def test_caps_let_ordinary_requests_through():
-    ok = [{"n": 8}, {"n": 8, "max_tokens": 2048}, {"max_tokens": 2048}, {"prompt": ["x"] * 16, "max_tokens": 64},
-          {"best_of": 8, "max_tokens": 100}, {}]
+    ok = [
+        {"n": 8},
+        {"n": 8, "max_tokens": 2048},
+        {"max_tokens": 2048},
+        {"prompt": ["x"] * 16, "max_tokens": 64},
+        {"best_of": 8, "max_tokens": 100},
+        {},
+    ]
     for payload in ok:
-        check_caps(validate_request("completions", {"model": "ssd", "prompt": "x", **payload}), EndpointConfig(),
-                   2048)
+        check_caps(validate_request("completions", {"model": "ssd", "prompt": "x", **payload}), EndpointConfig(), 2048)
     # Context length unknown (vLLM did not say): only the explicit caps apply.
-    check_caps(validate_request("completions", {"model": "ssd", "prompt": "x", "max_tokens": 10**6}),
-               EndpointConfig(), None)
+    check_caps(
+        validate_request("completions", {"model": "ssd", "prompt": "x", "max_tokens": 10**6}), EndpointConfig(), None
+    )
 
 
 def test_concurrency_limiter_counts_per_client_and_answers_429():
@@ -123,8 +153,15 @@ def test_concurrency_limiter_counts_per_client_and_answers_429():
 
 
 def _request(headers: dict[str, str], host: str = "10.0.0.7") -> Request:
-    return Request({"type": "http", "method": "POST", "path": "/", "client": (host, 1234),
-                    "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]})
+    return Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/",
+            "client": (host, 1234),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+    )
 
 
 def test_api_keys_identify_clients():
@@ -152,8 +189,17 @@ def test_sse_rewriter_renames_the_model_and_strips_the_usage_it_asked_for():
     seen = []
     rw = SSERewriter(internal_name="ssd-r1-abcd", asked="ssd", strip_usage=True, on_usage=seen.append)
     usage = {"prompt_tokens": 2, "completion_tokens": 3}
-    out = [rw.rewrite(line) for line in ["", _chunk("ssd-r1-abcd", "a"), _chunk("ssd-r1-abcd", "b", usage),
-                                          _chunk("ssd-r1-abcd", None, usage), ": comment", "data: [DONE]"]]
+    out = [
+        rw.rewrite(line)
+        for line in [
+            "",
+            _chunk("ssd-r1-abcd", "a"),
+            _chunk("ssd-r1-abcd", "b", usage),
+            _chunk("ssd-r1-abcd", None, usage),
+            ": comment",
+            "data: [DONE]",
+        ]
+    ]
     assert out[0] is None and out[3] is None  # blank line; the usage-only chunk nobody asked for
     assert json.loads(out[1][6:]) == {"model": "ssd", "choices": [{"index": 0, "text": "a"}]}
     assert "usage" not in json.loads(out[2][6:])
@@ -223,10 +269,12 @@ def test_pidfile_record_matches_only_that_very_process(tmp_path):
 
 
 def test_a_spawned_child_dies_with_its_parent_even_on_sigkill(tmp_path):
-    code = ("import sys, time; sys.path.insert(0, %r)\n"
-            "from ssd.child_process import spawn\n"
-            "p = spawn([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
-            "print(p.pid, flush=True); time.sleep(120)\n") % os.getcwd()
+    code = (
+        f"import sys, time; sys.path.insert(0, {os.getcwd()!r})\n"
+        "from ssd.child_process import spawn\n"
+        "p = spawn([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "print(p.pid, flush=True); time.sleep(120)\n"
+    )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
     assert group_members(child) == [child]

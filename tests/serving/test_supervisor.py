@@ -15,8 +15,8 @@ import openai
 import pytest
 from net_util import free_port
 
-from daemon.serving.serve import ServingStack
 from daemon.serve_config import EndpointConfig
+from daemon.serving.serve import ServingStack
 from ssd.child_process import group_members
 from ssd.vllm_server import ServerConfig, VLLMServer
 
@@ -39,15 +39,18 @@ def _wait_health(stack, timeout_s: float) -> None:
     raise AssertionError(f"{stack.url} not healthy after {timeout_s}s")
 
 
+@pytest.mark.timeout(2400)  # three vLLM starts: ~5 min each on a busy 2-core box
 def test_killed_or_hung_vllm_is_restarted_with_the_champion(model_dir, lora_pair, tmp_path):
-    cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=1, max_lora_rank=16, max_loras=2,
-                       max_model_len=1024, max_num_seqs=8)
+    cfg = ServerConfig(
+        port=free_port(), cpu_kvcache_gib=1, max_lora_rank=16, max_loras=2, max_model_len=1024, max_num_seqs=8
+    )
     server = VLLMServer.start(model_dir, "smollm2-135m", cfg, tmp_path / "vllm.log")
     ep = dict(port=0, health_interval_s=0.5, health_timeout_s=3, retry_after_s=4)
     owned = ServingStack(server, EndpointConfig(**ep), tmp_path / "owned.json", own_server=True)
     # A second endpoint that merely attached to the same server: it must not restart anything.
-    attached = ServingStack(VLLMServer(server.base_url, "smollm2-135m"), EndpointConfig(**ep),
-                            tmp_path / "attached.json")
+    attached = ServingStack(
+        VLLMServer(server.base_url, "smollm2-135m"), EndpointConfig(**ep), tmp_path / "attached.json"
+    )
     try:
         owned.start_in_thread()
         attached.start_in_thread()
@@ -57,8 +60,7 @@ def test_killed_or_hung_vllm_is_restarted_with_the_champion(model_dir, lora_pair
         assert expected != _complete(owned, "smollm2-135m")
 
         c = openai.OpenAI(base_url=owned.url + "/v1", api_key="x", max_retries=0, timeout=30)
-        stream = iter(c.completions.create(model="ssd", prompt=PROMPT, max_tokens=400, temperature=0,
-                                           stream=True))
+        stream = iter(c.completions.create(model="ssd", prompt=PROMPT, max_tokens=400, temperature=0, stream=True))
         next(stream)
         old_pid = server.proc.pid
         os.kill(old_pid, signal.SIGKILL)
