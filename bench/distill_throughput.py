@@ -21,7 +21,7 @@ preparation are excluded from both. It also checks, on every example, that each 
 and loss mask equal what the server saw (the prompt tokenized as vLLM tokenizes it for
 ``/v1/completions``, then the completion, then EOS) and prints the first difference.
 
-    .venv/bin/python bench/distill_throughput.py [--steps 8] [--examples 32] [--repeats 2]
+    .venv/bin/python bench/distill_throughput.py [--steps 4] [--examples 16] [--repeats 2] [--arms ours,trl,trl-ids]
 """
 
 from __future__ import annotations
@@ -52,9 +52,19 @@ def model_dir() -> Path:
 def bench_config(steps: int):
     from ssd.distill import DistillConfig
 
-    return DistillConfig(lora_rank=16, lora_alpha=32, lora_dropout=0.05, learning_rate=2e-4, warmup_ratio=0.0,
-                         per_device_batch_size=4, grad_accum_steps=1, max_seq_len=1024, max_steps=steps,
-                         cpu_threads=1, log_every=100)
+    return DistillConfig(
+        lora_rank=16,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        learning_rate=2e-4,
+        warmup_ratio=0.0,
+        per_device_batch_size=4,
+        grad_accum_steps=1,
+        max_seq_len=1024,
+        max_steps=steps,
+        cpu_threads=1,
+        log_every=100,
+    )
 
 
 def build_data(mdir: Path, n: int) -> list[dict]:
@@ -68,8 +78,16 @@ def build_data(mdir: Path, n: int) -> list[dict]:
     for p in load_starter()[:n]:
         r = render(p, tok)
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_message(p, r.style)}]
-        rows.append({"problem_id": p.id, "prompt": r.text, "prefill": r.prefill, "messages": messages,
-                     "completion": f"```python\n{programs[p.id]}```", "finish_reason": "stop"})
+        rows.append(
+            {
+                "problem_id": p.id,
+                "prompt": r.text,
+                "prefill": r.prefill,
+                "messages": messages,
+                "completion": f"```python\n{programs[p.id]}```",
+                "finish_reason": "stop",
+            }
+        )
     return rows
 
 
@@ -85,8 +103,11 @@ def ours_tokenized(tok, row: dict, max_seq_len: int) -> tuple[list[int], list[in
     from ssd.distill import TrainingExample
     from ssd.distill_worker import build_example
 
-    b = build_example(tok, TrainingExample(prompt=row["prompt"], completion=row["completion"],
-                                           finish_reason=row["finish_reason"]), max_seq_len)
+    b = build_example(
+        tok,
+        TrainingExample(prompt=row["prompt"], completion=row["completion"], finish_reason=row["finish_reason"]),
+        max_seq_len,
+    )
     return b.input_ids, [int(x != IGNORE) for x in b.labels]
 
 
@@ -97,12 +118,18 @@ def first_difference(tok, want: tuple[list[int], list[int]], got: tuple[list[int
     i = next((k for k in range(min(len(wi), len(gi))) if wi[k] != gi[k] or wm[k] != gm[k]), min(len(wi), len(gi)))
 
     def show(ids, mask):
-        return " ".join(f"{tok.decode([t])!r}{'*' if m else ''}" for t, m in zip(ids[i:i + 4], mask[i:i + 4])) or "<end>"
-    return (f"at token {i} of {len(wi)} (server) / {len(gi)}: server {show(wi, wm)} | arm {show(gi, gm)} "
-            "(* = carries loss)")
+        return (
+            " ".join(f"{tok.decode([t])!r}{'*' if m else ''}" for t, m in zip(ids[i : i + 4], mask[i : i + 4]))
+            or "<end>"
+        )
+
+    return (
+        f"at token {i} of {len(wi)} (server) / {len(gi)}: server {show(wi, wm)} | arm {show(gi, gm)} (* = carries loss)"
+    )
 
 
 # -- the arms, each in its own process -------------------------------------------------------------
+
 
 def _timed_train() -> dict:
     """Wrap ``Trainer.train`` (SFTTrainer inherits it) to record its wall and CPU seconds: on a
@@ -117,9 +144,14 @@ def _timed_train() -> dict:
         try:
             return original(self, *args, **kwargs)
         finally:
-            timing.update(wall_s=time.perf_counter() - w0, cpu_s=time.process_time() - c0,
-                          tokens_seen=int(self.state.num_input_tokens_seen), steps=self.state.global_step,
-                          losses=[h["loss"] for h in self.state.log_history if "loss" in h])
+            timing.update(
+                wall_s=time.perf_counter() - w0,
+                cpu_s=time.process_time() - c0,
+                tokens_seen=int(self.state.num_input_tokens_seen),
+                steps=self.state.global_step,
+                losses=[h["loss"] for h in self.state.log_history if "loss" in h],
+            )
+
     Trainer.train = train
     return timing
 
@@ -132,12 +164,23 @@ def ours_child(spec: dict, timing: dict) -> dict:
     work = Path(spec["scratch"])
     work.mkdir(parents=True)
     samples = work / "samples.jsonl"
-    samples.write_text("".join(json.dumps({"prompt": r["prompt"], "completion": r["completion"],
-                                           "finish_reason": r["finish_reason"]}) + "\n" for r in spec["rows"]))
+    samples.write_text(
+        "".join(
+            json.dumps({"prompt": r["prompt"], "completion": r["completion"], "finish_reason": r["finish_reason"]})
+            + "\n"
+            for r in spec["rows"]
+        )
+    )
     base = base_model_info(Path(spec["model_dir"]))
-    ws = WorkerSpec(base_model_dir=spec["model_dir"], base_model_name=base.name, base_model_hash=base.content_hash,
-                    samples_path=str(samples), data_hash=read_examples(samples)[1], out_dir=str(work / "adapter"),
-                    config=spec["config"])
+    ws = WorkerSpec(
+        base_model_dir=spec["model_dir"],
+        base_model_name=base.name,
+        base_model_hash=base.content_hash,
+        samples_path=str(samples),
+        data_hash=read_examples(samples)[1],
+        out_dir=str(work / "adapter"),
+        config=spec["config"],
+    )
     (work / "spec.json").write_text(ws.model_dump_json())
     distill_worker.main(["--spec", str(work / "spec.json")])
     return {}
@@ -160,27 +203,62 @@ def trl_child(spec: dict, timing: dict) -> dict:
     model.config.use_cache = False
     rows = spec["rows"]
     if spec["arm"] == "trl":
-        ds = Dataset.from_list([{"prompt": r["messages"], "completion": [{"role": "assistant", "content": r["completion"]}]}
-                                for r in rows])
+        ds = Dataset.from_list(
+            [{"prompt": r["messages"], "completion": [{"role": "assistant", "content": r["completion"]}]} for r in rows]
+        )
     else:  # our ids and labels, TRL's trainer
-        built, _, _ = build_rows(tok, [TrainingExample(prompt=r["prompt"], completion=r["completion"],
-                                                       finish_reason=r["finish_reason"]) for r in rows], cfg)
+        built, _, _ = build_rows(
+            tok,
+            [
+                TrainingExample(prompt=r["prompt"], completion=r["completion"], finish_reason=r["finish_reason"])
+                for r in rows
+            ],
+            cfg,
+        )
         ds = Dataset.from_list(built)
     targets = resolve_target_modules(model, cfg.target_modules)
     args = SFTConfig(
-        output_dir=spec["scratch"], per_device_train_batch_size=cfg.per_device_batch_size,
-        gradient_accumulation_steps=cfg.grad_accum_steps, learning_rate=cfg.learning_rate, max_steps=cfg.max_steps,
-        lr_scheduler_type=cfg.lr_schedule, warmup_steps=cfg.warmup_ratio, optim="adamw_torch",
-        adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2, weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, data_seed=cfg.seed, bf16=False, use_cpu=True,
-        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
-        include_num_input_tokens_seen="non_padding", dataloader_num_workers=0,
+        output_dir=spec["scratch"],
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.grad_accum_steps,
+        learning_rate=cfg.learning_rate,
+        max_steps=cfg.max_steps,
+        lr_scheduler_type=cfg.lr_schedule,
+        warmup_steps=cfg.warmup_ratio,
+        optim="adamw_torch",
+        adam_beta1=cfg.adam_beta1,
+        adam_beta2=cfg.adam_beta2,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=False,
+        use_cpu=True,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
         gradient_checkpointing=cfg.gradient_checkpointing,  # TRL's default is True; ours False
-        max_length=cfg.max_seq_len, completion_only_loss=True, packing=False)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok,
-                         peft_config=LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
-                                                lora_dropout=cfg.lora_dropout, target_modules=targets,
-                                                bias="none", task_type="CAUSAL_LM"))
+        max_length=cfg.max_seq_len,
+        completion_only_loss=True,
+        packing=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        processing_class=tok,
+        peft_config=LoraConfig(
+            r=cfg.lora_rank,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=targets,
+            bias="none",
+            task_type="CAUSAL_LM",
+        ),
+    )
     tokenized = [(list(ex["input_ids"]), [int(x != IGNORE) for x in ex["labels"]]) for ex in trainer.train_dataset]
     trainer.train()
     return {"tokenized": tokenized}
@@ -194,26 +272,42 @@ def child(spec_path: Path) -> None:
     print("RESULT " + json.dumps({**timing, **extra, "peak_rss_mib": peak_mib}))
 
 
-def run_arm(arm: str, mdir: Path, rows: list[dict], cfg, work: Path, k: int) -> dict:
+def run_arm(arm: str, mdir: Path, rows: list[dict], cfg, work: Path, k: int) -> dict | None:
     spec = work / f"{arm}-{k}.json"
-    spec.write_text(json.dumps({"arm": arm, "model_dir": str(mdir), "rows": rows, "scratch": str(work / f"{arm}-{k}"),
-                                "config": json.loads(cfg.model_dump_json())}))
+    spec.write_text(
+        json.dumps(
+            {
+                "arm": arm,
+                "model_dir": str(mdir),
+                "rows": rows,
+                "scratch": str(work / f"{arm}-{k}"),
+                "config": json.loads(cfg.model_dump_json()),
+            }
+        )
+    )
     # The thread settings distill() gives its worker, for every arm.
-    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.cpu_threads), MKL_NUM_THREADS=str(cfg.cpu_threads),
-               TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    proc = subprocess.run([sys.executable, __file__, "--child", str(spec)], capture_output=True, text=True, env=env,
-                          cwd=REPO)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(cfg.cpu_threads),
+        MKL_NUM_THREADS=str(cfg.cpu_threads),
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(spec)], capture_output=True, text=True, env=env, cwd=REPO
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         hint = " (SIGKILL: out of memory? see dmesg)" if proc.returncode == -9 else ""
-        raise SystemExit(f"{arm} arm failed (rc {proc.returncode}){hint}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(line[len("RESULT "):])
+        print(f"  {arm} run failed (rc {proc.returncode}){hint}; left out:\n{proc.stderr[-1500:]}", flush=True)
+        return None
+    return json.loads(line[len("RESULT ") :])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--examples", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--examples", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--arms", default="ours,trl", help="comma list of ours, trl, trl-ids")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -228,9 +322,11 @@ def main() -> None:
     mdir, cfg, arms = model_dir(), bench_config(a.steps), a.arms.split(",")
     rows = build_data(mdir, a.examples)
     tok = AutoTokenizer.from_pretrained(mdir)
-    print(f"model {mdir.name}; {len(rows)} examples; LoRA r={cfg.lora_rank} alpha={cfg.lora_alpha} all-linear; "
-          f"batch {cfg.per_device_batch_size} x {cfg.max_steps} steps; "
-          f"{cfg.cpu_threads} CPU thread(s); trl {trl.__version__}; cores {os.cpu_count()}")
+    print(
+        f"model {mdir.name}; {len(rows)} examples; LoRA r={cfg.lora_rank} alpha={cfg.lora_alpha} all-linear; "
+        f"batch {cfg.per_device_batch_size} x {cfg.max_steps} steps; "
+        f"{cfg.cpu_threads} CPU thread(s); trl {trl.__version__}; cores {os.cpu_count()}"
+    )
     results: dict[str, list[dict]] = {arm: [] for arm in arms}
     loads = []
     with tempfile.TemporaryDirectory(prefix="distill-bench-") as tmp:
@@ -239,15 +335,21 @@ def main() -> None:
             for arm in arms:
                 load0, t0 = os.getloadavg()[0], time.monotonic()
                 res = run_arm(arm, mdir, rows, cfg, work, k)
+                if res is None:
+                    continue
                 res["tps"], res["tpcpu"] = res["tokens_seen"] / res["wall_s"], res["tokens_seen"] / res["cpu_s"]
                 loads.append(load0)
                 results[arm].append(res)
-                print(f"  run {k + 1} {arm:8s}: {res['tokens_seen']} tokens, train {res['wall_s']:.1f}s wall "
-                      f"{res['cpu_s']:.1f}s CPU = {res['tps']:.0f} tokens/s, {res['tpcpu']:.0f} tokens/CPU-s; "
-                      f"peak RSS {res['peak_rss_mib']:.0f} MiB; {res['steps']} steps; loss {res['losses'][0]:.3f} -> {res['losses'][-1]:.3f}; "
-                      f"process {time.monotonic() - t0:.0f}s; load {load0:.2f}", flush=True)
+                print(
+                    f"  run {k + 1} {arm:8s}: {res['tokens_seen']} tokens, train {res['wall_s']:.1f}s wall "
+                    f"{res['cpu_s']:.1f}s CPU = {res['tps']:.0f} tokens/s, {res['tpcpu']:.0f} tokens/CPU-s; "
+                    f"peak RSS {res['peak_rss_mib']:.0f} MiB; {res['steps']} steps; "
+                    f"loss {res['losses'][0]:.3f} -> {res['losses'][-1]:.3f}; "
+                    f"process {time.monotonic() - t0:.0f}s; load {load0:.2f}",
+                    flush=True,
+                )
 
-    report(tok, rows, cfg, arms, results, loads)
+    report(tok, rows, cfg, [arm for arm in arms if results[arm]], results, loads)
 
 
 def report(tok, rows: list[dict], cfg, arms: list[str], results: dict[str, list[dict]], loads: list[float]) -> None:
@@ -264,10 +366,14 @@ def report(tok, rows: list[dict], cfg, arms: list[str], results: dict[str, list[
     med: dict[str, dict[str, float]] = {}
     for key, what in (("tps", "tokens/s (wall)"), ("tpcpu", "tokens per CPU-second"), ("peak_rss_mib", "peak RSS MiB")):
         med[key] = {arm: statistics.median(r[key] for r in results[arm]) for arm in arms}
-        ratios = "; ".join(f"ours / {arm} = {med[key]['ours'] / med[key][arm]:.2f}"
-                           for arm in arms if arm != "ours" and "ours" in arms)
-        print(f"median {what}: " + ", ".join(f"{arm} {v:.1f}" for arm, v in med[key].items())
-              + (f"; {ratios}" if ratios else ""))
+        ratios = "; ".join(
+            f"ours / {arm} = {med[key]['ours'] / med[key][arm]:.2f}" for arm in arms if arm != "ours" and "ours" in arms
+        )
+        print(
+            f"median {what}: "
+            + ", ".join(f"{arm} {v:.1f}" for arm, v in med[key].items())
+            + (f"; {ratios}" if ratios else "")
+        )
     print(f"load average (1 min) at run starts: {', '.join(f'{x:.2f}' for x in loads)}; cores: {os.cpu_count()}")
     if "ours" in arms and "trl" in arms:
         speed = med["tpcpu"]["ours"] / med["tpcpu"]["trl"]
@@ -276,8 +382,14 @@ def report(tok, rows: list[dict], cfg, arms: list[str], results: dict[str, list[
             reasons.append("TRL's tokenization differs from what the server saw")
         if speed > 1.1:
             reasons.append(f"ours does {speed:.2f}x the tokens per CPU-second")
-        print("verdict: " + ("keep ours: " + "; ".join(reasons) if reasons else
-                             "TRL matches the server's tokenization and is not meaningfully slower: adopt SFTTrainer"))
+        print(
+            "verdict: "
+            + (
+                "keep ours: " + "; ".join(reasons)
+                if reasons
+                else "TRL matches the server's tokenization and is not meaningfully slower: adopt SFTTrainer"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,12 @@ Arms (``--arms``; ``--list`` prints them), each against the idle reference of it
     fcfs-28  the default scheduler, round concurrency 28: 4 of the 32 engine slots stay free
     (more: prio-8, prio-48; see --list)
 
-Two servers run side by side (one FCFS, one with ``--scheduling-policy priority``; only those
-the chosen arms need; an idle server costs no CPU, about 4 GB of memory), and the arms of both
-are interleaved, repeated ``--repeats`` times in rotating order; figures are over all probes
+By default one server runs, with ``--scheduling-policy priority``, and the FCFS arms send the
+round's requests at the assistant's priority (0): vLLM's priority queue orders by (priority,
+arrival time), so equal priorities are served first come, first served, and its preemption
+victim is then the latest arrival, as FCFS's. ``--fcfs-server`` runs those arms on a second
+server with the default FCFS policy instead (side by side; an idle server costs no CPU but about
+4 GB of memory). The arms are interleaved, repeated ``--repeats`` times in rotating order; figures are over all probes
 of an arm. Also reported: the engine's generation throughput during the arm (vLLM's generation
 token counter over the probe window, probes included), which is what a lower round
 concurrency costs.
@@ -132,6 +135,7 @@ async def wait_for(client: httpx.AsyncClient, pred, timeout_s: float, what: str)
 
 class Bench:
     def __init__(self, args, servers: dict, model: str, prompts: list):
+        # servers: "prio" always; "fcfs" only with --fcfs-server (else FCFS arms run on "prio")
         self.args = args
         self.servers = servers          # name -> VLLMServer
         self.model = model
@@ -155,7 +159,7 @@ class Bench:
     async def segment(self, arm: Arm) -> tuple[list[float], float | None]:
         from ssd.sampling import SamplingParams, agenerate
 
-        srv = self.servers[arm.server]
+        srv = self.servers[self.server_of(arm)]
         args = self.args
         async with httpx.AsyncClient(base_url=srv.base_url) as client:
             task = None
@@ -177,7 +181,7 @@ class Bench:
             for _ in range(args.probes):
                 if len(lats) >= 2 and time.monotonic() - t0 > args.probe_window_s:
                     break  # bounded segments: an arm that makes probes wait minutes gets fewer
-                lats.append(await self.probe(client, arm.server == "prio"))
+                lats.append(await self.probe(client, self.server_of(arm) == "prio"))
                 await asyncio.sleep(self.rng.uniform(0.2, 1.0))
             tput = (await metric(client, "vllm:generation_tokens_total") - tok0) / (time.monotonic() - t0)
             if task is not None:
@@ -187,6 +191,9 @@ class Bench:
                 await asyncio.gather(task, return_exceptions=True)
                 await wait_for(client, lambda r, w: r + w == 0, 300, "the engine to drain")
         return lats, (tput if arm.concurrency else None)
+
+    def server_of(self, arm: Arm) -> str:
+        return arm.server if arm.server in self.servers else "prio"
 
     async def run(self, arms: list[Arm]) -> dict[str, list[float]]:
         idle = {s: Arm(f"idle-{s}", s, 0, None, f"engine idle ({s} server)") for s in self.servers}
@@ -222,7 +229,7 @@ def start_servers(names: set[str], args, tmp: Path) -> dict:
         extra = ["--scheduling-policy", "priority"] if name == "prio" else []
         cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=args.kv_gib, max_num_seqs=args.max_num_seqs,
                            max_model_len=2048, max_lora_rank=args.max_lora_rank, max_loras=4,
-                           extra_args=extra)
+                           extra_args=extra, startup_timeout_s=args.startup_timeout_s)
         try:
             out[name] = VLLMServer.start(Path(args.model_dir), "base", cfg, tmp / f"vllm-{name}.log")
         except Exception as exc:
@@ -255,7 +262,10 @@ def main() -> int:
                     help="seconds of load after the full batch runs, before probing")
     ap.add_argument("--max-num-seqs", type=int, default=32, help="the servers' --max-num-seqs")
     ap.add_argument("--max-lora-rank", type=int, default=32)
-    ap.add_argument("--kv-gib", type=float, default=2.0)
+    ap.add_argument("--kv-gib", type=float, default=1.0)
+    ap.add_argument("--fcfs-server", action="store_true",
+                    help="run the FCFS arms on a second server with the default FCFS policy")
+    ap.add_argument("--startup-timeout-s", type=float, default=1500.0)
     ap.add_argument("--adapter-rank", type=int, default=0,
                     help="with N > 0, round and probes decode with a rank-N all-linear adapter (as "
                          "once a champion exists); default 0: the base model")
@@ -283,8 +293,9 @@ def main() -> int:
     prompts = [render_for_model(p, args.model_dir) for p in train]
     tmp = Path(tempfile.mkdtemp(prefix="serving-round-"))
     t0 = time.monotonic()
-    print(f"starting servers {sorted({a.server for a in arms})} (logs in {tmp})", flush=True)
-    servers = start_servers({a.server for a in arms}, args, tmp)
+    wanted = {a.server for a in arms} if args.fcfs_server else {"prio"}
+    print(f"starting servers {sorted(wanted)} (logs in {tmp})", flush=True)
+    servers = start_servers(wanted, args, tmp)
     print(f"  started in {time.monotonic() - t0:.0f} s", flush=True)
     model = "base"
     try:
@@ -306,10 +317,13 @@ def main() -> int:
 
     rows = []
     for a in bench.plan:
-        ref = lats[f"idle-{a.server}"]
+        server = bench.server_of(a)
+        ref = lats[f"idle-{server}"]
         ls = lats[a.name]
-        rows.append({"arm": a.name, "about": a.about, "server": a.server, "round_concurrency": a.concurrency,
-                     "round_priority": a.priority, "probes": len(ls),
+        prio = a.priority if a.priority is not None else (0 if server == "prio" else None)
+        rows.append({"arm": a.name, "about": a.about, "policy": a.server if a.concurrency else "-",
+                     "server": server, "round_concurrency": a.concurrency,
+                     "round_priority": prio if a.concurrency else None, "probes": len(ls),
                      "p50_s": round(pct(ls, .5), 3), "p95_s": round(pct(ls, .95), 3),
                      "p50_ratio": round(pct(ls, .5) / pct(ref, .5), 2),
                      "p95_ratio": round(pct(ls, .95) / pct(ref, .95), 2),
@@ -321,17 +335,18 @@ def main() -> int:
           f"{'adapter rank ' + str(args.adapter_rank) if args.adapter_rank else 'base model'}; round: "
           f"T 1.6, {args.round_tokens} tokens; --max-num-seqs {args.max_num_seqs}; {args.repeats} interleaved "
           f"repeats; {time.monotonic() - t0:.0f} s")
-    head = (f"{'arm':<10} {'server':<6} {'conc':>4} {'prio':>4} {'n':>3} {'p50 s':>7} {'p95 s':>7} "
+    head = (f"{'arm':<10} {'policy':<6} {'server':<6} {'conc':>4} {'prio':>4} {'n':>3} {'p50 s':>7} {'p95 s':>7} "
             f"{'p50 ratio':>9} {'p95 ratio':>9} {'engine tok/s':>12}")
     print(head)
     print("-" * len(head))
     for r in rows:
         tp = f"{r['engine_tok_s']:>12.1f}" if r["engine_tok_s"] is not None else f"{'-':>12}"
-        print(f"{r['arm']:<10} {r['server']:<6} {r['round_concurrency']:>4} "
+        print(f"{r['arm']:<10} {r['policy']:<6} {r['server']:<6} {r['round_concurrency']:>4} "
               f"{'-' if r['round_priority'] is None else r['round_priority']:>4} {r['probes']:>3} "
               f"{r['p50_s']:>7.2f} {r['p95_s']:>7.2f} {r['p50_ratio']:>9.2f} {r['p95_ratio']:>9.2f} {tp}")
-    print("ratios: against the idle reference of the same server; engine tok/s: all generated tokens "
-          "per second during the probe window (round + probes)")
+    print("policy: the scheduling the arm stands for (fcfs on the prio server = every request at priority 0);\n"
+          "prio: the round requests' priority (assistant: 0); ratios: against the idle reference of the same "
+          "server;\nengine tok/s: all generated tokens per second during the probe window (round + probes)")
     print(f"load average at start: {start_load}; at end: {end_load}  (cores: {os.cpu_count()})")
     if args.out:
         Path(args.out).write_text(json.dumps({"load_start": start_load, "load_end": end_load,

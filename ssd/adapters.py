@@ -25,7 +25,7 @@ MANIFEST_SCHEMA = 1
 # The fixed probe a server-side check replays after loading an adapter: the trainer records
 # what the trained adapter (and the base) predict for the next token here, so the serving side
 # can prove the weights it loaded are the ones trained, not merely "something different".
-PROBE_PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
+PROBE_PROMPT = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'
 PROBE_TOP_K = 5
 
 
@@ -167,8 +167,9 @@ def adapter_content_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
-def validate_adapter(folder: Path, base_model_hash: str | None = None, *, max_rank: int | None = None,
-                     require_manifest: bool = True) -> AdapterManifest | None:
+def validate_adapter(
+    folder: Path, base_model_hash: str | None = None, *, max_rank: int | None = None, require_manifest: bool = True
+) -> AdapterManifest | None:
     """Check an adapter folder is complete and fits the given base; returns its manifest.
 
     ``require_manifest=False`` accepts a plain PEFT folder (e.g. an adapter trained elsewhere,
@@ -190,7 +191,9 @@ def validate_adapter(folder: Path, base_model_hash: str | None = None, *, max_ra
         raise AdapterError(f"adapter {folder} has LoRA rank {cfg['r']}, above the allowed maximum {max_rank}")
     manifest = load_manifest(folder) if manifest_present else None
     if manifest is not None and manifest.lora.rank != cfg["r"]:
-        raise AdapterError(f"adapter {folder}: manifest says rank {manifest.lora.rank} but adapter_config has {cfg['r']}")
+        raise AdapterError(
+            f"adapter {folder}: manifest says rank {manifest.lora.rank} but adapter_config has {cfg['r']}"
+        )
     if base_model_hash is not None:
         if manifest is None:
             raise AdapterError(f"adapter {folder} has no {MANIFEST}, so its base model cannot be verified")

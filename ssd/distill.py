@@ -23,9 +23,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 import structlog
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -165,9 +166,7 @@ def parse_examples(data: bytes, source: str) -> list[TrainingExample]:
         try:
             examples.append(TrainingExample.model_validate(row))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '<row>'}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<row>'}: {e['msg']}" for e in exc.errors())
             raise DistillInputError(f"{source}:{lineno}: {problems}") from exc
     return examples
 
@@ -196,8 +195,13 @@ def base_model_info(base_model_dir: Path) -> ModelInfo:
             return ModelInfo.model_validate_json((folder / MODEL_MANIFEST).read_text())
         except ValidationError as exc:
             raise DistillInputError(f"{folder / MODEL_MANIFEST} is not a valid model manifest: {exc}") from exc
-    return ModelInfo(name=folder.name, path=str(folder.resolve()), source=f"dir:{folder.resolve()}",
-                     content_hash=content_hash(folder), created_at="")
+    return ModelInfo(
+        name=folder.name,
+        path=str(folder.resolve()),
+        source=f"dir:{folder.resolve()}",
+        content_hash=content_hash(folder),
+        created_at="",
+    )
 
 
 def worker_command(spec_path: Path, launcher: list[str] | None = None) -> list[str]:
@@ -218,8 +222,9 @@ def cpu_threads(cfg: DistillConfig) -> int:
     return cfg.cpu_threads or max(1, (os.cpu_count() or 2) // 2)
 
 
-def _run_worker(cmd: list[str], log_path: Path, on_line: Callable[[str], None] | None,
-                timeout_s: float | None, threads: int) -> tuple[int, str, bool]:
+def _run_worker(
+    cmd: list[str], log_path: Path, on_line: Callable[[str], None] | None, timeout_s: float | None, threads: int
+) -> tuple[int, str, bool]:
     env = dict(os.environ)
     # Set before torch is imported in the worker: OpenMP sizes its pool once, at start-up.
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
@@ -233,13 +238,16 @@ def _run_worker(cmd: list[str], log_path: Path, on_line: Callable[[str], None] |
     # when this process dies, even by SIGKILL, the worker reads EOF and kills its own group.
     # (PR_SET_PDEATHSIG would fire when the *thread* that forked exits, e.g. a scheduler pool
     # thread, and needs preexec_fn, which is unsafe in a threaded daemon.)
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     timer = None
     if timeout_s:
+
         def _expire():
             timed_out.set()
             _kill_group(proc)
+
         timer = threading.Timer(timeout_s, _expire)
         timer.daemon = True
         timer.start()
@@ -274,16 +282,21 @@ def parent_adapter(init_adapter: Path, base: ModelInfo, base_model_dir: Path) ->
     except AdapterError as exc:
         raise DistillInputError(f"init_adapter: {exc}") from exc
     if not (init_adapter / "adapter_model.safetensors").is_file():
-        raise DistillInputError(f"init_adapter {init_adapter} has no adapter_model.safetensors; pickle weights "
-                                "(adapter_model.bin) run code when loaded and are not accepted")
+        raise DistillInputError(
+            f"init_adapter {init_adapter} has no adapter_model.safetensors; pickle weights "
+            "(adapter_model.bin) run code when loaded and are not accepted"
+        )
     if manifest is not None and manifest.base_model_hash != base.content_hash:
         raise DistillInputError(
             f"init_adapter {init_adapter} was trained on base {manifest.base_model_hash}, "
             f"not on {base_model_dir} ({base.content_hash})"
         )
-    return ParentAdapter(path=str(init_adapter.resolve()), content_hash=adapter_content_hash(init_adapter),
-                         data_hash=manifest.data_hash if manifest else None,
-                         round_id=manifest.round_id if manifest else None)
+    return ParentAdapter(
+        path=str(init_adapter.resolve()),
+        content_hash=adapter_content_hash(init_adapter),
+        data_hash=manifest.data_hash if manifest else None,
+        round_id=manifest.round_id if manifest else None,
+    )
 
 
 @contextmanager
@@ -318,9 +331,18 @@ def _remove_stale_temps(out_dir: Path, blog) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def distill(base_model_dir: Path, samples_path: Path, out_dir: Path, cfg: DistillConfig | None = None, *,
-            round_id: str | None = None, init_adapter: Path | None = None, launcher: list[str] | None = None,
-            timeout_s: float | None = None, on_line: Callable[[str], None] | None = None) -> AdapterManifest:
+def distill(
+    base_model_dir: Path,
+    samples_path: Path,
+    out_dir: Path,
+    cfg: DistillConfig | None = None,
+    *,
+    round_id: str | None = None,
+    init_adapter: Path | None = None,
+    launcher: list[str] | None = None,
+    timeout_s: float | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> AdapterManifest:
     """Train a LoRA adapter on ``samples_path`` and publish it at ``out_dir``.
 
     ``init_adapter``: a PEFT adapter folder for the same base to continue training (its weights
@@ -348,18 +370,36 @@ def distill(base_model_dir: Path, samples_path: Path, out_dir: Path, cfg: Distil
             raise DistillInputError(f"output folder {out_dir} already exists; adapters are never overwritten")
         _remove_stale_temps(out_dir, blog)
         spec = WorkerSpec(
-            base_model_dir=str(base_model_dir.resolve()), base_model_name=base.name,
-            base_model_hash=base.content_hash, samples_path=str(samples_path.resolve()),
-            data_hash=data_hash, out_dir="", config=cfg, round_id=round_id, parent=parent,
+            base_model_dir=str(base_model_dir.resolve()),
+            base_model_name=base.name,
+            base_model_hash=base.content_hash,
+            samples_path=str(samples_path.resolve()),
+            data_hash=data_hash,
+            out_dir="",
+            config=cfg,
+            round_id=round_id,
+            parent=parent,
         )
-        blog.info("distill.start", examples=len(examples), out=str(out_dir), base=base.name, data_hash=data_hash,
-                  parent=parent.path if parent else None)
+        blog.info(
+            "distill.start",
+            examples=len(examples),
+            out=str(out_dir),
+            base=base.name,
+            data_hash=data_hash,
+            parent=parent.path if parent else None,
+        )
         manifest = _train_and_publish(spec, out_dir, launcher, timeout_s, on_line, blog)
     return manifest
 
 
-def _train_and_publish(spec: WorkerSpec, out_dir: Path, launcher: list[str] | None, timeout_s: float | None,
-                       on_line: Callable[[str], None] | None, blog) -> AdapterManifest:
+def _train_and_publish(
+    spec: WorkerSpec,
+    out_dir: Path,
+    launcher: list[str] | None,
+    timeout_s: float | None,
+    on_line: Callable[[str], None] | None,
+    blog,
+) -> AdapterManifest:
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     failed_log = out_dir.with_name(out_dir.name + ".failed.log")
@@ -371,26 +411,37 @@ def _train_and_publish(spec: WorkerSpec, out_dir: Path, launcher: list[str] | No
         cmd = worker_command(spec_path, launcher)
         blog.info("distill.worker", cmd=" ".join(cmd))
         if on_line is None:
+
             def on_line(line: str) -> None:
                 sys.stderr.write(line + "\n")
+
         rc, tail, timed_out = _run_worker(cmd, tmp / LOG_FILE, on_line, timeout_s, cpu_threads(spec.config))
         if rc != 0:
-            why = (f"timed out after {timeout_s:.0f}s (its process group was killed)" if timed_out
-                   else f"exited with code {rc}")
+            why = (
+                f"timed out after {timeout_s:.0f}s (its process group was killed)"
+                if timed_out
+                else f"exited with code {rc}"
+            )
             shutil.copyfile(tmp / LOG_FILE, failed_log)
             raise DistillError(f"distill worker {why}; full log {failed_log}; log tail:\n{tail}", log_tail=tail)
         try:
             manifest = validate_adapter(tmp, spec.base_model_hash)
         except AdapterError as exc:
             shutil.copyfile(tmp / LOG_FILE, failed_log)
-            raise DistillError(f"distill worker succeeded but its output is invalid: {exc}; log tail:\n{tail}",
-                               log_tail=tail) from exc
+            raise DistillError(
+                f"distill worker succeeded but its output is invalid: {exc}; log tail:\n{tail}", log_tail=tail
+            ) from exc
         assert manifest is not None
         tmp.rename(out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     failed_log.unlink(missing_ok=True)
-    blog.info("distill.done", out=str(out_dir), steps=manifest.steps, final_loss=manifest.final_loss,
-              seconds=round(time.monotonic() - t0, 1))
+    blog.info(
+        "distill.done",
+        out=str(out_dir),
+        steps=manifest.steps,
+        final_loss=manifest.final_loss,
+        seconds=round(time.monotonic() - t0, 1),
+    )
     return manifest

@@ -373,10 +373,10 @@ class VLLMServer:
         return _log_tail(self.log_path, lines) if self.log_path else ""
 
     # -- admin -----------------------------------------------------------------------------
-    def model_cards(self) -> list[dict]:
+    def model_cards(self, retry: Retry = ADMIN_RETRY) -> list[dict]:
         """vLLM's ``/v1/models`` entries (id, root, parent, max_model_len, ...)."""
         try:
-            r = ADMIN_RETRY.call(self._http.get, "/v1/models")
+            r = retry.call(self._http.get, "/v1/models")
             r.raise_for_status()
         except httpx.HTTPError as exc:
             raise ServerError(f"GET /v1/models failed at {self.base_url}: {exc}") from exc
@@ -388,7 +388,7 @@ class VLLMServer:
     def max_model_len(self) -> int | None:
         """The context length vLLM reports for the base model (cached per server handle)."""
         if self._max_model_len is None:
-            for card in self.model_cards():
+            for card in self.model_cards(retry=Retry(attempts=1)):  # asked on a request's path: no waiting
                 if card.get("id") == self.served_model_name and isinstance(card.get("max_model_len"), int):
                     self._max_model_len = card["max_model_len"]
         return self._max_model_len

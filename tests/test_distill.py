@@ -23,15 +23,31 @@ import httpx
 import pytest
 
 from ssd.adapters import AdapterError, ParentAdapter, adapter_content_hash, load_manifest, validate_adapter
-from ssd.distill import (WATCH_PARENT_ENV, DistillConfig, DistillError, DistillInputError, TrainingExample,
-                         distill, parse_examples)
 from ssd.child_process import group_members
+from ssd.distill import (
+    WATCH_PARENT_ENV,
+    DistillConfig,
+    DistillError,
+    DistillInputError,
+    TrainingExample,
+    distill,
+    parse_examples,
+)
 from ssd.distill_worker import IGNORE_INDEX, VLLM_LLAMA_LORA_MODULES, build_example
 
 MAGIC = "ZEBRA QUOKKA MAGIC 42"
 # Small and fast: a fixed string is learnt in ~10 steps at this rate; rank fits max_lora_rank=16.
-FAST = dict(lora_rank=8, lora_alpha=16, learning_rate=5e-3, warmup_ratio=0.0, per_device_batch_size=4,
-            grad_accum_steps=1, max_seq_len=256, log_every=2, cpu_threads=1)
+FAST = dict(
+    lora_rank=8,
+    lora_alpha=16,
+    learning_rate=5e-3,
+    warmup_ratio=0.0,
+    per_device_batch_size=4,
+    grad_accum_steps=1,
+    max_seq_len=256,
+    log_every=2,
+    cpu_threads=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +58,9 @@ def tokenizer(model_dir):
 
 
 def chat_prompt(tokenizer, text: str) -> str:
-    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                         add_generation_prompt=True)
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
 
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
@@ -53,9 +70,18 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 
 def magic_rows(tokenizer, n: int = 16) -> list[dict]:
     # Shaped like the sampler's rows, extra fields included, to prove the reader ignores them.
-    return [{"problem_id": f"magic/{i}", "sample_index": 0, "prompt_text": chat_prompt(tokenizer, f"Say the magic word number {i}."),
-             "completion": MAGIC, "finish_reason": "stop", "prompt_tokens": 30, "completion_tokens": 9}
-            for i in range(n)]
+    return [
+        {
+            "problem_id": f"magic/{i}",
+            "sample_index": 0,
+            "prompt_text": chat_prompt(tokenizer, f"Say the magic word number {i}."),
+            "completion": MAGIC,
+            "finish_reason": "stop",
+            "prompt_tokens": 30,
+            "completion_tokens": 9,
+        }
+        for i in range(n)
+    ]
 
 
 def leftovers(parent: Path) -> list[str]:
@@ -76,17 +102,18 @@ def magic_adapter(tmp_path_factory, model_dir, magic_samples) -> Path:
 
 # -- building examples ------------------------------------------------------------------------
 
+
 def test_labels_cover_only_response_and_eos(tokenizer):
     prompt = chat_prompt(tokenizer, "Write add(a, b).")
     ex = TrainingExample(prompt_text=prompt, completion="```python\ndef add(a, b):\n    return a + b\n```")
     b = build_example(tokenizer, ex, max_seq_len=256)
     prompt_ids = tokenizer(prompt)["input_ids"]
     assert b.status == "ok" and not b.boundary_fallback
-    assert b.prompt_len == len(prompt_ids) and b.input_ids[:b.prompt_len] == prompt_ids
-    assert b.labels[:b.prompt_len] == [IGNORE_INDEX] * b.prompt_len
-    assert b.labels[b.prompt_len:] == b.input_ids[b.prompt_len:]
+    assert b.prompt_len == len(prompt_ids) and b.input_ids[: b.prompt_len] == prompt_ids
+    assert b.labels[: b.prompt_len] == [IGNORE_INDEX] * b.prompt_len
+    assert b.labels[b.prompt_len :] == b.input_ids[b.prompt_len :]
     assert b.input_ids[-1] == tokenizer.eos_token_id
-    assert tokenizer.decode(b.input_ids[b.prompt_len:]) == ex.completion + tokenizer.eos_token
+    assert tokenizer.decode(b.input_ids[b.prompt_len :]) == ex.completion + tokenizer.eos_token
 
     cut = build_example(tokenizer, ex.model_copy(update={"finish_reason": "length"}), max_seq_len=256)
     assert not cut.eos_appended and cut.input_ids == b.input_ids[:-1]
@@ -98,12 +125,15 @@ def test_boundary_merge_keeps_prompt_tokens_verbatim(tokenizer):
     prompt = chat_prompt(tokenizer, "Write add(a, b).") + "```python\ndef add(a, b):\n"
     completion = "    return a + b\n```"
     # Precondition: the merge really happens with this tokenizer, else the test is moot.
-    assert tokenizer(prompt + completion)["input_ids"][:len(tokenizer(prompt)["input_ids"])] != tokenizer(prompt)["input_ids"]
+    assert (
+        tokenizer(prompt + completion)["input_ids"][: len(tokenizer(prompt)["input_ids"])]
+        != tokenizer(prompt)["input_ids"]
+    )
     b = build_example(tokenizer, TrainingExample(prompt_text=prompt, completion=completion), max_seq_len=256)
     assert b.boundary_fallback
-    assert b.input_ids[:b.prompt_len] == tokenizer(prompt)["input_ids"]
-    assert tokenizer.decode(b.input_ids[b.prompt_len:]) == completion + tokenizer.eos_token
-    assert all(x == IGNORE_INDEX for x in b.labels[:b.prompt_len])
+    assert b.input_ids[: b.prompt_len] == tokenizer(prompt)["input_ids"]
+    assert tokenizer.decode(b.input_ids[b.prompt_len :]) == completion + tokenizer.eos_token
+    assert all(x == IGNORE_INDEX for x in b.labels[: b.prompt_len])
 
 
 def test_overlong_examples_are_truncated_or_dropped(tokenizer):
@@ -117,13 +147,16 @@ def test_overlong_examples_are_truncated_or_dropped(tokenizer):
 
 # -- input validation (no worker starts) --------------------------------------------------------
 
+
 def test_reader_ignores_extra_fields_and_names_the_bad_line(tmp_path, tokenizer):
     rows = magic_rows(tokenizer, 3)
-    assert [e.completion for e in parse_examples("".join(json.dumps(r) + "\n" for r in rows).encode(), "x")] == [MAGIC] * 3
+    assert [e.completion for e in parse_examples("".join(json.dumps(r) + "\n" for r in rows).encode(), "x")] == [
+        MAGIC
+    ] * 3
     cases = {
         '{"prompt_text": "p", "completion": "c"}\n\n{"prompt_text": "p"}\n': ("s.jsonl:3", "completion"),
         '{"prompt_text": "p", "completion": "c"}\n{not json\n': ("s.jsonl:2", "invalid JSON"),
-        '[1, 2]\n': ("s.jsonl:1", "JSON object"),
+        "[1, 2]\n": ("s.jsonl:1", "JSON object"),
         '{"prompt_text": "", "completion": "c"}\n': ("s.jsonl:1", "prompt_text"),
     }
     for text, (where, what) in cases.items():
@@ -166,6 +199,7 @@ def test_config_rejects_unservable_or_unknown_settings():
 
 # -- real training runs ---------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_distill_writes_a_valid_adapter_and_manifest(magic_adapter, magic_samples, model_dir):
     from ssd.model_store import resolve
@@ -197,8 +231,11 @@ def test_adapter_loads_into_vllm_and_changes_greedy_output(magic_adapter, vllm_s
     prompt = chat_prompt(tokenizer, "Say the magic word number 99.")  # not a training prompt
 
     def complete(model: str) -> str:
-        r = httpx.post(f"{vllm_server.base_url}/v1/completions", timeout=120, json={
-            "model": model, "prompt": prompt, "max_tokens": 12, "temperature": 0})
+        r = httpx.post(
+            f"{vllm_server.base_url}/v1/completions",
+            timeout=120,
+            json={"model": model, "prompt": prompt, "max_tokens": 12, "temperature": 0},
+        )
         r.raise_for_status()
         return r.json()["choices"][0]["text"]
 
@@ -211,8 +248,13 @@ def test_adapter_loads_into_vllm_and_changes_greedy_output(magic_adapter, vllm_s
 def test_worker_crash_raises_with_log_tail_and_leaves_no_adapter(tmp_path, model_dir, magic_samples):
     out = tmp_path / "adapters" / "broken"
     with pytest.raises(DistillError) as err:
-        distill(model_dir, magic_samples, out, DistillConfig(target_modules=["not_a_module"], max_steps=1, **FAST),
-                on_line=lambda line: None)
+        distill(
+            model_dir,
+            magic_samples,
+            out,
+            DistillConfig(target_modules=["not_a_module"], max_steps=1, **FAST),
+            on_line=lambda line: None,
+        )
     assert "exited with code" in str(err.value)
     assert "not_a_module" in err.value.log_tail and "Traceback" in err.value.log_tail
     assert not out.exists() and not leftovers(out.parent)
@@ -224,10 +266,20 @@ def test_continue_training_from_init_adapter(tmp_path, model_dir, magic_adapter,
     first = load_manifest(magic_adapter)
     out = tmp_path / "magic-v2"
     # lora_rank=32 is overridden: a continued adapter keeps its own shape (a warning says so).
-    m = distill(model_dir, magic_samples, out, DistillConfig(max_steps=2, **{**FAST, "lora_rank": 32}),
-                round_id="test-r2", init_adapter=magic_adapter)
-    assert m.parent == ParentAdapter(path=str(magic_adapter.resolve()), content_hash=adapter_content_hash(magic_adapter),
-                                     data_hash=first.data_hash, round_id="test-r1")
+    m = distill(
+        model_dir,
+        magic_samples,
+        out,
+        DistillConfig(max_steps=2, **{**FAST, "lora_rank": 32}),
+        round_id="test-r2",
+        init_adapter=magic_adapter,
+    )
+    assert m.parent == ParentAdapter(
+        path=str(magic_adapter.resolve()),
+        content_hash=adapter_content_hash(magic_adapter),
+        data_hash=first.data_hash,
+        round_id="test-r1",
+    )
     assert m.parent.content_hash != adapter_content_hash(out)  # it trained on from there
     assert m.lora.rank == 8 and json.loads((out / "adapter_config.json").read_text())["r"] == 8
     # Step 1's loss is measured before any update: low only if the trained weights were loaded.
@@ -265,7 +317,9 @@ def test_init_adapter_weights_are_step_zero_weights(model_dir, magic_adapter):
 def test_init_adapter_is_checked_before_training(tmp_path, model_dir, magic_samples):
     peft_dir = tmp_path / "foreign"
     peft_dir.mkdir()
-    (peft_dir / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "target_modules": ["q_proj"]}))
+    (peft_dir / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "r": 8, "target_modules": ["q_proj"]})
+    )
     (peft_dir / "adapter_model.bin").write_bytes(b"pickle")
     with pytest.raises(DistillInputError, match="no adapter_model.safetensors; pickle weights"):
         distill(model_dir, magic_samples, tmp_path / "out", DistillConfig(**FAST), init_adapter=peft_dir)
@@ -306,8 +360,7 @@ def test_adapter_validation_names_what_is_wrong(tmp_path, magic_adapter, model_d
 
 # Runs the worker under a shell that first starts a grandchild in the worker's process group
 # (as accelerate's per-GPU ranks are) and prints both pids, then execs the interpreter.
-LAUNCHER = ["sh", "-c", 'sleep 600 >/dev/null 2>&1 & echo "launcher pid=$$ child=$!"; exec "$0" "$@"',
-            sys.executable]
+LAUNCHER = ["sh", "-c", 'sleep 600 >/dev/null 2>&1 & echo "launcher pid=$$ child=$!"; exec "$0" "$@"', sys.executable]
 
 
 def launcher_pids(lines: list[str]) -> tuple[int, int]:
@@ -329,8 +382,15 @@ def test_timeout_kills_the_whole_worker_group(tmp_path, model_dir, magic_samples
     out = tmp_path / "adapters" / "slow"
     t0 = time.monotonic()
     with pytest.raises(DistillError, match=r"timed out after 6s \(its process group was killed\)") as err:
-        distill(model_dir, magic_samples, out, DistillConfig(max_steps=10_000, **FAST), launcher=LAUNCHER,
-                timeout_s=6, on_line=lines.append)
+        distill(
+            model_dir,
+            magic_samples,
+            out,
+            DistillConfig(max_steps=10_000, **FAST),
+            launcher=LAUNCHER,
+            timeout_s=6,
+            on_line=lines.append,
+        )
     assert time.monotonic() - t0 < 30
     pgid, child = launcher_pids(lines)
     assert child != pgid and wait_group_gone(pgid) == []  # the worker and its grandchild
@@ -352,9 +412,21 @@ distill(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), DistillConfig.m
 def test_killed_parent_takes_its_worker_along_and_the_next_distill_cleans_up(tmp_path, model_dir, magic_samples):
     out = tmp_path / "adapters" / "orphan"
     cfg = DistillConfig(max_steps=10_000, **FAST)
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(model_dir), str(magic_samples), str(out),
-                               cfg.model_dump_json(), json.dumps(LAUNCHER)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PARENT,
+            str(model_dir),
+            str(magic_samples),
+            str(out),
+            cfg.model_dump_json(),
+            json.dumps(LAUNCHER),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in parent.stderr], daemon=True).start()
     seen: list[str] = []
@@ -438,8 +510,11 @@ def test_registry_accepts_the_trained_weights_and_refuses_a_wrong_prediction(mag
         shutil.copytree(magic_adapter, forged)
         manifest = load_manifest(forged)
         wrong = [x - 1.0 for x in manifest.probe.adapter_top_logprobs]
-        (forged / "ssd_adapter.json").write_text(manifest.model_copy(
-            update={"probe": manifest.probe.model_copy(update={"adapter_top_logprobs": wrong})}).model_dump_json())
+        (forged / "ssd_adapter.json").write_text(
+            manifest.model_copy(
+                update={"probe": manifest.probe.model_copy(update={"adapter_top_logprobs": wrong})}
+            ).model_dump_json()
+        )
         with pytest.raises(RegistryError, match="not the weights that were trained"):
             registry.promote("magic-forged", forged)
         assert registry.champion == "magic-ok"

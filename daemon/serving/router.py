@@ -59,16 +59,18 @@ class EndpointContext:
     _context_len: tuple[int, int | None] | None = None  # (id of the server handle, max_model_len)
 
     async def max_model_len(self) -> int | None:
-        """vLLM's context length, asked once per server handle (a restart makes a new one)."""
-        server = self.registry.server
-        if self._context_len is None or self._context_len[0] != id(server) or self._context_len[1] is None:
-            try:
-                value = await asyncio.to_thread(server.max_model_len)
-            except Exception as exc:
-                log.warning("serve.max_model_len_unknown", error=str(exc))
-                value = None
-            self._context_len = (id(server), value)
-        return self._context_len[1]
+        """vLLM's context length, asked once per server handle (a restart makes a new one);
+        while vLLM cannot say (down, restarting), the last value it gave."""
+        server, known = self.registry.server, self._context_len
+        if known is not None and known[0] == id(server):
+            return known[1]
+        try:
+            value = await asyncio.to_thread(server.max_model_len)
+        except Exception as exc:
+            log.warning("serve.max_model_len_unknown", error=str(exc))
+            return known[1] if known is not None else None  # asked again next time
+        self._context_len = (id(server), value)
+        return value
 
     def require_up(self) -> None:
         if self.supervisor is not None and not self.supervisor.is_up:

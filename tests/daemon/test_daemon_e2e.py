@@ -18,7 +18,7 @@ import httpx
 import pytest
 from daemon_util import DaemonProcess, ssdd, status, tiny_config, wait_for
 
-pytestmark = [pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.daemon_e2e, pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(5400)]
 
 
 @pytest.fixture(scope="module")

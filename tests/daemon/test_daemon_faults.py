@@ -15,7 +15,7 @@ import httpx
 import pytest
 from daemon_util import DaemonProcess, ssdd, tiny_config, wait_for
 
-pytestmark = [pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.daemon_e2e, pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 def _store(cfg):
