@@ -8,7 +8,7 @@ CONFIG ?= deploy/config/cpu-default.yaml
 bootstrap:
 	bash scripts/bootstrap.sh
 
-test: bootstrap
+test: bootstrap lint
 	$(VENV)/bin/python -m pytest -q
 
 run: bootstrap
@@ -17,9 +17,10 @@ run: bootstrap
 round: bootstrap
 	$(VENV)/bin/ssd round --config $(CONFIG)
 
-lint:
+lint: bootstrap
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: bootstrap
 	$(VENV)/bin/python bench/sandbox_throughput.py

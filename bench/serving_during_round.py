@@ -76,20 +76,23 @@ QUESTIONS = [
 @dataclass(frozen=True)
 class Arm:
     name: str
-    server: str            # "fcfs" or "prio"
-    concurrency: int       # round requests in flight (0: idle reference)
-    priority: int | None   # the round requests' priority (assistant probes carry 0)
+    server: str  # "fcfs" or "prio"
+    concurrency: int  # round requests in flight (0: idle reference)
+    priority: int | None  # the round requests' priority (assistant probes carry 0)
     about: str
 
 
-ARMS: dict[str, Arm] = {a.name: a for a in [
-    Arm("fcfs-32", "fcfs", 32, None, "(a) default FCFS scheduler, round concurrency 32"),
-    Arm("prio-32", "prio", 32, 10, "(b) --scheduling-policy priority, round at priority 10, concurrency 32"),
-    Arm("fcfs-8", "fcfs", 8, None, "(c) default FCFS scheduler, round concurrency 8"),
-    Arm("prio-8", "prio", 8, 10, "priority policy and round concurrency 8"),
-    Arm("fcfs-28", "fcfs", 28, None, "FCFS, round concurrency 28: 4 of 32 engine slots kept free"),
-    Arm("prio-48", "prio", 48, 10, "priority policy, round concurrency 48 (> max-num-seqs: a waiting queue)"),
-]}
+ARMS: dict[str, Arm] = {
+    a.name: a
+    for a in [
+        Arm("fcfs-32", "fcfs", 32, None, "(a) default FCFS scheduler, round concurrency 32"),
+        Arm("prio-32", "prio", 32, 10, "(b) --scheduling-policy priority, round at priority 10, concurrency 32"),
+        Arm("fcfs-8", "fcfs", 8, None, "(c) default FCFS scheduler, round concurrency 8"),
+        Arm("prio-8", "prio", 8, 10, "priority policy and round concurrency 8"),
+        Arm("fcfs-28", "fcfs", 28, None, "FCFS, round concurrency 28: 4 of 32 engine slots kept free"),
+        Arm("prio-48", "prio", 48, 10, "priority policy, round concurrency 48 (> max-num-seqs: a waiting queue)"),
+    ]
+}
 DEFAULT_ARMS = "fcfs-32,prio-32,fcfs-8,fcfs-28"
 
 
@@ -137,16 +140,20 @@ class Bench:
     def __init__(self, args, servers: dict, model: str, prompts: list):
         # servers: "prio" always; "fcfs" only with --fcfs-server (else FCFS arms run on "prio")
         self.args = args
-        self.servers = servers          # name -> VLLMServer
+        self.servers = servers  # name -> VLLMServer
         self.model = model
-        self.prompts = prompts          # rendered training prompts
+        self.prompts = prompts  # rendered training prompts
         self.offset = 0
         self.rng = random.Random(0)
 
     async def probe(self, client: httpx.AsyncClient, prio_server: bool) -> float:
-        body = {"model": self.model, "max_tokens": self.args.probe_tokens, "temperature": 0.0,
-                "ignore_eos": True,
-                "messages": [{"role": "user", "content": self.rng.choice(QUESTIONS)}]}
+        body = {
+            "model": self.model,
+            "max_tokens": self.args.probe_tokens,
+            "temperature": 0.0,
+            "ignore_eos": True,
+            "messages": [{"role": "user", "content": self.rng.choice(QUESTIONS)}],
+        }
         if prio_server:
             body["priority"] = 0
         t0 = time.perf_counter()
@@ -168,11 +175,21 @@ class Bench:
                 n = len(self.prompts)
                 prompts = [self.prompts[(self.offset + i) % n] for i in range(3 * n)]
                 self.offset += 2 * arm.concurrency
-                params = SamplingParams(temperature=1.6, top_k=20, top_p=0.8, max_tokens=args.round_tokens,
-                                        n=1, seed=self.offset)
-                task = asyncio.create_task(agenerate(srv.base_url, self.model, prompts, params,
-                                                     concurrency=arm.concurrency, priority=arm.priority,
-                                                     progress=False, retries=0))
+                params = SamplingParams(
+                    temperature=1.6, top_k=20, top_p=0.8, max_tokens=args.round_tokens, n=1, seed=self.offset
+                )
+                task = asyncio.create_task(
+                    agenerate(
+                        srv.base_url,
+                        self.model,
+                        prompts,
+                        params,
+                        concurrency=arm.concurrency,
+                        priority=arm.priority,
+                        progress=False,
+                        retries=0,
+                    )
+                )
                 want = min(arm.concurrency, args.max_num_seqs)
                 await wait_for(client, lambda r, w: r >= want, 120, f"{want} running")
                 await asyncio.sleep(args.settle)
@@ -212,8 +229,11 @@ class Bench:
                 lats[arm.name] += ls
                 if tp is not None:
                     tputs[arm.name].append(tp)
-                print(f"    probes p50 {pct(ls, .5):6.2f} s  max {max(ls):6.2f} s"
-                      + (f"  engine {tp:6.1f} tok/s" if tp is not None else ""), flush=True)
+                print(
+                    f"    probes p50 {pct(ls, 0.5):6.2f} s  max {max(ls):6.2f} s"
+                    + (f"  engine {tp:6.1f} tok/s" if tp is not None else ""),
+                    flush=True,
+                )
         self.plan = plan
         self.tputs = tputs
         return lats
@@ -227,9 +247,16 @@ def start_servers(names: set[str], args, tmp: Path) -> dict:
 
     def one(name: str) -> None:
         extra = ["--scheduling-policy", "priority"] if name == "prio" else []
-        cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=args.kv_gib, max_num_seqs=args.max_num_seqs,
-                           max_model_len=2048, max_lora_rank=args.max_lora_rank, max_loras=4,
-                           extra_args=extra, startup_timeout_s=args.startup_timeout_s)
+        cfg = ServerConfig(
+            port=free_port(),
+            cpu_kvcache_gib=args.kv_gib,
+            max_num_seqs=args.max_num_seqs,
+            max_model_len=2048,
+            max_lora_rank=args.max_lora_rank,
+            max_loras=4,
+            extra_args=extra,
+            startup_timeout_s=args.startup_timeout_s,
+        )
         try:
             out[name] = VLLMServer.start(Path(args.model_dir), "base", cfg, tmp / f"vllm-{name}.log")
         except Exception as exc:
@@ -254,21 +281,31 @@ def main() -> int:
     ap.add_argument("--model-dir", default=str(REPO / ".data" / "models" / "smollm2-135m"))
     ap.add_argument("--probes", type=int, default=6, help="assistant requests per arm and repeat")
     ap.add_argument("--probe-tokens", type=int, default=16)
-    ap.add_argument("--probe-window-s", type=float, default=150.0,
-                    help="no new probe starts after this many seconds of a segment (once 2 are done)")
+    ap.add_argument(
+        "--probe-window-s",
+        type=float,
+        default=150.0,
+        help="no new probe starts after this many seconds of a segment (once 2 are done)",
+    )
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--round-tokens", type=int, default=256, help="max_tokens of the round's requests")
-    ap.add_argument("--settle", type=float, default=10.0,
-                    help="seconds of load after the full batch runs, before probing")
+    ap.add_argument(
+        "--settle", type=float, default=10.0, help="seconds of load after the full batch runs, before probing"
+    )
     ap.add_argument("--max-num-seqs", type=int, default=32, help="the servers' --max-num-seqs")
     ap.add_argument("--max-lora-rank", type=int, default=32)
     ap.add_argument("--kv-gib", type=float, default=1.0)
-    ap.add_argument("--fcfs-server", action="store_true",
-                    help="run the FCFS arms on a second server with the default FCFS policy")
+    ap.add_argument(
+        "--fcfs-server", action="store_true", help="run the FCFS arms on a second server with the default FCFS policy"
+    )
     ap.add_argument("--startup-timeout-s", type=float, default=1500.0)
-    ap.add_argument("--adapter-rank", type=int, default=0,
-                    help="with N > 0, round and probes decode with a rank-N all-linear adapter (as "
-                         "once a champion exists); default 0: the base model")
+    ap.add_argument(
+        "--adapter-rank",
+        type=int,
+        default=0,
+        help="with N > 0, round and probes decode with a rank-N all-linear adapter (as "
+        "once a champion exists); default 0: the base model",
+    )
     ap.add_argument("--adapters-dir", default=str(REPO / ".data" / "bench" / "loras"))
     ap.add_argument("--out", help="write the JSON result here")
     args = ap.parse_args()
@@ -303,8 +340,12 @@ def main() -> int:
             sys.path.insert(0, str(REPO / "bench"))
             from lora_decode import ALL_LINEAR, Adapter, make_adapter
 
-            path = make_adapter(Path(args.model_dir), Path(args.adapters_dir) /
-                                Adapter("champion", args.adapter_rank).dirname, args.adapter_rank, ALL_LINEAR)
+            path = make_adapter(
+                Path(args.model_dir),
+                Path(args.adapters_dir) / Adapter("champion", args.adapter_rank).dirname,
+                args.adapter_rank,
+                ALL_LINEAR,
+            )
             for s in servers.values():
                 s.load_adapter("champion", path)
             model = "champion"
@@ -321,36 +362,55 @@ def main() -> int:
         ref = lats[f"idle-{server}"]
         ls = lats[a.name]
         prio = a.priority if a.priority is not None else (0 if server == "prio" else None)
-        rows.append({"arm": a.name, "about": a.about, "policy": a.server if a.concurrency else "-",
-                     "server": server, "round_concurrency": a.concurrency,
-                     "round_priority": prio if a.concurrency else None, "probes": len(ls),
-                     "p50_s": round(pct(ls, .5), 3), "p95_s": round(pct(ls, .95), 3),
-                     "p50_ratio": round(pct(ls, .5) / pct(ref, .5), 2),
-                     "p95_ratio": round(pct(ls, .95) / pct(ref, .95), 2),
-                     "engine_tok_s": round(sum(bench.tputs[a.name]) / len(bench.tputs[a.name]), 1)
-                     if bench.tputs[a.name] else None,
-                     "latencies_s": [round(x, 3) for x in ls]})
+        rows.append(
+            {
+                "arm": a.name,
+                "about": a.about,
+                "policy": a.server if a.concurrency else "-",
+                "server": server,
+                "round_concurrency": a.concurrency,
+                "round_priority": prio if a.concurrency else None,
+                "probes": len(ls),
+                "p50_s": round(pct(ls, 0.5), 3),
+                "p95_s": round(pct(ls, 0.95), 3),
+                "p50_ratio": round(pct(ls, 0.5) / pct(ref, 0.5), 2),
+                "p95_ratio": round(pct(ls, 0.95) / pct(ref, 0.95), 2),
+                "engine_tok_s": round(sum(bench.tputs[a.name]) / len(bench.tputs[a.name]), 1)
+                if bench.tputs[a.name]
+                else None,
+                "latencies_s": [round(x, 3) for x in ls],
+            }
+        )
     print()
-    print(f"Assistant latency while a round samples: chat completion, {args.probe_tokens} tokens, "
-          f"{'adapter rank ' + str(args.adapter_rank) if args.adapter_rank else 'base model'}; round: "
-          f"T 1.6, {args.round_tokens} tokens; --max-num-seqs {args.max_num_seqs}; {args.repeats} interleaved "
-          f"repeats; {time.monotonic() - t0:.0f} s")
-    head = (f"{'arm':<10} {'policy':<6} {'server':<6} {'conc':>4} {'prio':>4} {'n':>3} {'p50 s':>7} {'p95 s':>7} "
-            f"{'p50 ratio':>9} {'p95 ratio':>9} {'engine tok/s':>12}")
+    print(
+        f"Assistant latency while a round samples: chat completion, {args.probe_tokens} tokens, "
+        f"{'adapter rank ' + str(args.adapter_rank) if args.adapter_rank else 'base model'}; round: "
+        f"T 1.6, {args.round_tokens} tokens; --max-num-seqs {args.max_num_seqs}; {args.repeats} interleaved "
+        f"repeats; {time.monotonic() - t0:.0f} s"
+    )
+    head = (
+        f"{'arm':<10} {'policy':<6} {'server':<6} {'conc':>4} {'prio':>4} {'n':>3} {'p50 s':>7} {'p95 s':>7} "
+        f"{'p50 ratio':>9} {'p95 ratio':>9} {'engine tok/s':>12}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         tp = f"{r['engine_tok_s']:>12.1f}" if r["engine_tok_s"] is not None else f"{'-':>12}"
-        print(f"{r['arm']:<10} {r['policy']:<6} {r['server']:<6} {r['round_concurrency']:>4} "
-              f"{'-' if r['round_priority'] is None else r['round_priority']:>4} {r['probes']:>3} "
-              f"{r['p50_s']:>7.2f} {r['p95_s']:>7.2f} {r['p50_ratio']:>9.2f} {r['p95_ratio']:>9.2f} {tp}")
-    print("policy: the scheduling the arm stands for (fcfs on the prio server = every request at priority 0);\n"
-          "prio: the round requests' priority (assistant: 0); ratios: against the idle reference of the same "
-          "server;\nengine tok/s: all generated tokens per second during the probe window (round + probes)")
+        print(
+            f"{r['arm']:<10} {r['policy']:<6} {r['server']:<6} {r['round_concurrency']:>4} "
+            f"{'-' if r['round_priority'] is None else r['round_priority']:>4} {r['probes']:>3} "
+            f"{r['p50_s']:>7.2f} {r['p95_s']:>7.2f} {r['p50_ratio']:>9.2f} {r['p95_ratio']:>9.2f} {tp}"
+        )
+    print(
+        "policy: the scheduling the arm stands for (fcfs on the prio server = every request at priority 0);\n"
+        "prio: the round requests' priority (assistant: 0); ratios: against the idle reference of the same "
+        "server;\nengine tok/s: all generated tokens per second during the probe window (round + probes)"
+    )
     print(f"load average at start: {start_load}; at end: {end_load}  (cores: {os.cpu_count()})")
     if args.out:
-        Path(args.out).write_text(json.dumps({"load_start": start_load, "load_end": end_load,
-                                              "args": vars(args), "rows": rows}, indent=2))
+        Path(args.out).write_text(
+            json.dumps({"load_start": start_load, "load_end": end_load, "args": vars(args), "rows": rows}, indent=2)
+        )
     return 0
 
 

@@ -335,9 +335,9 @@ class Store:
                 s.exec(
                     select(ControlRow)
                     .where(ControlRow.done_at == None)  # noqa: E711
-                    .order_by(ControlRow.id)
+                    .order_by(ControlRow.id)  # type: ignore[arg-type]
                 )
-            )  # type: ignore[arg-type]
+            )
 
     def finish_control(self, row: ControlRow, ok: bool, result: str) -> None:
         row.done_at, row.ok, row.result = utcnow(), ok, result

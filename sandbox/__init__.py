@@ -1,12 +1,13 @@
 """Running untrusted model-written Python against one problem's tests.
 
-    with open_sandbox(SandboxConfig()) as sb:
-        verdict = sb.judge(problem, program)
+with open_sandbox(SandboxConfig()) as sb:
+    verdict = sb.judge(problem, program)
 """
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from sandbox.config import SandboxConfig, SandboxLimits
 from sandbox.errors import SandboxUnavailable
@@ -33,7 +34,7 @@ class Sandbox(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> "Sandbox": ...
+    def __enter__(self) -> Sandbox: ...
 
     def __exit__(self, *exc) -> None: ...
 

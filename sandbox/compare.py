@@ -57,11 +57,7 @@ def json_equal(got: Any, want: Any) -> bool:
             and all(json_equal(a, b) for a, b in zip(got, want))
         )
     if isinstance(want, dict):
-        return (
-            isinstance(got, dict)
-            and set(got) == set(want)
-            and all(json_equal(got[k], want[k]) for k in want)
-        )
+        return isinstance(got, dict) and set(got) == set(want) and all(json_equal(got[k], want[k]) for k in want)
     return False
 
 

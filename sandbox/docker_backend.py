@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 import uuid
-from typing import Sequence
+from collections.abc import Sequence
 
 import structlog
 
@@ -103,7 +103,7 @@ class DockerChannel(LineChannel):
             self._sock.settimeout(remaining)
             try:
                 chunk = self._sock.recv(min(n - len(out), 1 << 20))
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 raise ChannelTimeout("harness did not answer in time") from exc
             except OSError as exc:
                 raise ChannelError(f"harness stream broke: {exc}") from exc
@@ -242,11 +242,16 @@ class DockerSandbox:
                     self._start(slot)
                 except SandboxUnavailable as exc:
                     return sandbox_error(problem, str(exc))
-            outcome: Outcome = run_job(slot.channel, problem, job, self.config.limits)
-            if slot.channel.stderr:
-                log.warning("harness stderr", problem_id=problem.id,
-                            stderr=slot.channel.stderr[:2000].decode("utf-8", "replace"))
-                slot.channel.stderr.clear()
+            channel = slot.channel
+            assert channel is not None  # _start sets it or raises
+            outcome: Outcome = run_job(channel, problem, job, self.config.limits)
+            if channel.stderr:
+                log.warning(
+                    "harness stderr",
+                    problem_id=problem.id,
+                    stderr=channel.stderr[:2000].decode("utf-8", "replace"),
+                )
+                channel.stderr.clear()
             slot.runs += 1
             reusable = outcome.reusable and slot.runs < MAX_RUNS_PER_CONTAINER
             return outcome.verdict
@@ -284,7 +289,7 @@ class DockerSandbox:
         except Exception as exc:  # noqa: BLE001 - engine gone: nothing left to clean
             log.warning("could not list sandbox containers at close", error=str(exc))
 
-    def __enter__(self) -> "DockerSandbox":
+    def __enter__(self) -> DockerSandbox:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,8 +1,8 @@
 """The sandbox image: its expected harness hash, a staleness check, and building it.
 
-    python -m sandbox.image check    # exit 0 when the image exists and matches the harness
-    python -m sandbox.image ensure   # build it (deploy/sandbox/build_image.sh, needs root)
-    python -m sandbox.image hash     # the harness hash the image must carry
+python -m sandbox.image check    # exit 0 when the image exists and matches the harness
+python -m sandbox.image ensure   # build it (deploy/sandbox/build_image.sh, needs root)
+python -m sandbox.image hash     # the harness hash the image must carry
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ REBUILD_HINT = "run: python -m sandbox.image ensure  (or: sudo bash deploy/sandb
 
 def harness_hash() -> str:
     """Same value as build_image.sh: sha256 over the `sha256sum -` lines of the harness files."""
-    lines = "".join(
-        hashlib.sha256((PACKAGE_DIR / name).read_bytes()).hexdigest() + "  -\n" for name in HARNESS_FILES
-    )
+    lines = "".join(hashlib.sha256((PACKAGE_DIR / name).read_bytes()).hexdigest() + "  -\n" for name in HARNESS_FILES)
     return hashlib.sha256(lines.encode()).hexdigest()[:16]
 
 

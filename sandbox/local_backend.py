@@ -16,8 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import structlog
 
@@ -67,20 +67,26 @@ def _unshare_prefix() -> list[str] | None:
 class LocalChannel(LineChannel):
     def __init__(self, cmd: list[str]):
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
+        self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
         self._buf = bytearray()
 
     def send(self, data: bytes) -> None:
         try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
+            self._stdin.write(data)
+            self._stdin.flush()
         except OSError as exc:
             raise ChannelError(f"cannot write to the harness: {exc}") from exc
 
     def _fill(self, deadline: float, max_bytes: int) -> bytes:
-        fd = self.proc.stdout.fileno()
+        fd = self._stdout.fileno()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -100,7 +106,8 @@ class LocalChannel(LineChannel):
             pass
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
         self.proc.wait()
@@ -160,7 +167,7 @@ class LocalSandbox:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "LocalSandbox":
+    def __enter__(self) -> LocalSandbox:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 
 import structlog
 
@@ -43,14 +43,18 @@ def judge_all(
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             with Progress(
-                TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TextColumn("passed {task.fields[passed]}"),
+                TextColumn("judging"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("passed {task.fields[passed]}"),
                 TimeElapsedColumn(),
             ) as bar:
                 task = bar.add_task("judge", total=len(jobs), passed=0)
                 passed = 0
                 for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    passed += results[futures[fut]].passed
+                    verdict = fut.result()
+                    results[futures[fut]] = verdict
+                    passed += verdict.passed
                     bar.update(task, advance=1, passed=passed)
         else:
             for fut, i in futures.items():

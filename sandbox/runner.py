@@ -72,20 +72,57 @@ _type_ns = type.__dict__["__dict__"].__get__
 #     one, kept (converting would change what `==` means: deque([1]) != [1]) -- as dict/list in
 #     JSON mode; namedtuple classes are recognised separately and converted to tuple.
 _KIND = {
-    _id(int): "atom", _id(float): "atom", _id(str): "atom", _id(bool): "atom", _id(type(None)): "atom",
-    _id(complex): "atom", _id(bytes): "atom",
-    _id(list): "list", _id(tuple): "tuple", _id(dict): "dict", _id(set): "set", _id(frozenset): "set",
-    _id(_Counter): "todict", _id(_defaultdict): "todict", _id(_OrderedDict): "odict", _id(_deque): "deque",
+    _id(int): "atom",
+    _id(float): "atom",
+    _id(str): "atom",
+    _id(bool): "atom",
+    _id(type(None)): "atom",
+    _id(complex): "atom",
+    _id(bytes): "atom",
+    _id(list): "list",
+    _id(tuple): "tuple",
+    _id(dict): "dict",
+    _id(set): "set",
+    _id(frozenset): "set",
+    _id(_Counter): "todict",
+    _id(_defaultdict): "todict",
+    _id(_OrderedDict): "odict",
+    _id(_deque): "deque",
 }
 _JSON_KIND = {
-    _id(int): "atom", _id(float): "atom", _id(str): "atom", _id(bool): "atom", _id(type(None)): "atom",
-    _id(list): "list", _id(tuple): "tuple", _id(dict): "dict",
-    _id(_Counter): "todict", _id(_defaultdict): "todict", _id(_OrderedDict): "todict", _id(_deque): "tolist",
+    _id(int): "atom",
+    _id(float): "atom",
+    _id(str): "atom",
+    _id(bool): "atom",
+    _id(type(None)): "atom",
+    _id(list): "list",
+    _id(tuple): "tuple",
+    _id(dict): "dict",
+    _id(_Counter): "todict",
+    _id(_defaultdict): "todict",
+    _id(_OrderedDict): "todict",
+    _id(_deque): "tolist",
 }
 _JSON_KEY = frozenset({_id(str), _id(int), _id(float), _id(bool), _id(type(None))})
 _KEEP = frozenset({"atom", "list", "tuple", "dict", "set"})
-_TYPES = (int, float, str, bool, type(None), complex, bytes, list, tuple, dict, set, frozenset,
-          _Counter, _defaultdict, _OrderedDict, _deque)  # held so the ids above stay valid
+_TYPES = (
+    int,
+    float,
+    str,
+    bool,
+    type(None),
+    complex,
+    bytes,
+    list,
+    tuple,
+    dict,
+    set,
+    frozenset,
+    _Counter,
+    _defaultdict,
+    _OrderedDict,
+    _deque,
+)  # held so the ids above stay valid
 
 
 class NonPlainReturn(BaseException):
@@ -167,7 +204,7 @@ def _convert(x, json_only, memo):
     if kind in ("dict", "todict", "odict"):
         out = _OrderedDict() if kind == "odict" else {}
         memo[key] = out
-        for k, v in (_od_items(x) if kind == "odict" else _dict_items(x)):
+        for k, v in _od_items(x) if kind == "odict" else _dict_items(x):
             out[_convert(k, json_only, memo)] = _convert(v, json_only, memo)
     elif kind in ("list", "tolist"):
         out = []

@@ -91,6 +91,8 @@ def build_job(problem: Judgeable, program: str, limits: SandboxLimits) -> Job:
     if tests is None:
         raise ValueError(f"problem {problem.id!r} has no tests to judge against")
     header: dict[str, Any] = {"program": program, "limits": harness_limits(limits)}
+    runs: list[dict[str, Any]]
+    expected: list[Any]
     if isinstance(tests, StdioTests):
         header["mode"] = "stdio"
         runs = [{"op": "run", "input": c.input} for c in tests.cases]

@@ -22,8 +22,8 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import textwrap
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +48,7 @@ RUN_TIMEOUT_S = 20.0
 
 # Runs one program's function on many argument lists and reports JSON and repr of each result.
 # It mirrors the sandbox's call convention: a method of class ``Solution`` wins over a function.
-_CALL_HARNESS = r'''
+_CALL_HARNESS = r"""
 import json, sys
 req = json.loads(sys.stdin.read())
 ns = {"__name__": "solution"}
@@ -82,7 +82,7 @@ for args in req["cases"]:
         continue
     out.append({"ok": True, "json": json.loads(text), "repr": repr(r)})
 sys.stdout.write(json.dumps(out))
-'''
+"""
 
 # CPython 3.11's parser is not thread-safe ("AST constructor recursion depth mismatch" when two
 # threads parse at once); the build parses from a thread pool, so parsing is serialized.
@@ -106,8 +106,7 @@ class Built:
 
 
 def _run(args: list[str], stdin: str, cwd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, input=stdin, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S, cwd=cwd)
+    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=cwd)
 
 
 def _python() -> list[str]:
@@ -125,8 +124,9 @@ def _call_values(program: str, fn: str, cases: list[list[Any]], cwd: str) -> lis
 
 def _docstring(text: str, indent: str) -> str:
     # The schema rejects statements with a triple quote or a backslash.
-    body = textwrap.fill(text, width=88 - len(indent), initial_indent="",
-                         subsequent_indent=indent, break_on_hyphens=False)
+    body = textwrap.fill(
+        text, width=88 - len(indent), initial_indent="", subsequent_indent=indent, break_on_hyphens=False
+    )
     return f'{indent}"""{body}\n{indent}"""\n'
 
 
@@ -142,15 +142,17 @@ def _call_repr(fn: str, args: list[Any]) -> str:
 
 def _prompt(d: CallDef | StdioDef | AssertDef, example: str) -> str:
     if isinstance(d, StdioDef):
-        return (f"{d.statement}\n\nWrite a complete Python program that reads standard input "
-                f"and writes standard output.\n\n{example}")
+        return (
+            f"{d.statement}\n\nWrite a complete Python program that reads standard input "
+            f"and writes standard output.\n\n{example}"
+        )
     if isinstance(d, CallDef) and d.method:
-        head = (f"Write a Python class `Solution` with a method `{d.fn_name}`"
-                f" with this signature:")
+        head = f"Write a Python class `Solution` with a method `{d.fn_name}` with this signature:"
     else:
         head = f"Write a Python function `{d.fn_name}` with this signature:"
-    return (f"{d.statement}\n\n{head}\n\n    {d.signature}\n\nReturn the result; do not read "
-            f"input or print.\n\n{example}")
+    return (
+        f"{d.statement}\n\n{head}\n\n    {d.signature}\n\nReturn the result; do not read input or print.\n\n{example}"
+    )
 
 
 def _build_stdio(pid: str, d: StdioDef, cwd: str) -> Built:
@@ -160,13 +162,23 @@ def _build_stdio(pid: str, d: StdioDef, cwd: str) -> Built:
         if proc.returncode != 0 or not proc.stdout.strip():
             raise BuildError(f"{pid}: reference fails on case {i}: {proc.stderr[-300:]}")
         outputs.append(proc.stdout)
-    tests = StdioTests(kind="stdio", cases=[
-        StdioCase(input=i, output=o) for i, o in zip(d.cases, outputs)])
-    example = (f"Example input:\n\n{textwrap.indent(d.cases[0], '    ')}\n"
-               f"Example output:\n\n{textwrap.indent(outputs[0], '    ')}")
-    return Built(Problem(id=pid, prompt=_prompt(d, example.rstrip() + "\n"), starter_code=None,
-                         difficulty=d.difficulty, tests=tests, meta=_meta(d)),
-                 d.reference, d.wrong)
+    tests = StdioTests(kind="stdio", cases=[StdioCase(input=i, output=o) for i, o in zip(d.cases, outputs)])
+    example = (
+        f"Example input:\n\n{textwrap.indent(d.cases[0], '    ')}\n"
+        f"Example output:\n\n{textwrap.indent(outputs[0], '    ')}"
+    )
+    return Built(
+        Problem(
+            id=pid,
+            prompt=_prompt(d, example.rstrip() + "\n"),
+            starter_code=None,
+            difficulty=d.difficulty,
+            tests=tests,
+            meta=_meta(d),
+        ),
+        d.reference,
+        d.wrong,
+    )
 
 
 def _build_function(pid: str, d: CallDef | AssertDef, cwd: str) -> Built:
@@ -180,8 +192,9 @@ def _build_function(pid: str, d: CallDef | AssertDef, cwd: str) -> Built:
     example = f"Example: {_call_repr(shown, cases[0])} returns {values[0]['repr']}.\n"
     tests: CallTests | AssertTests
     if isinstance(d, CallDef):
-        tests = CallTests(kind="call", fn_name=fn, cases=[
-            CallCase(input=c, output=v["json"]) for c, v in zip(cases, values)])
+        tests = CallTests(
+            kind="call", fn_name=fn, cases=[CallCase(input=c, output=v["json"]) for c, v in zip(cases, values)]
+        )
     else:
         lines = ["def check(candidate):"]
         for c, v in zip(cases, values):
@@ -191,9 +204,18 @@ def _build_function(pid: str, d: CallDef | AssertDef, cwd: str) -> Built:
                 raise BuildError(f"{pid}: result {v['repr']} is not a literal") from exc
             lines.append(f"    assert {_call_repr('candidate', c)} == {v['repr']}")
         tests = AssertTests(kind="assert", entry_point=fn, code="\n".join(lines) + "\n")
-    return Built(Problem(id=pid, prompt=_prompt(d, example), starter_code=_starter_code(d),
-                         difficulty=d.difficulty, tests=tests, meta=_meta(d)),
-                 d.reference, d.wrong)
+    return Built(
+        Problem(
+            id=pid,
+            prompt=_prompt(d, example),
+            starter_code=_starter_code(d),
+            difficulty=d.difficulty,
+            tests=tests,
+            meta=_meta(d),
+        ),
+        d.reference,
+        d.wrong,
+    )
 
 
 def _meta(d: CallDef | StdioDef | AssertDef) -> dict[str, str]:
@@ -210,8 +232,7 @@ def build_one(entry: DefFile, cwd: str) -> Built:
 
 def build_all(workers: int = 2, defs_dir: Path = DEFS_PATH) -> list[Built]:
     entries = load_defs(defs_dir)  # schema, file names, unique numbers and slugs
-    with tempfile.TemporaryDirectory(prefix="starter-build-") as cwd, \
-            ThreadPoolExecutor(workers) as pool:
+    with tempfile.TemporaryDirectory(prefix="starter-build-") as cwd, ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda e: _try_build(e, cwd), entries))
     errors = [str(r) for r in results if isinstance(r, BuildError)]
     if errors:
@@ -228,6 +249,7 @@ def _try_build(entry: DefFile, cwd: str) -> Built | BuildError:
 
 
 # ------------------------------------------------------------------ local judge (trusted code)
+
 
 def judge_local(problem: Problem, program: str, cwd: str) -> tuple[int, int]:
     """Return (passed cases, total cases) for our own programs; assert counts as one case."""
@@ -246,8 +268,7 @@ def judge_local(problem: Problem, program: str, cwd: str) -> tuple[int, int]:
             values = _call_values(program, tests.fn_name, [c.input for c in tests.cases], cwd)
         except subprocess.TimeoutExpired:
             return 0, len(tests.cases)
-        ok = sum(1 for c, v in zip(tests.cases, values)
-                 if v["ok"] and json_equal(v["json"], c.output))
+        ok = sum(1 for c, v in zip(tests.cases, values) if v["ok"] and json_equal(v["json"], c.output))
         return ok, len(tests.cases)
     if isinstance(tests, AssertTests):
         src = f"{program}\n\n{tests.code}\n\ncheck({tests.entry_point})\n"
@@ -265,8 +286,7 @@ class VerifyReport:
     wrong_pass_fraction: float  # mean share of cases the wrong solutions still pass
 
 
-def verify(problems: list[Problem], refs: dict[str, str], wrongs: dict[str, str],
-           workers: int = 2) -> VerifyReport:
+def verify(problems: list[Problem], refs: dict[str, str], wrongs: dict[str, str], workers: int = 2) -> VerifyReport:
     def one(p: Problem) -> tuple[list[str], float | None]:
         with tempfile.TemporaryDirectory(prefix="starter-verify-") as cwd:
             errs = []
@@ -288,6 +308,7 @@ def verify(problems: list[Problem], refs: dict[str, str], wrongs: dict[str, str]
 
 # ------------------------------------------------------------------------------ serialization
 
+
 def _dump(row: dict) -> str:
     return json.dumps(row, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 
@@ -296,47 +317,51 @@ def render(built: list[Built]) -> dict[str, str]:
     problems = "".join(_dump(b.problem.model_dump(mode="json")) + "\n" for b in built)
     sols = []
     for b in built:
-        sols.append(_dump({"problem_id": b.problem.id, "program": b.reference,
-                           "role": "reference"}) + "\n")
-        sols.append(_dump({"problem_id": b.problem.id, "program": b.wrong,
-                           "role": "wrong"}) + "\n")
+        sols.append(_dump({"problem_id": b.problem.id, "program": b.reference, "role": "reference"}) + "\n")
+        sols.append(_dump({"problem_id": b.problem.id, "program": b.wrong, "role": "wrong"}) + "\n")
     return {PROBLEMS_FILE: problems, SOLUTIONS_FILE: "".join(sols)}
 
 
 def _verify_built(built: list[Built], workers: int) -> VerifyReport:
     problems = [b.problem for b in built]
-    return verify(problems, {b.problem.id: b.reference for b in built},
-                  {b.problem.id: b.wrong for b in built}, workers)
+    return verify(problems, {b.problem.id: b.reference for b in built}, {b.problem.id: b.wrong for b in built}, workers)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="regenerate in memory and fail if the packaged files differ")
-    mode.add_argument("--verify", action="store_true",
-                      help="judge the packaged files with the local judge; write nothing")
+    mode.add_argument("--check", action="store_true", help="regenerate in memory and fail if the packaged files differ")
+    mode.add_argument(
+        "--verify", action="store_true", help="judge the packaged files with the local judge; write nothing"
+    )
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
 
     if args.verify:
         from ssd.sources.starter import load_starter, starter_solutions
+
         problems = load_starter()
         refs = {s.problem_id: s.program for s in starter_solutions("reference")}
         wrongs = {s.problem_id: s.program for s in starter_solutions("wrong")}
         report = verify(problems, refs, wrongs, args.workers)
         for f in report.failures:
             log.error("verify_failed", detail=f)
-        log.info("verified", problems=len(problems), failures=len(report.failures),
-                 wrong_pass_fraction=round(report.wrong_pass_fraction, 3))
+        log.info(
+            "verified",
+            problems=len(problems),
+            failures=len(report.failures),
+            wrong_pass_fraction=round(report.wrong_pass_fraction, 3),
+        )
         return 1 if report.failures else 0
 
     built = build_all(args.workers)
     files = render(built)
     if args.check:
-        stale = [n for n, text in files.items()
-                 if not (OUT_DIR / n).exists()
-                 or (OUT_DIR / n).read_text(encoding="utf-8") != text]
+        stale = [
+            n
+            for n, text in files.items()
+            if not (OUT_DIR / n).exists() or (OUT_DIR / n).read_text(encoding="utf-8") != text
+        ]
         if stale:
             log.error("stale", files=stale, hint="run scripts/build_starter_set.py")
             return 1
@@ -352,8 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         write_text_atomic(OUT_DIR / name, text)
-    log.info("written", problems=len(built), out=str(OUT_DIR),
-             wrong_pass_fraction=round(report.wrong_pass_fraction, 3))
+    log.info("written", problems=len(built), out=str(OUT_DIR), wrong_pass_fraction=round(report.wrong_pass_fraction, 3))
     return 0
 
 

@@ -8,6 +8,13 @@ is unsafe in a process with threads; the shim then ``exec``s the real command, s
 pid and ``/proc/PID/cmdline`` are the command's own. The kernel tracks the parent *thread*,
 so the fork happens on one long-lived spawner thread, never on a short-lived worker thread.
 
+The parent-death signal alone is not enough: a signal can arrive when the child cannot act on
+it (vLLM swallows a SIGTERM that lands while its HTTP server starts up, and then runs on as an
+orphan: reproduced). So ``spawn`` also starts a watchdog (``python -m ssd.child_process
+--watch``), outside the child's group, that polls whether this process is still there; once it
+is gone, the watchdog sends the child's whole group SIGTERM, again every 2 s, and SIGKILL after
+``kill_after_s``. It exits by itself once the group is empty (e.g. after a normal ``stop``).
+
 ``ProcessRecord`` is what a pidfile holds (pid, process group, start time, command line).
 ``ProcessRecord.is_running()`` is true only for that very process: same pid, same start time
 and same command line. Never a match by name, so a reused pid or someone else's server is
@@ -21,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,16 +38,36 @@ PR_SET_PDEATHSIG = 1
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssd-child-spawner")
 
 
+def _new_spawner_after_fork() -> None:
+    # A forked child has no threads: the inherited executor's worker is gone and a submit
+    # would wait for it forever.
+    global _spawner
+    _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssd-child-spawner")
+
+
+os.register_at_fork(after_in_child=_new_spawner_after_fork)
+
+
 def bound_command(cmd: list[str], pdeathsig: int = signal.SIGTERM) -> list[str]:
     """``cmd`` wrapped in the shim that sets the parent-death signal before it execs."""
     return [sys.executable, "-m", "ssd.child_process", str(int(pdeathsig)), str(os.getpid()), "--", *cmd]
 
 
-def spawn(cmd: list[str], *, pdeathsig: int = signal.SIGTERM, **popen_kw) -> subprocess.Popen:
+def spawn(
+    cmd: list[str], *, pdeathsig: int = signal.SIGTERM, kill_after_s: float = 15.0, **popen_kw
+) -> subprocess.Popen:
     """Start ``cmd`` in a new session, bound to this process's life (see the module doc)."""
     popen_kw.setdefault("start_new_session", True)
     full = bound_command(cmd, pdeathsig)
-    return _spawner.submit(lambda: subprocess.Popen(full, **popen_kw)).result()
+    proc = _spawner.submit(lambda: subprocess.Popen(full, **popen_kw)).result()
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "ssd.child_process", "--watch", str(os.getpid()), str(proc.pid), str(kill_after_s)],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    threading.Thread(target=watchdog.wait, name="ssd-child-watchdog-reaper", daemon=True).start()
+    return proc
 
 
 # -- /proc -------------------------------------------------------------------------------------
@@ -168,5 +196,25 @@ def _shim(argv: list[str]) -> None:
     os.execvp(cmd[0], cmd)
 
 
+def _watch(parent: int, pgid: int, kill_after_s: float) -> None:
+    """``--watch PARENT PGID KILL_AFTER_S``: outlive ``parent``, then take group ``pgid`` down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while os.getppid() == parent:
+        time.sleep(0.25)
+        if not group_members(pgid):
+            return  # stopped normally, or exited on its own
+    started = time.monotonic()
+    while group_members(pgid):
+        late = time.monotonic() - started >= kill_after_s
+        try:
+            os.killpg(pgid, signal.SIGKILL if late else signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.2 if late else 2.0)
+
+
 if __name__ == "__main__":
-    _shim(sys.argv[1:])
+    if sys.argv[1:2] == ["--watch"]:
+        _watch(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    else:
+        _shim(sys.argv[1:])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -18,8 +18,10 @@ DEFAULT_DATA_DIR = Path(".data")
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v"),
-          json_logs: bool = typer.Option(False, "--json-logs", help="one JSON object per log line")) -> None:
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    json_logs: bool = typer.Option(False, "--json-logs", help="one JSON object per log line"),
+) -> None:
     configure_logging(verbose, json_logs)
 
 
@@ -53,8 +55,9 @@ def judge(
 # -- models --------------------------------------------------------------------------------
 @models_app.command("prepare")
 def models_prepare(
-    name: str = typer.Argument("smollm2-135m", help="smollm2-135m, a Hugging Face repo id (org/name), "
-                                                    "or a name for --from"),
+    name: str = typer.Argument(
+        "smollm2-135m", help="smollm2-135m, a Hugging Face repo id (org/name), or a name for --from"
+    ),
     from_dir: Optional[Path] = typer.Option(None, "--from", help="register this local HF model folder"),
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, help="data directory"),
     force: bool = typer.Option(False, help="convert again even if present"),
@@ -70,8 +73,10 @@ def models_prepare(
         elif "/" in name:
             info = model_store.download_hf(data_dir, name)
         else:
-            raise ValueError(f"unknown built-in model {name!r}; give a Hugging Face repo id (org/name) "
-                             "or --from DIR to register a local folder")
+            raise ValueError(
+                f"unknown built-in model {name!r}; give a Hugging Face repo id (org/name) "
+                "or --from DIR to register a local folder"
+            )
     console.print(f"[green]{info.name}[/] at {info.path} ({info.content_hash[:19]})")
 
 
@@ -92,7 +97,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="YAML/JSON config (see dep
 SetOpt = typer.Option(None, "--set", help="override a config value: section.key=value (repeatable)")
 
 
-def _config(config: Optional[Path], overrides: Optional[List[str]]):
+def _config(config: Optional[Path], overrides: Optional[list[str]]):
     # One config file for every command: the daemon's schema is a superset of the method's.
     from daemon.config import load_daemon_config as load_config
 
@@ -102,7 +107,7 @@ def _config(config: Optional[Path], overrides: Optional[List[str]]):
 @app.command()
 def sample(
     config: Optional[Path] = ConfigOpt,
-    set_: Optional[List[str]] = SetOpt,
+    set_: Optional[list[str]] = SetOpt,
     out: Optional[Path] = typer.Option(None, help="samples JSONL (resumed if present); default: <run>/samples.jsonl"),
     limit: Optional[int] = typer.Option(None, min=1, help="only the first N training prompts"),
 ) -> None:
@@ -117,8 +122,15 @@ def sample(
         train = build_problem_sets(cfg).train[:limit]
         out = out or cfg.run_dir / "samples.jsonl"
         with open_server(cfg, model) as server:
-            report = run_sample(server.base_url, server.served_model_name, train, model.path,
-                                cfg.sampling.params, out, concurrency=cfg.sampling.concurrency)
+            report = run_sample(
+                server.base_url,
+                server.served_model_name,
+                train,
+                model.path,
+                cfg.sampling.params,
+                out,
+                concurrency=cfg.sampling.concurrency,
+            )
     console.print(report.model_dump())
 
 
@@ -127,7 +139,7 @@ def distill(
     samples: Path = typer.Option(..., help="samples JSONL from `ssd sample` (filtered with the config's filters)"),
     out: Path = typer.Option(..., help="adapter folder to create (must not exist)"),
     config: Optional[Path] = ConfigOpt,
-    set_: Optional[List[str]] = SetOpt,
+    set_: Optional[list[str]] = SetOpt,
     no_filter: bool = typer.Option(False, help="train on every row as is"),
 ) -> None:
     """LoRA SFT of the base model on samples (loss on response tokens only)."""
@@ -147,14 +159,15 @@ def distill(
             train_path = out.with_name(out.name + ".train.jsonl")
             write_text_atomic(train_path, "".join(r.model_dump_json() + "\n" for r in report.kept))
         manifest = run_distill(Path(model.path), train_path, out, cfg.distill)
-    console.print(f"[green]adapter[/] {out}: {manifest.steps} steps, final loss {manifest.final_loss}, "
-                  f"{manifest.duration_s:.0f}s")
+    console.print(
+        f"[green]adapter[/] {out}: {manifest.steps} steps, final loss {manifest.final_loss}, {manifest.duration_s:.0f}s"
+    )
 
 
 @app.command()
 def evaluate(
     config: Optional[Path] = ConfigOpt,
-    set_: Optional[List[str]] = SetOpt,
+    set_: Optional[list[str]] = SetOpt,
     adapter: Optional[Path] = typer.Option(None, help="evaluate this adapter folder instead of the base model"),
     t_eval: Optional[str] = typer.Option(None, "--t-eval", help="comma-separated temperatures, e.g. 0.6,0.8,1.0"),
     out: Optional[Path] = typer.Option(None, help="write the report JSON here"),
@@ -164,7 +177,8 @@ def evaluate(
 
     from sandbox import open_sandbox
     from ssd import model_store
-    from ssd.evaluate import evaluate as run_evaluate, print_report, save_report
+    from ssd.evaluate import evaluate as run_evaluate
+    from ssd.evaluate import print_report, save_report
     from ssd.round import build_problem_sets, open_server
 
     overrides = list(set_ or [])
@@ -189,7 +203,7 @@ def evaluate(
 @app.command("round")
 def round_(
     config: Optional[Path] = ConfigOpt,
-    set_: Optional[List[str]] = SetOpt,
+    set_: Optional[list[str]] = SetOpt,
     round_id: Optional[str] = typer.Option(None, help="resume or name this round (default: next r<N>)"),
 ) -> None:
     """One SSD round: base eval -> sample -> distill -> candidate eval -> promotion decision."""

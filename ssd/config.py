@@ -67,8 +67,10 @@ class SSDConfig(BaseModel):
         wants_priority = self.sampling.priority is not None or self.evaluation.priority is not None
         args = " ".join(self.server.extra_args)
         if wants_priority and "--scheduling-policy priority" not in args and "--scheduling-policy=priority" not in args:
-            raise ValueError("sampling.priority / evaluation.priority need server.extra_args "
-                             "[--scheduling-policy, priority]: vLLM rejects priorities under its default FCFS policy")
+            raise ValueError(
+                "sampling.priority / evaluation.priority need server.extra_args "
+                "[--scheduling-policy, priority]: vLLM rejects priorities under its default FCFS policy"
+            )
         if self.distill.lora_rank > self.server.max_lora_rank:
             raise ValueError(
                 f"distill.lora_rank {self.distill.lora_rank} exceeds server.max_lora_rank "
@@ -112,8 +114,7 @@ def validation_lines(exc: ValidationError, limit: int = 10) -> str:
     return "\n  ".join(f"{'.'.join(str(p) for p in e['loc']) or '<top>'}: {e['msg']}" for e in exc.errors()[:limit])
 
 
-def load_config(path: Path | None, overrides: list[str] | None = None,
-                model: type[ConfigT] = SSDConfig) -> ConfigT:  # type: ignore[assignment]
+def load_config(path: Path | None, overrides: list[str] | None = None, model: type[ConfigT] = SSDConfig) -> ConfigT:  # type: ignore[assignment]
     """Read, override and validate a config. ``model`` is the schema: ``SSDConfig`` for the
     method's sections alone, ``daemon.config.DaemonConfig`` for the whole file."""
     raw: dict = {}

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,9 +62,15 @@ class EvalConfig(BaseModel):
         return v
 
     def params_for(self, temperature: float) -> SamplingParams:
-        return SamplingParams(temperature=temperature, top_k=self.top_k, top_p=self.top_p,
-                              min_p=self.min_p, max_tokens=self.max_tokens,
-                              n=1 if temperature == 0 else self.n, seed=self.seed)
+        return SamplingParams(
+            temperature=temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            min_p=self.min_p,
+            max_tokens=self.max_tokens,
+            n=1 if temperature == 0 else self.n,
+            seed=self.seed,
+        )
 
 
 class ProblemResult(BaseModel):
@@ -127,16 +134,22 @@ def _check_problems(problems: Sequence[Problem]) -> None:
     missing = [p.id for p in problems if p.tests is None]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-        raise InputError("<held-out problems>", None,
-                         f"{len(missing)} held-out problem(s) have no tests, cannot be judged: {shown}")
+        raise InputError(
+            "<held-out problems>", None, f"{len(missing)} held-out problem(s) have no tests, cannot be judged: {shown}"
+        )
     ids = [p.id for p in problems]
     if len(set(ids)) != len(ids):
         raise InputError("<held-out problems>", None, "duplicate problem ids")
 
 
-def judge_results(problems: Sequence[Problem], rendered: Sequence[RenderedPrompt],
-                  results: Sequence[GenerationResult], sandbox: Judge, *, progress: bool = False
-                  ) -> list[tuple[str, str | None]]:
+def judge_results(
+    problems: Sequence[Problem],
+    rendered: Sequence[RenderedPrompt],
+    results: Sequence[GenerationResult],
+    sandbox: Judge,
+    *,
+    progress: bool = False,
+) -> list[tuple[str, str | None]]:
     """(status, program) per result: the program extracted from the completion, ``no_code``
     when there is none, else "passed" or the sandbox's first failing test status."""
     programs = [extract_program(rendered[r.prompt_index], r.text) for r in results]
@@ -154,12 +167,20 @@ def judge_results(problems: Sequence[Problem], rendered: Sequence[RenderedPrompt
     return out
 
 
-def summarize(temperature: float, n: int, problems: Sequence[Problem], results: Sequence[GenerationResult],
-              statuses: Sequence[str], *, generate_s: float = 0.0, judge_s: float = 0.0) -> TemperatureResult:
+def summarize(
+    temperature: float,
+    n: int,
+    problems: Sequence[Problem],
+    results: Sequence[GenerationResult],
+    statuses: Sequence[str],
+    *,
+    generate_s: float = 0.0,
+    judge_s: float = 0.0,
+) -> TemperatureResult:
     """pass@k overall, per difficulty and per problem from per-sample statuses."""
     by_problem: dict[int, Counter] = {i: Counter() for i in range(len(problems))}
-    for r, st in zip(results, statuses, strict=True):
-        by_problem[r.prompt_index][st] += 1
+    for r, status in zip(results, statuses, strict=True):
+        by_problem[r.prompt_index][status] += 1
     ks = ks_for(n)
     per_problem = []
     for i, p in enumerate(problems):
@@ -168,52 +189,105 @@ def summarize(temperature: float, n: int, problems: Sequence[Problem], results: 
         if got != n:
             raise RuntimeError(f"problem {p.id!r} has {got} judged samples, expected {n}")
         c = st.get(PASSED, 0)
-        per_problem.append(ProblemResult(problem_id=p.id, difficulty=p.difficulty, n=n, c=c,
-                                         pass_at_k={k: pass_at_k(n, c, k) for k in ks},
-                                         statuses=dict(st)))
+        per_problem.append(
+            ProblemResult(
+                problem_id=p.id,
+                difficulty=p.difficulty,
+                n=n,
+                c=c,
+                pass_at_k={k: pass_at_k(n, c, k) for k in ks},
+                statuses=dict(st),
+            )
+        )
     groups: dict[str, list[ProblemResult]] = {}
     for pr in per_problem:
         groups.setdefault(pr.difficulty or "unknown", []).append(pr)
     return TemperatureResult(
-        temperature=temperature, n=n, pass_at_k=_mean_pass(per_problem, ks),
+        temperature=temperature,
+        n=n,
+        pass_at_k=_mean_pass(per_problem, ks),
         pass_at_1_ci=bootstrap_ci([pr.pass_at_k[1] for pr in per_problem]),
-        by_difficulty={d: GroupSummary(problems=len(rows), pass_at_k=_mean_pass(rows, ks))
-                       for d, rows in sorted(groups.items())},
-        per_problem=per_problem, statuses=dict(sum((Counter(pr.statuses) for pr in per_problem), Counter())),
+        by_difficulty={
+            d: GroupSummary(problems=len(rows), pass_at_k=_mean_pass(rows, ks)) for d, rows in sorted(groups.items())
+        },
+        per_problem=per_problem,
+        statuses=dict(sum((Counter(pr.statuses) for pr in per_problem), Counter())),
         completion_tokens=sum(r.completion_tokens for r in results),
         truncated=sum(r.finish_reason == "length" for r in results),
-        generate_s=round(generate_s, 3), judge_s=round(judge_s, 3),
+        generate_s=round(generate_s, 3),
+        judge_s=round(judge_s, 3),
     )
 
 
-def _one_temperature(base_url: str, model_name: str, problems: Sequence[Problem], rendered, sandbox: Judge,
-                     cfg: EvalConfig, temperature: float, progress: bool, details: list[dict] | None,
-                     blog) -> TemperatureResult:
+def _one_temperature(
+    base_url: str,
+    model_name: str,
+    problems: Sequence[Problem],
+    rendered,
+    sandbox: Judge,
+    cfg: EvalConfig,
+    temperature: float,
+    progress: bool,
+    details: list[dict] | None,
+    blog,
+) -> TemperatureResult:
     params = cfg.params_for(temperature)
     t0 = time.monotonic()
-    results = generate(base_url, model_name, rendered, params, concurrency=cfg.concurrency,
-                       progress=progress, timeout_s=cfg.request_timeout_s, record_rejected=True,
-                       description=f"eval T={temperature:g}", priority=cfg.priority)
+    results = generate(
+        base_url,
+        model_name,
+        rendered,
+        params,
+        concurrency=cfg.concurrency,
+        progress=progress,
+        timeout_s=cfg.request_timeout_s,
+        record_rejected=True,
+        description=f"eval T={temperature:g}",
+        priority=cfg.priority,
+    )
     gen_s = time.monotonic() - t0
     t1 = time.monotonic()
     judged = judge_results(problems, rendered, results, sandbox, progress=progress)
     judge_s = time.monotonic() - t1
     if details is not None:
         for r, (status, prog) in zip(results, judged):
-            details.append({"temperature": temperature, "problem_id": r.problem_id,
-                            "sample_index": r.sample_index, "status": status,
-                            "finish_reason": r.finish_reason, "completion": r.text, "program": prog})
-    tr = summarize(temperature, params.n, problems, results, [s for s, _ in judged],
-                   generate_s=gen_s, judge_s=judge_s)
-    blog.info("evaluate.temperature", temperature=temperature, n=params.n,
-              pass_at_1=round(tr.pass_at_k[1], 4), ci=tr.pass_at_1_ci, statuses=tr.statuses,
-              generate_s=tr.generate_s, judge_s=tr.judge_s)
+            details.append(
+                {
+                    "temperature": temperature,
+                    "problem_id": r.problem_id,
+                    "sample_index": r.sample_index,
+                    "status": status,
+                    "finish_reason": r.finish_reason,
+                    "completion": r.text,
+                    "program": prog,
+                }
+            )
+    tr = summarize(temperature, params.n, problems, results, [s for s, _ in judged], generate_s=gen_s, judge_s=judge_s)
+    blog.info(
+        "evaluate.temperature",
+        temperature=temperature,
+        n=params.n,
+        pass_at_1=round(tr.pass_at_k[1], 4),
+        ci=tr.pass_at_1_ci,
+        statuses=tr.statuses,
+        generate_s=tr.generate_s,
+        judge_s=tr.judge_s,
+    )
     return tr
 
 
-def evaluate(base_url: str, model_name: str, problems: Sequence[Problem], model_dir: str | Path,
-             sandbox: Judge, cfg: EvalConfig = EvalConfig(), *, progress: bool = True,
-             details_path: str | Path | None = None, round_id: str | None = None) -> EvalReport:
+def evaluate(
+    base_url: str,
+    model_name: str,
+    problems: Sequence[Problem],
+    model_dir: str | Path,
+    sandbox: Judge,
+    cfg: EvalConfig = EvalConfig(),
+    *,
+    progress: bool = True,
+    details_path: str | Path | None = None,
+    round_id: str | None = None,
+) -> EvalReport:
     """Evaluate ``model_name`` (the base or a loaded adapter) served at ``base_url`` on held-out
     ``problems`` at each ``cfg.t_eval``. ``model_dir`` is the base model folder whose tokenizer
     renders the prompts. ``details_path`` optionally receives every sample (completion,
@@ -222,14 +296,22 @@ def evaluate(base_url: str, model_name: str, problems: Sequence[Problem], model_
     blog = log.bind(stage="evaluate", round_id=round_id, model=model_name)
     rendered = [render_for_model(p, model_dir) for p in problems]
     details: list[dict] | None = [] if details_path else None
-    temps = [_one_temperature(base_url, model_name, problems, rendered, sandbox, cfg, t, progress, details, blog)
-             for t in cfg.t_eval]
+    temps = [
+        _one_temperature(base_url, model_name, problems, rendered, sandbox, cfg, t, progress, details, blog)
+        for t in cfg.t_eval
+    ]
     # Ties go to the lower temperature: less sampling noise for the same score.
     best = max(temps, key=lambda t: (t.pass_at_k[1], -t.temperature))
-    report = EvalReport(model_name=model_name, base_url=base_url,
-                        created_at=datetime.now(timezone.utc).isoformat(), problems=len(problems),
-                        config=cfg, temperatures=temps, best_temperature=best.temperature,
-                        best_pass_at_1=best.pass_at_k[1])
+    report = EvalReport(
+        model_name=model_name,
+        base_url=base_url,
+        created_at=datetime.now(timezone.utc).isoformat(),
+        problems=len(problems),
+        config=cfg,
+        temperatures=temps,
+        best_temperature=best.temperature,
+        best_pass_at_1=best.pass_at_k[1],
+    )
     if details_path is not None:
         write_text_atomic(Path(details_path), "".join(json.dumps(d) + "\n" for d in details or []))
     return report
@@ -263,14 +345,19 @@ def report_table(report: EvalReport):
     for t in report.temperatures:
         lo, hi = t.pass_at_1_ci
         mark = " *" if t.temperature == report.best_temperature else ""
-        table.add_row(f"{t.temperature:g}{mark}", str(t.n),
-                      f"{t.pass_at_k[1]:.3f} [{lo:.3f}, {hi:.3f}]",
-                      *[f"{t.pass_at_k[k]:.3f}" if k in t.pass_at_k else "-" for k in ks[1:]],
-                      str(t.statuses.get(NO_CODE, 0)), str(t.truncated))
+        table.add_row(
+            f"{t.temperature:g}{mark}",
+            str(t.n),
+            f"{t.pass_at_k[1]:.3f} [{lo:.3f}, {hi:.3f}]",
+            *[f"{t.pass_at_k[k]:.3f}" if k in t.pass_at_k else "-" for k in ks[1:]],
+            str(t.statuses.get(NO_CODE, 0)),
+            str(t.truncated),
+        )
     diffs = report.best.by_difficulty
     if len(diffs) > 1:
         table.caption = "best T by difficulty: " + ", ".join(
-            f"{d} {g.pass_at_k[1]:.3f} ({g.problems})" for d, g in diffs.items())
+            f"{d} {g.pass_at_k[1]:.3f} ({g.problems})" for d, g in diffs.items()
+        )
     return table
 
 

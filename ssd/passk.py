@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -30,8 +30,9 @@ def ks_for(n: int) -> list[int]:
     return sorted(ks)
 
 
-def bootstrap_ci(values: Sequence[float], *, level: float = 0.95, resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], *, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap of the mean over problems. Chosen over Wilson because per-problem
     pass@1 is a fraction c/n when n > 1, not a Bernoulli outcome; resampling problems captures
     the between-problem variance that dominates on small held-out sets. Seeded: the same

@@ -8,8 +8,9 @@ three kinds (``stdio``, ``call``, ``assert``). Training prompts may have no test
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 

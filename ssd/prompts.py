@@ -59,8 +59,12 @@ class RenderedPrompt(BaseModel):
 
 
 def style_for(problem: Problem) -> PromptStyle:
-    if isinstance(problem.tests, AssertTests) and problem.tests.entry_point and problem.starter_code \
-            and problem.prompt.strip() == problem.starter_code.strip():
+    if (
+        isinstance(problem.tests, AssertTests)
+        and problem.tests.entry_point
+        and problem.starter_code
+        and problem.prompt.strip() == problem.starter_code.strip()
+    ):
         return HUMANEVAL_STYLE
     if problem.starter_code:
         return PromptStyle.starter
@@ -73,7 +77,8 @@ def user_message(problem: Problem, style: PromptStyle) -> str:
     if style is PromptStyle.starter:
         return (
             f"### Question:\n{problem.prompt.strip()}\n\n### Format: {STARTER_INSTRUCTIONS}\n"
-            f"```python\n{(problem.starter_code or '').rstrip()}\n```\n\n### Answer: (use the provided format with backticks)\n"
+            f"```python\n{(problem.starter_code or '').rstrip()}\n```\n\n"
+            "### Answer: (use the provided format with backticks)\n"
         )
     return (
         f"### Question:\n{problem.prompt.strip()}\n\n### Format: {STDIN_INSTRUCTIONS}\n"
@@ -99,7 +104,7 @@ def _with_body_indent(prompt: str) -> str:
     body); ending the prefill inside the body left 42 without code and 46 with a body."""
     if not prompt.endswith("\n"):
         prompt += "\n"
-    lines = [l for l in prompt.splitlines() if l.strip()]
+    lines = [line for line in prompt.splitlines() if line.strip()]
     if not lines:
         return prompt
     last = lines[-1]
@@ -139,7 +144,7 @@ def extract_program(rendered: RenderedPrompt, completion: str) -> str | None:
     to its closing fence. None when there is no code."""
     if rendered.style is PromptStyle.completion:
         body = completion.split("```", 1)[0]
-        program = rendered.prefill[len(COMPLETION_FENCE):] + body
+        program = rendered.prefill[len(COMPLETION_FENCE) :] + body
         return program if body.strip() else None
     blocks = _FENCE.findall(completion)
     if blocks:

@@ -144,18 +144,35 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
         server = stack.enter_context(open_server(cfg, model))
         served = server.served_model_name
         sandbox = stack.enter_context(open_sandbox(cfg.sandbox))
-        common = dict(base_url=server.base_url, problems=sets.heldout, model_dir=model.path,
-                      sandbox=sandbox, cfg=cfg.evaluation, progress=progress, round_id=round_id)
+        common = dict(
+            base_url=server.base_url,
+            problems=sets.heldout,
+            model_dir=model.path,
+            sandbox=sandbox,
+            cfg=cfg.evaluation,
+            progress=progress,
+            round_id=round_id,
+        )
 
         # 1. The base model on the held-out set.
         base_report, times.base_eval_s = _evaluate_cached(
-            rdir / "base_eval.json", model_name=served, details_path=rdir / "base_eval.samples.jsonl", **common)
+            rdir / "base_eval.json", model_name=served, details_path=rdir / "base_eval.samples.jsonl", **common
+        )
 
         # 2. SSD data: raw samples at T_train, resumable.
         t0 = time.monotonic()
         samples_path = rdir / "samples.jsonl"
-        sample_report = sample(server.base_url, served, sets.train, model.path, cfg.sampling.params, samples_path,
-                               concurrency=cfg.sampling.concurrency, progress=progress, round_id=round_id)
+        sample_report = sample(
+            server.base_url,
+            served,
+            sets.train,
+            model.path,
+            cfg.sampling.params,
+            samples_path,
+            concurrency=cfg.sampling.concurrency,
+            progress=progress,
+            round_id=round_id,
+        )
         times.sample_s = time.monotonic() - t0
 
         # 3. Drop only degenerate outputs; no correctness filter (that is the method).
@@ -167,9 +184,11 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
         # 4. Distill: a LoRA adapter trained on the kept samples (own process).
         adapter_dir = rdir / "adapter"
         t0 = time.monotonic()
-        manifest: AdapterManifest = (load_manifest(adapter_dir) if adapter_dir.is_dir()
-                                     else distill(Path(model.path), train_path, adapter_dir, cfg.distill,
-                                                  round_id=round_id))
+        manifest: AdapterManifest = (
+            load_manifest(adapter_dir)
+            if adapter_dir.is_dir()
+            else distill(Path(model.path), train_path, adapter_dir, cfg.distill, round_id=round_id)
+        )
         times.distill_s = time.monotonic() - t0
 
         # 5. The candidate, hot-loaded under an immutable versioned name.
@@ -178,8 +197,11 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
         if adapter_name not in server.list_models():
             server.load_adapter(adapter_name, adapter_dir)
         cand_report, times.candidate_eval_s = _evaluate_cached(
-            rdir / "candidate_eval.json", model_name=adapter_name,
-            details_path=rdir / "candidate_eval.samples.jsonl", **common)
+            rdir / "candidate_eval.json",
+            model_name=adapter_name,
+            details_path=rdir / "candidate_eval.samples.jsonl",
+            **common,
+        )
 
     # 6. The gate: both arms at one decoding, the first configured T_eval, problem by problem.
     # Picking each arm's temperature on these same problems would inflate the false-promotion
@@ -189,14 +211,28 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
     decision = decide_promotion(counts_at(base_at), counts_at(cand_at), cfg.promotion)
     losses = [p.loss for p in manifest.loss_curve]
     result = RoundReport(
-        round_id=round_id, run_dir=str(run_dir), base_model=model.name, base_model_hash=model.content_hash,
-        adapter_name=adapter_name, adapter_path=str(adapter_dir), train_prompts=len(sets.train),
-        heldout_problems=len(sets.heldout), sampling=sample_report, kept_samples=report.kept_count,
-        dropped=report.dropped, distill_loss_first=losses[0] if losses else None,
-        distill_loss_last=losses[-1] if losses else None, t_eval=t_eval,
-        base_pass_at_1=base_at.pass_at_k[1], base_ci=base_at.pass_at_1_ci,
-        candidate_pass_at_1=cand_at.pass_at_k[1], candidate_ci=cand_at.pass_at_1_ci,
-        decision=decision, times=times, finished_at=datetime.now(timezone.utc).isoformat())
+        round_id=round_id,
+        run_dir=str(run_dir),
+        base_model=model.name,
+        base_model_hash=model.content_hash,
+        adapter_name=adapter_name,
+        adapter_path=str(adapter_dir),
+        train_prompts=len(sets.train),
+        heldout_problems=len(sets.heldout),
+        sampling=sample_report,
+        kept_samples=report.kept_count,
+        dropped=report.dropped,
+        distill_loss_first=losses[0] if losses else None,
+        distill_loss_last=losses[-1] if losses else None,
+        t_eval=t_eval,
+        base_pass_at_1=base_at.pass_at_k[1],
+        base_ci=base_at.pass_at_1_ci,
+        candidate_pass_at_1=cand_at.pass_at_k[1],
+        candidate_ci=cand_at.pass_at_1_ci,
+        decision=decision,
+        times=times,
+        finished_at=datetime.now(timezone.utc).isoformat(),
+    )
     write_text_atomic(rdir / "round.json", result.model_dump_json(indent=2))
     rlog.info("round.done", promote=decision.promote, delta=round(decision.delta, 4), p=decision.p_value)
     return result
@@ -219,13 +255,22 @@ def print_round(report: RoundReport, console) -> None:
     console.print(t)
     s = report.sampling
     if s is not None:
-        speed = (f"{s.generated} new, {s.completion_tokens} tokens at {s.tokens_per_s:.0f} tok/s"
-                 if s.generated else "all resumed from the samples file")
-        console.print(f"samples: {s.generated + s.already_done} from {report.train_prompts} prompts ({speed}); "
-                      f"kept {report.kept_samples}, dropped {report.dropped}; sampling {report.times.sample_s:.0f}s")
-    console.print(f"distill: loss {report.distill_loss_first} -> {report.distill_loss_last}, "
-                  f"{report.times.distill_s:.0f}s; adapter {report.adapter_name}")
+        speed = (
+            f"{s.generated} new, {s.completion_tokens} tokens at {s.tokens_per_s:.0f} tok/s"
+            if s.generated
+            else "all resumed from the samples file"
+        )
+        console.print(
+            f"samples: {s.generated + s.already_done} from {report.train_prompts} prompts ({speed}); "
+            f"kept {report.kept_samples}, dropped {report.dropped}; sampling {report.times.sample_s:.0f}s"
+        )
+    console.print(
+        f"distill: loss {report.distill_loss_first} -> {report.distill_loss_last}, "
+        f"{report.times.distill_s:.0f}s; adapter {report.adapter_name}"
+    )
     d = report.decision
     verdict = "[green]PROMOTE[/]" if d.promote else "[yellow]KEEP CHAMPION[/]"
-    console.print(f"{verdict}: delta {d.delta:+.1%} (CI {d.ci_low:+.1%}..{d.ci_high:+.1%}), p={d.p_value:.3g} "
-                  f"on {d.n_problems} problems. {d.reason}")
+    console.print(
+        f"{verdict}: delta {d.delta:+.1%} (CI {d.ci_low:+.1%}..{d.ci_high:+.1%}), p={d.p_value:.3g} "
+        f"on {d.n_problems} problems. {d.reason}"
+    )

@@ -20,10 +20,10 @@ import hashlib
 import os
 import random
 import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Sequence
 
 import httpx
 import structlog
@@ -94,8 +94,9 @@ class _Job:
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
 
-def _payload(model: str, prompt: RenderedPrompt, params: SamplingParams, seed: int | None,
-             priority: int | None = None) -> dict:
+def _payload(
+    model: str, prompt: RenderedPrompt, params: SamplingParams, seed: int | None, priority: int | None = None
+) -> dict:
     body: dict = {
         "model": model,
         "prompt": prompt.text,
@@ -131,9 +132,19 @@ async def _check_server(client: httpx.AsyncClient, base_url: str, model: str) ->
         raise GenerationError(f"model {model!r} is not served at {base_url}; served: {served}")
 
 
-async def _one(client: httpx.AsyncClient, base_url: str, model: str, prompt: RenderedPrompt,
-               job: _Job, params: SamplingParams, *, retries: int, timeout_s: float,
-               record_rejected: bool, priority: int | None = None) -> GenerationResult:
+async def _one(
+    client: httpx.AsyncClient,
+    base_url: str,
+    model: str,
+    prompt: RenderedPrompt,
+    job: _Job,
+    params: SamplingParams,
+    *,
+    retries: int,
+    timeout_s: float,
+    record_rejected: bool,
+    priority: int | None = None,
+) -> GenerationResult:
     seed = params.request_seed(prompt.problem_id, job.sample_index)
     body = _payload(model, prompt, params, seed, priority)
     last = ""
@@ -141,24 +152,35 @@ async def _one(client: httpx.AsyncClient, base_url: str, model: str, prompt: Ren
     for attempt in range(retries + 1):
         if attempt:
             # Jittered backoff so many workers do not hammer a restarting server together.
-            await asyncio.sleep(min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random()))
+            await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
         try:
             r = await client.post("/v1/completions", json=body, timeout=timeout_s)
         except httpx.TransportError as exc:  # connect/read/timeouts/protocol: worth a retry
             last = f"{type(exc).__name__}: {exc}"
-            log.warning("generate.retry", stage="sample", problem_id=prompt.problem_id,
-                        attempt=attempt + 1, error=last)
+            log.warning("generate.retry", stage="sample", problem_id=prompt.problem_id, attempt=attempt + 1, error=last)
             continue
         if r.status_code in _RETRYABLE_STATUS:
             last = f"HTTP {r.status_code}: {r.text[:300]}"
-            log.warning("generate.retry", stage="sample", problem_id=prompt.problem_id,
-                        attempt=attempt + 1, error=last)
+            log.warning("generate.retry", stage="sample", problem_id=prompt.problem_id, attempt=attempt + 1, error=last)
             continue
         if r.status_code != 200:
-            msg = f"{base_url}/v1/completions rejected problem {prompt.problem_id!r}: HTTP {r.status_code}: {r.text[:500]}"
+            msg = (
+                f"{base_url}/v1/completions rejected problem {prompt.problem_id!r}: "
+                f"HTTP {r.status_code}: {r.text[:500]}"
+            )
             if record_rejected and 400 <= r.status_code < 500:
-                return GenerationResult(job.prompt_index, prompt.problem_id, job.sample_index, seed, "",
-                                        0, 0, "rejected", msg, time.monotonic() - t0)
+                return GenerationResult(
+                    job.prompt_index,
+                    prompt.problem_id,
+                    job.sample_index,
+                    seed,
+                    "",
+                    0,
+                    0,
+                    "rejected",
+                    msg,
+                    time.monotonic() - t0,
+                )
             raise GenerationError(msg)
         data = r.json()
         choice = data["choices"][0]
@@ -181,13 +203,24 @@ async def _one(client: httpx.AsyncClient, base_url: str, model: str, prompt: Ren
 
 
 def _progress_bar(enabled: bool):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[tps]:>7.1f} tok/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-        disable=not enabled, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[tps]:>7.1f} tok/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
     )
 
 
@@ -216,12 +249,7 @@ async def agenerate(
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
     skip_set = set(skip)
-    jobs = [
-        _Job(i, s)
-        for i, p in enumerate(prompts)
-        for s in range(params.n)
-        if (p.problem_id, s) not in skip_set
-    ]
+    jobs = [_Job(i, s) for i, p in enumerate(prompts) for s in range(params.n) if (p.problem_id, s) not in skip_set]
     results: list[GenerationResult] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url.rstrip("/"), limits=limits, timeout=timeout_s) as client:
@@ -243,9 +271,18 @@ async def agenerate(
                         job = queue.get_nowait()
                     except asyncio.QueueEmpty:
                         return
-                    res = await _one(client, base_url, model, prompts[job.prompt_index], job, params,
-                                     retries=retries, timeout_s=timeout_s, record_rejected=record_rejected,
-                                     priority=priority)
+                    res = await _one(
+                        client,
+                        base_url,
+                        model,
+                        prompts[job.prompt_index],
+                        job,
+                        params,
+                        retries=retries,
+                        timeout_s=timeout_s,
+                        record_rejected=record_rejected,
+                        priority=priority,
+                    )
                     results.append(res)
                     tokens += res.completion_tokens
                     if on_result is not None:
@@ -264,15 +301,26 @@ async def agenerate(
     return results
 
 
-def generate(base_url: str, model: str, prompts: Sequence[RenderedPrompt], params: SamplingParams,
-             concurrency: int = 32, on_result: Callable[[GenerationResult], None] | None = None,
-             progress: bool = True, **kw) -> list[GenerationResult]:
+def generate(
+    base_url: str,
+    model: str,
+    prompts: Sequence[RenderedPrompt],
+    params: SamplingParams,
+    concurrency: int = 32,
+    on_result: Callable[[GenerationResult], None] | None = None,
+    progress: bool = True,
+    **kw,
+) -> list[GenerationResult]:
     """Blocking wrapper over :func:`agenerate` (for use outside an event loop)."""
-    return asyncio.run(agenerate(base_url, model, prompts, params, concurrency=concurrency,
-                                 on_result=on_result, progress=progress, **kw))
+    return asyncio.run(
+        agenerate(
+            base_url, model, prompts, params, concurrency=concurrency, on_result=on_result, progress=progress, **kw
+        )
+    )
 
 
 # --- SSD data generation ------------------------------------------------------------------
+
 
 class SampleRecord(BaseModel):
     """One row of a samples JSONL: everything the trainer and an audit need."""
@@ -378,20 +426,31 @@ class _Appender:
             self.fh.close()
 
 
-def _check_compatible(rows: Iterable[SampleRecord], path: Path, model: str, params: SamplingParams,
-                      prompts: dict[str, RenderedPrompt]) -> None:
+def _check_compatible(
+    rows: Iterable[SampleRecord], path: Path, model: str, params: SamplingParams, prompts: dict[str, RenderedPrompt]
+) -> None:
     """Refuse to resume into a file made with other settings: mixing would silently change
     the training distribution."""
     for r in rows:
         if r.params != params:
-            raise InputError(path, None, f"existing rows were sampled with {r.params.model_dump()}, "
-                                         f"not {params.model_dump()}; write to a new file")
+            raise InputError(
+                path,
+                None,
+                f"existing rows were sampled with {r.params.model_dump()}, "
+                f"not {params.model_dump()}; write to a new file",
+            )
         if r.model != model:
-            raise InputError(path, None, f"existing rows come from model {r.model!r}, not {model!r}; write to a new file")
+            raise InputError(
+                path, None, f"existing rows come from model {r.model!r}, not {model!r}; write to a new file"
+            )
         p = prompts.get(r.problem_id)
         if p is not None and p.text != r.prompt:
-            raise InputError(path, None, f"problem {r.problem_id!r} renders differently than in the "
-                                         "existing rows (prompt template or tokenizer changed); write to a new file")
+            raise InputError(
+                path,
+                None,
+                f"problem {r.problem_id!r} renders differently than in the "
+                "existing rows (prompt template or tokenizer changed); write to a new file",
+            )
 
 
 def sample(
@@ -427,33 +486,68 @@ def sample(
         existing = read_samples(out_path, repair=True)
         _check_compatible(existing, out_path, model, params, by_id)
         done = {(r.problem_id, r.sample_index) for r in existing}
-        blog.info("sample.start", path=str(out_path), problems=len(problems), n=params.n,
-                  already_done=len(done), base_url=base_url, model=model)
+        blog.info(
+            "sample.start",
+            path=str(out_path),
+            problems=len(problems),
+            n=params.n,
+            already_done=len(done),
+            base_url=base_url,
+            model=model,
+        )
 
         def persist(res: GenerationResult) -> None:
             nonlocal written, rejected, tokens
             p = rendered[res.prompt_index]
-            appender.write(SampleRecord(
-                problem_id=res.problem_id, sample_index=res.sample_index, prompt=p.text,
-                prompt_style=p.style, completion=res.text, params=params, seed=res.seed,
-                prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
-                finish_reason=res.finish_reason, model=model,
-                created_at=datetime.now(timezone.utc).isoformat(), error=res.error,
-            ))
+            appender.write(
+                SampleRecord(
+                    problem_id=res.problem_id,
+                    sample_index=res.sample_index,
+                    prompt=p.text,
+                    prompt_style=p.style,
+                    completion=res.text,
+                    params=params,
+                    seed=res.seed,
+                    prompt_tokens=res.prompt_tokens,
+                    completion_tokens=res.completion_tokens,
+                    finish_reason=res.finish_reason,
+                    model=model,
+                    created_at=datetime.now(timezone.utc).isoformat(),
+                    error=res.error,
+                )
+            )
             written += 1
             tokens += res.completion_tokens
             rejected += res.finish_reason == "rejected"
 
-        generate(base_url, model, rendered, params, concurrency=concurrency, on_result=persist,
-                 progress=progress, skip=done, timeout_s=timeout_s, retries=retries,
-                 record_rejected=True, description="SSD sampling", priority=priority)
+        generate(
+            base_url,
+            model,
+            rendered,
+            params,
+            concurrency=concurrency,
+            on_result=persist,
+            progress=progress,
+            skip=done,
+            timeout_s=timeout_s,
+            retries=retries,
+            record_rejected=True,
+            description="SSD sampling",
+            priority=priority,
+        )
     finally:
         appender.close()
     elapsed = time.monotonic() - t0
     report = SampleReport(
-        path=str(out_path), model=model, problems=len(problems), expected=len(problems) * params.n,
+        path=str(out_path),
+        model=model,
+        problems=len(problems),
+        expected=len(problems) * params.n,
         already_done=len(done & {(pid, s) for pid in ids for s in range(params.n)}),
-        generated=written, rejected=rejected, completion_tokens=tokens, elapsed_s=round(elapsed, 3),
+        generated=written,
+        rejected=rejected,
+        completion_tokens=tokens,
+        elapsed_s=round(elapsed, 3),
         tokens_per_s=round(tokens / elapsed, 2) if elapsed > 0 else 0.0,
     )
     blog.info("sample.done", **report.model_dump(exclude={"path", "model"}))

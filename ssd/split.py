@@ -189,8 +189,9 @@ class HeldoutPartition:
     calibration: list[Problem]
 
 
-def partition_heldout(heldout: Sequence[Problem], audit_frac: float, calibration_frac: float,
-                      salt: str = "ssd-heldout-v1") -> HeldoutPartition:
+def partition_heldout(
+    heldout: Sequence[Problem], audit_frac: float, calibration_frac: float, salt: str = "ssd-heldout-v1"
+) -> HeldoutPartition:
     """Salted-hash partition, independent of the train/held-out split's own hash (other salt):
     a problem's part depends only on (salt, id), so adding problems never moves one."""
     cfg = SplitConfig(heldout_frac=0.5, salt=salt)

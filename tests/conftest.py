@@ -41,8 +41,7 @@ def vllm_server(model_dir: Path, tmp_path_factory):
     if os.environ.get("SSD_TEST_VLLM_URL"):
         yield VLLMServer.attach(os.environ["SSD_TEST_VLLM_URL"], "smollm2-135m")
         return
-    cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=2, max_lora_rank=16, max_loras=4,
-                       max_model_len=2048)
+    cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=2, max_lora_rank=16, max_loras=4, max_model_len=2048)
     log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
     server = VLLMServer.start(model_dir, "smollm2-135m", cfg, log_path)
     yield server

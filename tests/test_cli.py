@@ -17,8 +17,9 @@ CPU_DEFAULT = REPO / "deploy" / "config" / "cpu-default.yaml"
 
 
 def ssd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ssd.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "ssd.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
@@ -27,10 +28,20 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 
 PROBLEMS = [
-    {"id": "add", "prompt": "Add two numbers from stdin.", "tests": {"kind": "stdio", "cases": [
-        {"input": "1 2\n", "output": "3\n"}, {"input": "-5 5\n", "output": "0\n"}]}},
-    {"id": "double", "prompt": "Return twice x.", "starter_code": "def double(x):\n    pass\n",
-     "tests": {"kind": "call", "fn_name": "double", "cases": [{"input": [2], "output": 4}]}},
+    {
+        "id": "add",
+        "prompt": "Add two numbers from stdin.",
+        "tests": {
+            "kind": "stdio",
+            "cases": [{"input": "1 2\n", "output": "3\n"}, {"input": "-5 5\n", "output": "0\n"}],
+        },
+    },
+    {
+        "id": "double",
+        "prompt": "Return twice x.",
+        "starter_code": "def double(x):\n    pass\n",
+        "tests": {"kind": "call", "fn_name": "double", "cases": [{"input": [2], "output": 4}]},
+    },
 ]
 
 
@@ -48,28 +59,38 @@ def test_judge_humaneval_canonical_reports_164_of_164(tmp_path):
 @pytest.mark.docker
 def test_judge_keeps_order_and_allows_many_solutions_per_problem(tmp_path):
     problems = write_jsonl(tmp_path / "p.jsonl", PROBLEMS)
-    sols = write_jsonl(tmp_path / "s.jsonl", [
-        {"problem_id": "add", "program": "a, b = map(int, input().split())\nprint(a + b)", "extra": 1},
-        {"problem_id": "double", "program": "def double(x):\n    return x + x\n"},
-        {"problem_id": "add", "program": "print(3)"},
-        {"problem_id": "double", "program": "def double(x):\n    return x * 3\n"},
-    ])
+    sols = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            {"problem_id": "add", "program": "a, b = map(int, input().split())\nprint(a + b)", "extra": 1},
+            {"problem_id": "double", "program": "def double(x):\n    return x + x\n"},
+            {"problem_id": "add", "program": "print(3)"},
+            {"problem_id": "double", "program": "def double(x):\n    return x * 3\n"},
+        ],
+    )
     out = tmp_path / "v.jsonl"
     r = ssd("judge", "--problems", str(problems), "--solutions", str(sols), "--out", str(out))
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(row["problem_id"], row["passed"]) for row in rows] == [
-        ("add", True), ("double", True), ("add", False), ("double", False)]
+        ("add", True),
+        ("double", True),
+        ("add", False),
+        ("double", False),
+    ]
     assert rows[2]["status"] == "wrong_answer"
     assert "passed 2/4" in r.stdout
 
 
-@pytest.mark.parametrize("bad_line, message", [
-    ("{not json", "s.jsonl:2: invalid JSON"),
-    ('{"problem_id": "nope", "program": "x"}', "s.jsonl:2: unknown problem_id 'nope'"),
-    ('{"problem_id": "add"}', "s.jsonl:2: program: Field required"),
-    ("[1, 2]", "s.jsonl:2: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("{not json", "s.jsonl:2: invalid JSON"),
+        ('{"problem_id": "nope", "program": "x"}', "s.jsonl:2: unknown problem_id 'nope'"),
+        ('{"problem_id": "add"}', "s.jsonl:2: program: Field required"),
+        ("[1, 2]", "s.jsonl:2: expected a JSON object"),
+    ],
+)
 def test_judge_rejects_malformed_solutions_naming_file_and_line(tmp_path, bad_line, message):
     problems = write_jsonl(tmp_path / "p.jsonl", PROBLEMS)
     sols = write_jsonl(tmp_path / "s.jsonl", ['{"problem_id": "add", "program": "print(3)"}', bad_line])
@@ -96,14 +117,17 @@ def test_default_config_is_valid_and_overrides_apply():
     assert cfg.model == "smollm2-135m" and cfg.data_dir.is_absolute()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("sampling.params.temprature=1.0", "sampling.params.temprature: Extra inputs are not permitted"),
-    ("sampling.params.top_p=1.5", "sampling.params.top_p"),
-    ("distill.lora_rank=64", "exceeds server.max_lora_rank"),
-    ("run_name=../escape", "run_name"),
-    ("nosuchsection.x=1", "nosuchsection: Extra inputs are not permitted"),
-    ("sampling", "is not KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("sampling.params.temprature=1.0", "sampling.params.temprature: Extra inputs are not permitted"),
+        ("sampling.params.top_p=1.5", "sampling.params.top_p"),
+        ("distill.lora_rank=64", "exceeds server.max_lora_rank"),
+        ("run_name=../escape", "run_name"),
+        ("nosuchsection.x=1", "nosuchsection: Extra inputs are not permitted"),
+        ("sampling", "is not KEY=VALUE"),
+    ],
+)
 def test_config_rejects_bad_values_with_the_key_path(override, message):
     with pytest.raises(InputError) as exc:
         load_config(CPU_DEFAULT, [override])

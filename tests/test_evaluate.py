@@ -7,8 +7,18 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from ssd.evaluate import (NO_CODE, PASSED, EvalConfig, EvalReport, evaluate, judge_results,
-                          load_report, report_table, save_report, summarize)
+from ssd.evaluate import (
+    NO_CODE,
+    PASSED,
+    EvalConfig,
+    EvalReport,
+    evaluate,
+    judge_results,
+    load_report,
+    report_table,
+    save_report,
+    summarize,
+)
 from ssd.problems import CallCase, CallTests, InputError, Problem
 from ssd.prompts import PromptStyle, RenderedPrompt
 from ssd.sampling import GenerationResult
@@ -16,20 +26,37 @@ from ssd.sampling import GenerationResult
 
 def starter_problems() -> list[Problem]:
     return [
-        Problem(id="add", difficulty="easy", prompt="Write a function add(a, b) that returns the sum of a and b.",
-                starter_code="def add(a, b):\n",
-                tests=CallTests(kind="call", fn_name="add",
-                                cases=[CallCase(input=[1, 2], output=3), CallCase(input=[-5, 5], output=0)])),
-        Problem(id="is_even", difficulty="easy",
-                prompt="Write a function is_even(n) that returns True when n is even and False otherwise.",
-                starter_code="def is_even(n):\n",
-                tests=CallTests(kind="call", fn_name="is_even",
-                                cases=[CallCase(input=[4], output=True), CallCase(input=[7], output=False)])),
-        Problem(id="max_list", difficulty="medium",
-                prompt="Write a function largest(xs) that returns the largest number in the list xs.",
-                starter_code="def largest(xs):\n",
-                tests=CallTests(kind="call", fn_name="largest",
-                                cases=[CallCase(input=[[3, 9, 2]], output=9), CallCase(input=[[-1]], output=-1)])),
+        Problem(
+            id="add",
+            difficulty="easy",
+            prompt="Write a function add(a, b) that returns the sum of a and b.",
+            starter_code="def add(a, b):\n",
+            tests=CallTests(
+                kind="call", fn_name="add", cases=[CallCase(input=[1, 2], output=3), CallCase(input=[-5, 5], output=0)]
+            ),
+        ),
+        Problem(
+            id="is_even",
+            difficulty="easy",
+            prompt="Write a function is_even(n) that returns True when n is even and False otherwise.",
+            starter_code="def is_even(n):\n",
+            tests=CallTests(
+                kind="call",
+                fn_name="is_even",
+                cases=[CallCase(input=[4], output=True), CallCase(input=[7], output=False)],
+            ),
+        ),
+        Problem(
+            id="max_list",
+            difficulty="medium",
+            prompt="Write a function largest(xs) that returns the largest number in the list xs.",
+            starter_code="def largest(xs):\n",
+            tests=CallTests(
+                kind="call",
+                fn_name="largest",
+                cases=[CallCase(input=[[3, 9, 2]], output=9), CallCase(input=[[-1]], output=-1)],
+            ),
+        ),
     ]
 
 
@@ -50,8 +77,16 @@ def test_problems_without_tests_are_refused(model_dir):
 
 
 def _res(i: int, pid: str, s: int, text: str, finish: str = "stop") -> GenerationResult:
-    return GenerationResult(prompt_index=i, problem_id=pid, sample_index=s, seed=0, text=text,
-                            prompt_tokens=10, completion_tokens=5, finish_reason=finish)
+    return GenerationResult(
+        prompt_index=i,
+        problem_id=pid,
+        sample_index=s,
+        seed=0,
+        text=text,
+        prompt_tokens=10,
+        completion_tokens=5,
+        finish_reason=finish,
+    )
 
 
 @pytest.mark.docker
@@ -94,11 +129,19 @@ def test_evaluate_end_to_end(vllm_server, docker_sandbox, model_dir, tmp_path):
     probs = starter_problems() + load_humaneval()[:3]
     cfg = EvalConfig(t_eval=[0.0, 1.0], n=2, max_tokens=64, concurrency=8)
     details = tmp_path / "details.jsonl"
-    rep = evaluate(vllm_server.base_url, vllm_server.served_model_name, probs, model_dir, docker_sandbox,
-                   cfg, progress=False, details_path=details)
+    rep = evaluate(
+        vllm_server.base_url,
+        vllm_server.served_model_name,
+        probs,
+        model_dir,
+        docker_sandbox,
+        cfg,
+        progress=False,
+        details_path=details,
+    )
     assert [t.temperature for t in rep.temperatures] == [0.0, 1.0]
     assert [t.n for t in rep.temperatures] == [1, 2]
-    rows = [json.loads(l) for l in details.read_text().splitlines()]
+    rows = [json.loads(line) for line in details.read_text().splitlines()]
     assert len(rows) == 6 * 1 + 6 * 2
     for t in rep.temperatures:
         assert [pr.problem_id for pr in t.per_problem] == [p.id for p in probs]
@@ -108,8 +151,9 @@ def test_evaluate_end_to_end(vllm_server, docker_sandbox, model_dir, tmp_path):
             assert pr.n == len(st) == t.n and pr.c == st.count(PASSED)
             assert sum(pr.statuses.values()) == pr.n
             # No program means no_code, and a no_code row has no program.
-            assert all((r["program"] is None) == (r["status"] == NO_CODE)
-                       for r in mine if r["problem_id"] == pr.problem_id)
+            assert all(
+                (r["program"] is None) == (r["status"] == NO_CODE) for r in mine if r["problem_id"] == pr.problem_id
+            )
         assert t.pass_at_k[1] == pytest.approx(sum(pr.c / pr.n for pr in t.per_problem) / len(probs))
         assert set(t.by_difficulty) == {"easy", "medium", "unknown"}
         assert t.by_difficulty["unknown"].problems == 3
@@ -130,6 +174,7 @@ def test_evaluate_end_to_end(vllm_server, docker_sandbox, model_dir, tmp_path):
 
 def test_evaluate_server_down_names_url(model_dir):
     from net_util import free_port
+
     from ssd.sampling import GenerationError
 
     url = f"http://127.0.0.1:{free_port()}"

@@ -11,10 +11,20 @@ from ssd.sampling import SampleRecord, SamplingParams
 
 
 def rec(pid: str, completion: str, idx: int = 0, finish: str = "stop") -> SampleRecord:
-    return SampleRecord(problem_id=pid, sample_index=idx, prompt="P", prompt_style=PromptStyle.stdin,
-                        completion=completion, params=SamplingParams(), seed=1, prompt_tokens=1,
-                        completion_tokens=len(completion.split()), finish_reason=finish, model="m",
-                        created_at="2026-01-01T00:00:00+00:00")
+    return SampleRecord(
+        problem_id=pid,
+        sample_index=idx,
+        prompt="P",
+        prompt_style=PromptStyle.stdin,
+        completion=completion,
+        params=SamplingParams(),
+        seed=1,
+        prompt_tokens=1,
+        completion_tokens=len(completion.split()),
+        finish_reason=finish,
+        model="m",
+        created_at="2026-01-01T00:00:00+00:00",
+    )
 
 
 def body(lines: int, width: int = 10) -> str:
@@ -22,8 +32,14 @@ def body(lines: int, width: int = 10) -> str:
 
 
 def test_reasons_counted_once_each():
-    rows = [rec("a", ""), rec("b", "   \n\n"), rec("c", "print(1)"), rec("d", "\n  print(1)  \n"),
-            rec("e", body(3), finish="length"), rec("f", body(3))]
+    rows = [
+        rec("a", ""),
+        rec("b", "   \n\n"),
+        rec("c", "print(1)"),
+        rec("d", "\n  print(1)  \n"),
+        rec("e", body(3), finish="length"),
+        rec("f", body(3)),
+    ]
     rep = filter_samples(rows, FilterConfig(drop_shortest_frac=0.0))
     assert rep.dropped == {"empty": 2, "single_line": 2, "truncated": 0, "shortest": 0}
     assert [r.problem_id for r in rep.kept] == ["e", "f"]

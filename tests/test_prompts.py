@@ -34,14 +34,17 @@ def test_no_code_is_none():
 
 
 def test_completion_style_joins_prefill():
-    rp = RenderedPrompt(problem_id="p", style=PromptStyle.completion, text="...",
-                        prefill="```python\ndef f(x):\n")
+    rp = RenderedPrompt(problem_id="p", style=PromptStyle.completion, text="...", prefill="```python\ndef f(x):\n")
     assert extract_program(rp, "    return x\n```\nExplanation") == "def f(x):\n    return x\n"
     assert extract_program(rp, "```\nThis function ...") is None
 
 
 def problem(**kw) -> Problem:
-    base = dict(id="p1", prompt="Add two numbers.", tests=StdioTests(kind="stdio", cases=[StdioCase(input="1 2\n", output="3\n")]))
+    base = dict(
+        id="p1",
+        prompt="Add two numbers.",
+        tests=StdioTests(kind="stdio", cases=[StdioCase(input="1 2\n", output="3\n")]),
+    )
     base.update(kw)
     return Problem(**base)
 
@@ -76,11 +79,14 @@ def test_humaneval_style(model_dir):
     compile(prog, "<he>", "exec")
 
 
-@pytest.mark.parametrize("prompt, tail", [
-    ("def f(x):\n    \"\"\"Doc.\"\"\"\n", "    \"\"\"Doc.\"\"\"\n    "),
-    ("def f(x):", "def f(x):\n    "),
-    ("class A:\n    def f(self):\n", "    def f(self):\n        "),
-])
+@pytest.mark.parametrize(
+    "prompt, tail",
+    [
+        ('def f(x):\n    """Doc."""\n', '    """Doc."""\n    '),
+        ("def f(x):", "def f(x):\n    "),
+        ("class A:\n    def f(self):\n", "    def f(self):\n        "),
+    ],
+)
 def test_body_indent(prompt, tail):
     from ssd.prompts import _with_body_indent
 

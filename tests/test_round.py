@@ -13,21 +13,34 @@ from ssd.split import OverlapError
 
 
 def tiny_config(tmp_path: Path, model_dir: Path, server_url: str, **data) -> SSDConfig:
-    return SSDConfig.model_validate({
-        "data_dir": str(tmp_path / "data"),
-        "run_name": "tiny",
-        "model": str(model_dir),
-        "served_model_name": "smollm2-135m",
-        "server": {"url": server_url, "max_lora_rank": 16},
-        "sandbox": {"workers": 2},
-        "data": {"sources": [{"kind": "starter"}], "split": {"heldout_frac": 0.4},
-                 "max_train_prompts": 6, "max_heldout": 6, **data},
-        "sampling": {"params": {"max_tokens": 48, "n": 1}, "concurrency": 8},
-        "distill": {"lora_rank": 8, "lora_alpha": 16, "max_steps": 2, "per_device_batch_size": 2,
-                    "grad_accum_steps": 1, "max_seq_len": 384},
-        "evaluation": {"t_eval": [0.0], "n": 1, "max_tokens": 48, "concurrency": 8},
-        "promotion": {"min_problems": 1},
-    })
+    return SSDConfig.model_validate(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "run_name": "tiny",
+            "model": str(model_dir),
+            "served_model_name": "smollm2-135m",
+            "server": {"url": server_url, "max_lora_rank": 16},
+            "sandbox": {"workers": 2},
+            "data": {
+                "sources": [{"kind": "starter"}],
+                "split": {"heldout_frac": 0.4},
+                "max_train_prompts": 6,
+                "max_heldout": 6,
+                **data,
+            },
+            "sampling": {"params": {"max_tokens": 48, "n": 1}, "concurrency": 8},
+            "distill": {
+                "lora_rank": 8,
+                "lora_alpha": 16,
+                "max_steps": 2,
+                "per_device_batch_size": 2,
+                "grad_accum_steps": 1,
+                "max_seq_len": 384,
+            },
+            "evaluation": {"t_eval": [0.0], "n": 1, "max_tokens": 48, "concurrency": 8},
+            "promotion": {"min_problems": 1},
+        }
+    )
 
 
 @pytest.mark.docker
@@ -53,11 +66,14 @@ def test_round_runs_end_to_end_and_resumes(tmp_path, model_dir, vllm_server):
     assert saved["decision"]["promote"] == report.decision.promote
 
     # The same round again reuses every stage's saved result: nothing is sampled or trained anew.
+    manifest_stat = (rdir / "adapter" / "ssd_adapter.json").stat()
     again = run_round(cfg, round_id="r1", progress=False)
     assert again.sampling.generated == 0 and again.sampling.already_done == 6
     assert again.adapter_name == report.adapter_name
     assert again.candidate_pass_at_1 == report.candidate_pass_at_1
-    assert again.times.base_eval_s == again.times.distill_s == again.times.candidate_eval_s == 0.0
+    assert again.times.base_eval_s == again.times.candidate_eval_s == 0.0
+    after = (rdir / "adapter" / "ssd_adapter.json").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (manifest_stat.st_ino, manifest_stat.st_mtime_ns)  # not retrained
     # ...and without a round id the next round starts.
     from ssd.round import next_round_id
 

@@ -13,12 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from net_util import free_port
 from pydantic import ValidationError
 
-from net_util import free_port
 from ssd.problems import InputError, Problem
 from ssd.prompts import render_for_model
-from ssd.sampling import (GenerationError, SamplingParams, generate, read_samples, sample)
+from ssd.sampling import GenerationError, SamplingParams, generate, read_samples, sample
 
 TASKS = [
     "Read an integer n and print n squared.",
@@ -41,11 +41,22 @@ TINY = SamplingParams(max_tokens=32, n=2, seed=7)
 
 # --- no server needed --------------------------------------------------------------------
 
+
 def test_params_validation():
-    assert SamplingParams() == SamplingParams(temperature=1.6, top_k=20, top_p=0.8, min_p=0.0,
-                                              max_tokens=1024, n=1, seed=0)
-    for bad in [dict(temperature=-0.1), dict(top_k=0), dict(top_k=-2), dict(top_p=0), dict(top_p=1.1),
-                dict(min_p=1.0), dict(max_tokens=0), dict(n=0), dict(bogus=1)]:
+    assert SamplingParams() == SamplingParams(
+        temperature=1.6, top_k=20, top_p=0.8, min_p=0.0, max_tokens=1024, n=1, seed=0
+    )
+    for bad in [
+        dict(temperature=-0.1),
+        dict(top_k=0),
+        dict(top_k=-2),
+        dict(top_p=0),
+        dict(top_p=1.1),
+        dict(min_p=1.0),
+        dict(max_tokens=0),
+        dict(n=0),
+        dict(bogus=1),
+    ]:
         with pytest.raises(ValidationError):
             SamplingParams(**bad)
     assert SamplingParams(top_k=-1, seed=None).request_seed("a", 0) is None
@@ -55,10 +66,22 @@ def test_params_validation():
 
 
 def _row(pid: str, idx: int, params: SamplingParams = TINY, model: str = "m") -> str:
-    return json.dumps({"problem_id": pid, "sample_index": idx, "prompt": "P", "prompt_style": "stdin",
-                       "completion": "x\ny", "params": params.model_dump(), "seed": 1,
-                       "prompt_tokens": 3, "completion_tokens": 2, "finish_reason": "stop",
-                       "model": model, "created_at": "2026-01-01T00:00:00+00:00"})
+    return json.dumps(
+        {
+            "problem_id": pid,
+            "sample_index": idx,
+            "prompt": "P",
+            "prompt_style": "stdin",
+            "completion": "x\ny",
+            "params": params.model_dump(),
+            "seed": 1,
+            "prompt_tokens": 3,
+            "completion_tokens": 2,
+            "finish_reason": "stop",
+            "model": model,
+            "created_at": "2026-01-01T00:00:00+00:00",
+        }
+    )
 
 
 def test_torn_last_line_is_ignored_and_cut(tmp_path):
@@ -111,8 +134,13 @@ class _Flaky(BaseHTTPRequestHandler):
         if type(self).failures_left > 0:
             type(self).failures_left -= 1
             return self._send(503, {"error": "overloaded"})
-        self._send(200, {"choices": [{"text": "ok", "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": 1}})
+        self._send(
+            200,
+            {
+                "choices": [{"text": "ok", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+            },
+        )
 
     def log_message(self, *a):
         pass
@@ -138,12 +166,14 @@ def test_retries_5xx_then_gives_up(model_dir):
 
 # --- real server --------------------------------------------------------------------------
 
+
 @pytest.mark.vllm
 def test_sample_persists_rows(vllm_server, model_dir, tmp_path):
     out = tmp_path / "samples.jsonl"
     probs = problems(3)
-    rep = sample(vllm_server.base_url, vllm_server.served_model_name, probs, model_dir, TINY, out,
-                 concurrency=4, progress=False)
+    rep = sample(
+        vllm_server.base_url, vllm_server.served_model_name, probs, model_dir, TINY, out, concurrency=4, progress=False
+    )
     assert rep.expected == 6 and rep.generated == 6 and rep.already_done == 0
     rows = read_samples(out)
     assert sorted((r.problem_id, r.sample_index) for r in rows) == [(p.id, i) for p in probs for i in range(2)]
@@ -157,8 +187,15 @@ def test_sample_persists_rows(vllm_server, model_dir, tmp_path):
     assert again.generated == 0 and again.already_done == 6 and len(read_samples(out)) == 6
     # Other settings must not be mixed into the same file.
     with pytest.raises(InputError, match="sampled with"):
-        sample(vllm_server.base_url, vllm_server.served_model_name, probs, model_dir,
-               TINY.model_copy(update={"temperature": 1.0}), out, progress=False)
+        sample(
+            vllm_server.base_url,
+            vllm_server.served_model_name,
+            probs,
+            model_dir,
+            TINY.model_copy(update={"temperature": 1.0}),
+            out,
+            progress=False,
+        )
 
 
 @pytest.mark.vllm
@@ -167,8 +204,14 @@ def test_seeded_sample_is_reproducible(vllm_server, model_dir):
     params = SamplingParams(max_tokens=24, n=2, seed=3)
     a = generate(vllm_server.base_url, vllm_server.served_model_name, rp, params, progress=False)
     # Regenerate only (t1, 1), alone: same seed, same text, whatever else is in the batch.
-    b = generate(vllm_server.base_url, vllm_server.served_model_name, rp, params, progress=False,
-                 skip={("t0", 0), ("t0", 1), ("t1", 0)})
+    b = generate(
+        vllm_server.base_url,
+        vllm_server.served_model_name,
+        rp,
+        params,
+        progress=False,
+        skip={("t0", 0), ("t0", 1), ("t1", 0)},
+    )
     assert len(a) == 4 and len(b) == 1
     assert b[0].text == a[3].text and (a[3].problem_id, a[3].sample_index) == ("t1", 1)
 
@@ -187,8 +230,13 @@ sample({url!r}, {model!r}, problems(), Path({model_dir!r}), SamplingParams(max_t
 @pytest.mark.vllm
 def test_resume_after_sigkill(vllm_server, model_dir, tmp_path):
     out = tmp_path / "samples.jsonl"
-    code = SAMPLER.format(tests=str(Path(__file__).parent), url=vllm_server.base_url,
-                          model=vllm_server.served_model_name, model_dir=str(model_dir), out=str(out))
+    code = SAMPLER.format(
+        tests=str(Path(__file__).parent),
+        url=vllm_server.base_url,
+        model=vllm_server.served_model_name,
+        model_dir=str(model_dir),
+        out=str(out),
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     try:
@@ -209,8 +257,16 @@ def test_resume_after_sigkill(vllm_server, model_dir, tmp_path):
         fh.write(b'{"problem_id": "t0", "sample_ind')
 
     params = SamplingParams(max_tokens=48, n=2, seed=11)
-    rep = sample(vllm_server.base_url, vllm_server.served_model_name, problems(), model_dir, params, out,
-                 concurrency=4, progress=False)
+    rep = sample(
+        vllm_server.base_url,
+        vllm_server.served_model_name,
+        problems(),
+        model_dir,
+        params,
+        out,
+        concurrency=4,
+        progress=False,
+    )
     rows = read_samples(out)
     keys = [(r.problem_id, r.sample_index) for r in rows]
     assert len(keys) == len(set(keys)) == 16
@@ -227,7 +283,14 @@ def test_seeded_sampling_of_many_long_prompts(vllm_server, model_dir):
     from ssd.sources.humaneval import load_humaneval
 
     rp = [render_for_model(p, model_dir) for p in load_humaneval()[:40]]
-    res = generate(vllm_server.base_url, vllm_server.served_model_name, rp,
-                   SamplingParams(max_tokens=4, seed=1), concurrency=32, progress=False, retries=0)
+    res = generate(
+        vllm_server.base_url,
+        vllm_server.served_model_name,
+        rp,
+        SamplingParams(max_tokens=4, seed=1),
+        concurrency=32,
+        progress=False,
+        retries=0,
+    )
     assert len(res) == 40 and all(r.completion_tokens >= 1 for r in res)
     assert vllm_server.health()

@@ -133,8 +133,7 @@ def test_fixture_file_converts_to_problems():
 
     stdin = by_id["lcb/abc900_a"]
     assert isinstance(stdin.tests, StdioTests)
-    assert [(c.input, c.output) for c in stdin.tests.cases] == [
-        ("1 2\n", "3\n"), ("5 7\n", "12\n"), ("-1 1\n", "0\n")]
+    assert [(c.input, c.output) for c in stdin.tests.cases] == [("1 2\n", "3\n"), ("5 7\n", "12\n"), ("-1 1\n", "0\n")]
     assert stdin.starter_code is None
     assert stdin.difficulty == "easy"
     assert stdin.meta["contest_date"] == "2023-05-13T00:00:00"
@@ -145,8 +144,7 @@ def test_fixture_file_converts_to_problems():
     assert isinstance(fn.tests, CallTests)
     assert fn.tests.fn_name == "scaledSum"
     # One JSON value per line, one line per argument; outputs are JSON values.
-    assert [(c.input, c.output) for c in fn.tests.cases] == [
-        ([[1, 2, 3], 2], 12), ([[], 5], 0), ([[4], -1], -4)]
+    assert [(c.input, c.output) for c in fn.tests.cases] == [([[1, 2, 3], 2], 12), ([[], 5], 0), ([[4], -1], -4)]
     assert fn.starter_code.startswith("class Solution:")
     assert fn.difficulty == "medium"
 
@@ -169,7 +167,10 @@ def test_parquet_with_timestamp_dates(tmp_path):
     pq.write_table(table, tmp_path / "ts.parquet")
     problems = load_livecodebench(tmp_path / "ts.parquet")
     assert [p.meta["contest_date"] for p in problems] == [
-        "2023-05-13T00:00:00", "2024-09-01T00:00:00", "2023-11-20T00:00:00"]
+        "2023-05-13T00:00:00",
+        "2024-09-01T00:00:00",
+        "2023-11-20T00:00:00",
+    ]
 
 
 def test_date_window_difficulty_platform_and_limit():
@@ -178,8 +179,7 @@ def test_date_window_difficulty_platform_and_limit():
 
     after = load_livecodebench(path, filt=LCBFilter(start_date=date(2023, 11, 20)))
     assert [p.id for p in after] == ["lcb/9001", "lcb/1900A"]  # start is inclusive
-    window = load_livecodebench(path, filt=LCBFilter(start_date=date(2023, 6, 1),
-                                                     end_date=date(2023, 12, 31)))
+    window = load_livecodebench(path, filt=LCBFilter(start_date=date(2023, 6, 1), end_date=date(2023, 12, 31)))
     assert [p.id for p in window] == ["lcb/1900A"]
     hard = load_livecodebench(path, filt=LCBFilter(difficulties=frozenset({"hard", "easy"})))
     assert [p.id for p in hard] == ["lcb/abc900_a", "lcb/1900A"]
@@ -203,22 +203,30 @@ def _break(row_index: int, **changes):
     [
         (0, {"question_content": None}, r":1: field 'question_content': Field required"),
         (1, {"public_test_cases": "[{not json"}, r":2: .*'public_test_cases': invalid JSON"),
-        (2, {"private_test_cases": "%%%not-base64%%%"},
-         r":3: .*'private_test_cases': not JSON and not valid base64"),
-        (0, {"private_test_cases": base64.b64encode(b"not zlib").decode()},
-         r":1: .*'private_test_cases': base64 payload is not zlib data"),
+        (2, {"private_test_cases": "%%%not-base64%%%"}, r":3: .*'private_test_cases': not JSON and not valid base64"),
+        (
+            0,
+            {"private_test_cases": base64.b64encode(b"not zlib").decode()},
+            r":1: .*'private_test_cases': base64 payload is not zlib data",
+        ),
         (1, {"metadata": "{}"}, r":2: .*'metadata': functional problem needs a func_name"),
         (1, {"metadata": "[1"}, r":2: .*'metadata': invalid JSON"),
-        (0, {"public_test_cases": json.dumps([{"input": "1", "testtype": "stdin"}])},
-         r":1: .*'public_test_cases': case 0: output: Field required"),
-        (0, {"public_test_cases": json.dumps([{"input": "1", "output": "2",
-                                               "testtype": "functional"}])},
-         r":1: .*mixes stdin and functional"),
-        (1, {"private_test_cases": encode_private_tests(
-            [{"input": "[1,", "output": "1", "testtype": "functional"}])},
-         r":2: .*'private_test_cases': case 0: functional input/output is not JSON"),
-        (0, {"public_test_cases": "[]", "private_test_cases": encode_private_tests([])},
-         r":1: .*no test cases"),
+        (
+            0,
+            {"public_test_cases": json.dumps([{"input": "1", "testtype": "stdin"}])},
+            r":1: .*'public_test_cases': case 0: output: Field required",
+        ),
+        (
+            0,
+            {"public_test_cases": json.dumps([{"input": "1", "output": "2", "testtype": "functional"}])},
+            r":1: .*mixes stdin and functional",
+        ),
+        (
+            1,
+            {"private_test_cases": encode_private_tests([{"input": "[1,", "output": "1", "testtype": "functional"}])},
+            r":2: .*'private_test_cases': case 0: functional input/output is not JSON",
+        ),
+        (0, {"public_test_cases": "[]", "private_test_cases": encode_private_tests([])}, r":1: .*no test cases"),
         (0, {"contest_date": "yesterday"}, r":1: field 'contest_date'"),
     ],
 )
@@ -232,8 +240,11 @@ def test_malformed_parquet_row_names_row_and_field(tmp_path):
     rows = _break(2, public_test_cases="{{")
     path = tmp_path / "bad.parquet"
     Dataset.from_list(rows).to_parquet(str(path))
-    with pytest.raises(InputError, match=r"bad\.parquet: row 2: question_id='1900A': "
-                                         r"field 'public_test_cases': invalid JSON"):
+    with pytest.raises(
+        InputError,
+        match=r"bad\.parquet: row 2: question_id='1900A': "
+        r"field 'public_test_cases': invalid JSON",
+    ):
         load_livecodebench(path)
 
 
@@ -243,8 +254,11 @@ def test_bad_json_line_and_duplicate_ids(tmp_path):
     with pytest.raises(InputError, match=r"broken\.jsonl:2: invalid JSON"):
         load_livecodebench(path)
     dup = _jsonl(tmp_path / "dup.jsonl", [_lcb_rows()[0], _lcb_rows()[0]])
-    with pytest.raises(InputError, match=r"dup\.jsonl:2: duplicate question_id 'abc900_a' "
-                                         r"\(first at .*dup\.jsonl:1\)"):
+    with pytest.raises(
+        InputError,
+        match=r"dup\.jsonl:2: duplicate question_id 'abc900_a' "
+        r"\(first at .*dup\.jsonl:1\)",
+    ):
         load_livecodebench(dup)
 
 
@@ -280,8 +294,7 @@ def test_rstar_seed_sft_rows_become_prompts_without_tests(tmp_path):
     assert all(p.tests is None for p in problems)
     assert problems[0].starter_code is None
     assert problems[1].starter_code.startswith("class Solution:")
-    assert problems[0].meta == {"source": "rstar-coder", "subset": "seed_sft",
-                                "question_id": "seed_1"}
+    assert problems[0].meta == {"source": "rstar-coder", "subset": "seed_sft", "question_id": "seed_1"}
     path = tmp_path / "rstar.parquet"
     Dataset.from_list(FX.RSTAR_ROWS).to_parquet(str(path))
     assert load_rstar(path) == problems
@@ -305,8 +318,14 @@ def test_rstar_malformed_rows(tmp_path):
 
 
 def test_specs_validate_and_load(tmp_path):
-    lcb = parse_source_spec({"kind": "livecodebench", "path": str(FIXTURES / "lcb_sample.jsonl"),
-                             "start_date": "2023-11-01", "difficulties": ["hard", "medium"]})
+    lcb = parse_source_spec(
+        {
+            "kind": "livecodebench",
+            "path": str(FIXTURES / "lcb_sample.jsonl"),
+            "start_date": "2023-11-01",
+            "difficulties": ["hard", "medium"],
+        }
+    )
     assert isinstance(lcb, LiveCodeBenchSpec)
     assert [p.id for p in load_source(lcb)] == ["lcb/9001", "lcb/1900A"]
 
@@ -318,8 +337,7 @@ def test_specs_validate_and_load(tmp_path):
 
     own = tmp_path / "own.jsonl"
     write_problems([Problem(id="x1", prompt="p")], own)
-    assert [p.id for p in load_source(parse_source_spec({"kind": "jsonl", "path": str(own)}))] \
-        == ["x1"]
+    assert [p.id for p in load_source(parse_source_spec({"kind": "jsonl", "path": str(own)}))] == ["x1"]
     with pytest.raises(InputError, match="has no tests"):
         load_source(parse_source_spec({"kind": "jsonl", "path": str(own), "require_tests": True}))
 
@@ -339,8 +357,10 @@ def test_starter_source_loads_through_registry():
     [
         ({"kind": "mbpp"}, "does not match any of the expected tags"),
         ({"kind": "livecodebench", "version": "release_v99"}, "outside releases"),
-        ({"kind": "livecodebench", "path": "x.jsonl", "start_date": "2024-02-01",
-          "end_date": "2024-01-01"}, "is after end_date"),
+        (
+            {"kind": "livecodebench", "path": "x.jsonl", "start_date": "2024-02-01", "end_date": "2024-01-01"},
+            "is after end_date",
+        ),
         ({"kind": "livecodebench", "limit": 0}, r"limit: Input should be greater than"),
         ({"kind": "rstar", "path": "x", "colour": "red"}, r"rstar\.colour: Extra inputs"),
         ({"kind": "livecodebench", "difficulties": ["trivial"]}, "difficulties"),

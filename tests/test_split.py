@@ -22,8 +22,7 @@ _TESTS = StdioTests(kind="stdio", cases=[StdioCase(input="", output="1\n")])
 
 
 def _p(i: int | str, tests: bool = True, prompt: str | None = None) -> Problem:
-    return Problem(id=f"p{i}", prompt=prompt or f"problem number {i}",
-                   tests=_TESTS if tests else None)
+    return Problem(id=f"p{i}", prompt=prompt or f"problem number {i}", tests=_TESTS if tests else None)
 
 
 def _pool(n: int, start: int = 0) -> list[Problem]:
@@ -156,8 +155,7 @@ def test_humaneval_split_and_manifest():
     s = split(he, SplitConfig(heldout_frac=0.25, seed=0))
     assert 25 <= len(s.heldout) <= 60 and len(s.train) + len(s.heldout) == 164
     m = s.manifest()
-    assert m["config"] == {"heldout_frac": 0.25, "heldout_count": None, "seed": 0,
-                           "salt": "ssd-split-v1"}
+    assert m["config"] == {"heldout_frac": 0.25, "heldout_count": None, "seed": 0, "salt": "ssd-split-v1"}
     assert m["heldout_ids"] == s.heldout_ids
     again = split(he, SplitConfig.model_validate(m["config"]))
     assert again.heldout_ids == m["heldout_ids"]
@@ -173,6 +171,6 @@ def test_score_follows_the_documented_formula():
     digest = hashlib.sha256(b"s\x005\x00HumanEval/0").hexdigest()
     assert score("HumanEval/0", cfg) == int(digest[:16], 16) / 2**64
     held = split([_p(i) for i in range(50)], cfg).heldout_ids
-    assert held == [f"p{i}" for i in range(50)
-                    if int(hashlib.sha256(f"s\x005\x00p{i}".encode()).hexdigest()[:16], 16)
-                    / 2**64 < 0.1]
+    assert held == [
+        f"p{i}" for i in range(50) if int(hashlib.sha256(f"s\x005\x00p{i}".encode()).hexdigest()[:16], 16) / 2**64 < 0.1
+    ]

@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ssd.problems import (AssertTests, CallCase, CallTests, InputError, Problem, StdioCase,
-                          StdioTests)
-from ssd.sources.starter import CallDef, StdioDef, load_defs, load_starter, parse_def, \
-    starter_solutions
+from ssd.problems import AssertTests, CallCase, CallTests, InputError, Problem, StdioCase, StdioTests
+from ssd.sources.starter import CallDef, StdioDef, load_defs, load_starter, parse_def, starter_solutions
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _build_module():
-    spec = importlib.util.spec_from_file_location(
-        "build_starter_set", REPO / "scripts" / "build_starter_set.py")
+    spec = importlib.util.spec_from_file_location("build_starter_set", REPO / "scripts" / "build_starter_set.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look the module up while the class is built
@@ -138,33 +135,45 @@ def test_schema_accepts_a_good_definition():
     assert s.cases[:2] == ["a\n", "b\n"]
 
 
-@pytest.mark.parametrize("text, where", [
-    (_GOOD_CALL + "hint: none\n", "hint: Extra inputs are not permitted"),
-    (_GOOD_CALL.replace("kind: call", "kind: func"), "kind: Input tag 'func' found"),
-    (_GOOD_CALL.replace("kind: call\n", ""), "kind: Unable to extract tag"),
-    (_GOOD_CALL.replace("difficulty: easy", "difficulty: hard"), "difficulty: Input should be"),
-    (_GOOD_CALL + "method: \"yes\"\n", "method: Input should be a valid boolean"),
-    (_GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[[1], [2], [3], [4]]"),
-     "cases: List should have at least 5 items"),
-    (_GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[[1], [2], [3], [4], [1]]"),
-     "cases: duplicate test case [1]"),
-    (_GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[1, 2, 3, 4, 5]"),
-     "cases.0: Input should be a valid list"),
-    (_GOOD_CALL.replace('signature: "def double(x: int) -> int:"', "signature: double(x)"),
-     "signature: is not a def line"),
-    (_GOOD_CALL.replace("      return x + 2", "      return x +"), "wrong: does not compile"),
-    (_GOOD_CALL.replace("def double(x):\n      return x + 2", "def triple(x):\n      return 3"),
-     "wrong: does not define double"),
-    (_GOOD_CALL.replace("return x + 2", "return 2 * x"), "wrong: equals the reference"),
-    (_GOOD_CALL + "method: true\n", "reference: does not define Solution"),
-    (_GOOD_CALL.replace("Return twice", 'Return \\\\ twice'), "statement: must not contain"),
-    (_GOOD_CALL.replace("kind: call", "kind: assert") + "method: false\n",
-     "method: Extra inputs are not permitted"),
-    (_GOOD_STDIO + 'signature: "def f():"\n', "signature: Extra inputs are not permitted"),
-    (_GOOD_STDIO.replace("  - c\n", "  - 3\n"), "cases.2: Input should be a valid string"),
-    ("kind: [call\n", "not valid YAML"),
-    ("- kind: call\n", "must be a YAML mapping"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        (_GOOD_CALL + "hint: none\n", "hint: Extra inputs are not permitted"),
+        (_GOOD_CALL.replace("kind: call", "kind: func"), "kind: Input tag 'func' found"),
+        (_GOOD_CALL.replace("kind: call\n", ""), "kind: Unable to extract tag"),
+        (_GOOD_CALL.replace("difficulty: easy", "difficulty: hard"), "difficulty: Input should be"),
+        (_GOOD_CALL + 'method: "yes"\n', "method: Input should be a valid boolean"),
+        (
+            _GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[[1], [2], [3], [4]]"),
+            "cases: List should have at least 5 items",
+        ),
+        (
+            _GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[[1], [2], [3], [4], [1]]"),
+            "cases: duplicate test case [1]",
+        ),
+        (_GOOD_CALL.replace("[[1], [2], [3], [4], [5]]", "[1, 2, 3, 4, 5]"), "cases.0: Input should be a valid list"),
+        (
+            _GOOD_CALL.replace('signature: "def double(x: int) -> int:"', "signature: double(x)"),
+            "signature: is not a def line",
+        ),
+        (_GOOD_CALL.replace("      return x + 2", "      return x +"), "wrong: does not compile"),
+        (
+            _GOOD_CALL.replace("def double(x):\n      return x + 2", "def triple(x):\n      return 3"),
+            "wrong: does not define double",
+        ),
+        (_GOOD_CALL.replace("return x + 2", "return 2 * x"), "wrong: equals the reference"),
+        (_GOOD_CALL + "method: true\n", "reference: does not define Solution"),
+        (_GOOD_CALL.replace("Return twice", "Return \\\\ twice"), "statement: must not contain"),
+        (
+            _GOOD_CALL.replace("kind: call", "kind: assert") + "method: false\n",
+            "method: Extra inputs are not permitted",
+        ),
+        (_GOOD_STDIO + 'signature: "def f():"\n', "signature: Extra inputs are not permitted"),
+        (_GOOD_STDIO.replace("  - c\n", "  - 3\n"), "cases.2: Input should be a valid string"),
+        ("kind: [call\n", "not valid YAML"),
+        ("- kind: call\n", "must be a YAML mapping"),
+    ],
+)
 def test_schema_errors_name_file_and_field(text, where):
     with pytest.raises(InputError) as err:
         parse_def(text, "defs/007-double.yaml")
@@ -172,8 +181,9 @@ def test_schema_errors_name_file_and_field(text, where):
     assert where in err.value.message, err.value.message
 
 
-@pytest.mark.parametrize("name", ["7-double.yaml", "007_double.yaml", "007-Double.yaml",
-                                  "007-double-.yaml", "0007-double.yaml"])
+@pytest.mark.parametrize(
+    "name", ["7-double.yaml", "007_double.yaml", "007-Double.yaml", "007-double-.yaml", "0007-double.yaml"]
+)
 def test_file_name_is_the_id(name):
     with pytest.raises(InputError, match="file name must be NNN-slug.yaml"):
         parse_def(_GOOD_CALL, f"defs/{name}")
@@ -198,8 +208,7 @@ def test_load_defs_rejects_shared_numbers_and_slugs(tmp_path):
 def test_build_collects_every_failing_reference(build, tmp_path):
     """A reference that crashes is reported by problem id, and nothing is built."""
     (tmp_path / "001-double.yaml").write_text(_GOOD_CALL)
-    (tmp_path / "002-echo.yaml").write_text(_GOOD_STDIO.replace("print(input())",
-                                                                "print(input() + 1)"))
+    (tmp_path / "002-echo.yaml").write_text(_GOOD_STDIO.replace("print(input())", "print(input() + 1)"))
     with pytest.raises(build.BuildError) as err:
         build.build_all(workers=1, defs_dir=tmp_path)
     assert "1 bad definition(s)" in str(err.value)
@@ -211,24 +220,36 @@ def test_build_collects_every_failing_reference(build, tmp_path):
 
 
 def _tiny_problems() -> tuple[list[Problem], dict[str, str]]:
-    call = Problem(id="t/call", prompt="double", tests=CallTests(
-        kind="call", fn_name="double", cases=[CallCase(input=[2], output=4),
-                                              CallCase(input=[0], output=0)]))
-    stdio = Problem(id="t/stdio", prompt="echo sum", tests=StdioTests(
-        kind="stdio", cases=[StdioCase(input="1 2\n", output="3\n")]))
-    asserted = Problem(id="t/assert", prompt="inc", tests=AssertTests(
-        kind="assert", entry_point="inc", code="def check(c):\n    assert c(1) == 2\n"))
-    refs = {"t/call": "def double(x):\n    return 2 * x\n",
-            "t/stdio": "print(sum(map(int, input().split())))\n",
-            "t/assert": "def inc(x):\n    return x + 1\n"}
+    call = Problem(
+        id="t/call",
+        prompt="double",
+        tests=CallTests(
+            kind="call", fn_name="double", cases=[CallCase(input=[2], output=4), CallCase(input=[0], output=0)]
+        ),
+    )
+    stdio = Problem(
+        id="t/stdio", prompt="echo sum", tests=StdioTests(kind="stdio", cases=[StdioCase(input="1 2\n", output="3\n")])
+    )
+    asserted = Problem(
+        id="t/assert",
+        prompt="inc",
+        tests=AssertTests(kind="assert", entry_point="inc", code="def check(c):\n    assert c(1) == 2\n"),
+    )
+    refs = {
+        "t/call": "def double(x):\n    return 2 * x\n",
+        "t/stdio": "print(sum(map(int, input().split())))\n",
+        "t/assert": "def inc(x):\n    return x + 1\n",
+    }
     return [call, stdio, asserted], refs
 
 
 def test_local_verify_flags_bad_pairs(build):
     problems, refs = _tiny_problems()
-    good_wrongs = {"t/call": "def double(x):\n    return 3 * x\n",
-                   "t/stdio": "print(1)\n",
-                   "t/assert": "def inc(x):\n    return x\n"}
+    good_wrongs = {
+        "t/call": "def double(x):\n    return 3 * x\n",
+        "t/stdio": "print(1)\n",
+        "t/assert": "def inc(x):\n    return x\n",
+    }
     assert build.verify(problems, refs, good_wrongs, workers=1).failures == []
     # A "wrong" program that is right, and a reference that is wrong, must both be reported.
     bad = build.verify(problems, {**refs, "t/stdio": "print(4)\n"}, refs, workers=1)
@@ -292,7 +313,7 @@ def test_sandbox_sample_per_kind(docker_sandbox, problems):
     refs = {s.problem_id: s.program for s in starter_solutions("reference")}
     wrongs = {s.problem_id: s.program for s in starter_solutions("wrong")}
     picked = list(sample.values())
-    verdicts = docker_sandbox.judge_many([(p, refs[p.id]) for p in picked]
-                                         + [(p, wrongs[p.id]) for p in picked])
-    assert [v.passed for v in verdicts] == [True] * 6 + [False] * 6, \
-        [(v.problem_id, v.status.value, v.error) for v in verdicts]
+    verdicts = docker_sandbox.judge_many([(p, refs[p.id]) for p in picked] + [(p, wrongs[p.id]) for p in picked])
+    assert [v.passed for v in verdicts] == [True] * 6 + [False] * 6, [
+        (v.problem_id, v.status.value, v.error) for v in verdicts
+    ]

@@ -31,7 +31,4 @@ def load_humaneval() -> list[Problem]:
 
 def humaneval_canonical() -> list[Solution]:
     """The reference solutions: the prompt (signature + docstring) followed by the body."""
-    return [
-        Solution(problem_id=row["task_id"], program=row["prompt"] + row["canonical_solution"])
-        for row in _rows()
-    ]
+    return [Solution(problem_id=row["task_id"], program=row["prompt"] + row["canonical_solution"]) for row in _rows()]

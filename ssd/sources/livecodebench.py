@@ -24,10 +24,11 @@ import pickle
 import pickletools
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -71,8 +72,7 @@ def version_files(tag: str) -> list[str]:
         lo, hi = int(m.group(1)), int(m.group(2))
     else:
         raise ValueError(
-            f"unknown LiveCodeBench version tag {tag!r} "
-            "(expected release_vN, release_latest, vN or vA_vB)"
+            f"unknown LiveCodeBench version tag {tag!r} (expected release_vN, release_latest, vN or vA_vB)"
         )
     if not 1 <= lo <= hi <= LCB_LATEST:
         raise ValueError(f"LiveCodeBench version tag {tag!r} is outside releases 1..{LCB_LATEST}")
@@ -86,8 +86,17 @@ def version_files(tag: str) -> list[str]:
 # before the unpickler ever sees it.
 _STR_PICKLE_OPCODES = frozenset(
     {
-        "PROTO", "FRAME", "STOP", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT",
-        "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8",
+        "PROTO",
+        "FRAME",
+        "STOP",
+        "MEMOIZE",
+        "PUT",
+        "BINPUT",
+        "LONG_BINPUT",
+        "UNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE",
+        "BINUNICODE8",
     }
 )
 
@@ -111,9 +120,7 @@ def load_str_pickle(data: bytes) -> str:
     try:
         for opcode, _arg, _pos in pickletools.genops(data):
             if opcode.name not in _STR_PICKLE_OPCODES:
-                raise UnsafePickleError(
-                    f"pickle opcode {opcode.name} is not allowed; only a pickled str is accepted"
-                )
+                raise UnsafePickleError(f"pickle opcode {opcode.name} is not allowed; only a pickled str is accepted")
     except UnsafePickleError:
         raise
     except Exception as exc:  # genops raises ValueError and friends on truncated data
@@ -255,16 +262,12 @@ def _convert(row: LCBRow) -> Problem:
 
     tests: StdioTests | CallTests
     if kinds == {"stdin"}:
-        tests = StdioTests(
-            kind="stdio", cases=[StdioCase(input=t.input, output=t.output) for _, _, t in cases]
-        )
+        tests = StdioTests(kind="stdio", cases=[StdioCase(input=t.input, output=t.output) for _, _, t in cases])
     else:
         fn_name = metadata.get("func_name")
         if not isinstance(fn_name, str) or not fn_name.isidentifier():
             raise _RowError("metadata", f"functional problem needs a func_name, got {fn_name!r}")
-        tests = CallTests(
-            kind="call", fn_name=fn_name, cases=[_call_case(f, i, t) for f, i, t in cases]
-        )
+        tests = CallTests(kind="call", fn_name=fn_name, cases=[_call_case(f, i, t) for f, i, t in cases])
     if not row.question_content.strip():
         raise _RowError("question_content", "is empty")
     return Problem(
@@ -335,8 +338,7 @@ def _hf_rows(builder: str, data_files: str, **kwargs: Any) -> Iterator[dict]:
     # Streaming: nothing is copied into the datasets cache, and ``limit`` stops the download.
     import datasets
 
-    ds = datasets.load_dataset(builder, data_files=data_files, split="train", streaming=True,
-                               **kwargs)
+    ds = datasets.load_dataset(builder, data_files=data_files, split="train", streaming=True, **kwargs)
     yield from ds
 
 
@@ -396,8 +398,12 @@ def convert_rows(
         p = lcb_row_to_problem(row, source, line, where)
         here = f"{source}:{line}" if line is not None else f"{source} {where}"
         if p.id in seen:
-            raise InputError(source, line, f"{where + ': ' if where else ''}duplicate question_id "
-                             f"{p.meta['question_id']!r} (first at {seen[p.id]})")
+            raise InputError(
+                source,
+                line,
+                f"{where + ': ' if where else ''}duplicate question_id "
+                f"{p.meta['question_id']!r} (first at {seen[p.id]})",
+            )
         seen[p.id] = here
         if filt.keep(p):
             out.append(p)
@@ -416,6 +422,5 @@ def load_livecodebench(
     """Problems from a local file in the hub schema, or from the hub release ``version``."""
     rows = iter_rows(Path(path)) if path is not None else _hub_rows(hub, version, revision)
     problems = convert_rows(rows, filt, limit)
-    log.info("livecodebench loaded", origin=str(path) if path else f"{hub}:{version}",
-             problems=len(problems))
+    log.info("livecodebench loaded", origin=str(path) if path else f"{hub}:{version}", problems=len(problems))
     return problems

@@ -7,9 +7,10 @@ docs/sources.md for every kind and field.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -54,7 +55,7 @@ class LiveCodeBenchSpec(_Spec):
     limit: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "LiveCodeBenchSpec":
+    def _check(self) -> LiveCodeBenchSpec:
         from ssd.sources.livecodebench import version_files
 
         if self.path is None:
@@ -113,13 +114,13 @@ def load_source(spec: SourceSpec) -> list[Problem]:
             difficulties=frozenset(spec.difficulties) if spec.difficulties else None,
             platforms=frozenset(spec.platforms) if spec.platforms else None,
         )
-        return load_livecodebench(spec.path, hub=spec.hub, version=spec.version,
-                                  revision=spec.revision, filt=filt, limit=spec.limit)
+        return load_livecodebench(
+            spec.path, hub=spec.hub, version=spec.version, revision=spec.revision, filt=filt, limit=spec.limit
+        )
     if isinstance(spec, RStarSpec):
         from ssd.sources.rstar import load_rstar
 
-        return load_rstar(spec.path, hub=spec.hub, config=spec.config, revision=spec.revision,
-                          limit=spec.limit)
+        return load_rstar(spec.path, hub=spec.hub, config=spec.config, revision=spec.revision, limit=spec.limit)
     raise TypeError(f"not a source spec: {spec!r}")
 
 

@@ -9,8 +9,9 @@ only the prompt side is used, since SSD samples its own responses.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -43,8 +44,9 @@ class RStarRow(BaseModel):
         return v
 
 
-def rstar_row_to_problem(row: Any, source: str, line: int | None, where: str = "",
-                         subset: str = RSTAR_CONFIG) -> Problem:
+def rstar_row_to_problem(
+    row: Any, source: str, line: int | None, where: str = "", subset: str = RSTAR_CONFIG
+) -> Problem:
     prefix = f"{where}: " if where else ""
     if not isinstance(row, dict):
         raise InputError(source, line, f"{prefix}expected an object, got {type(row).__name__}")
@@ -67,8 +69,7 @@ def _hub_rows(hub: str, config: str, revision: str | None) -> Iterator[tuple[str
     def rows() -> Iterator[dict]:
         import datasets
 
-        yield from datasets.load_dataset(hub, config, split="train", streaming=True,
-                                         revision=revision)
+        yield from datasets.load_dataset(hub, config, split="train", streaming=True, revision=revision)
 
     yield from hub_stream(f"hf://datasets/{hub} (config {config})", rows())
 
@@ -99,8 +100,13 @@ def load_rstar(
             continue
         seen[p.id] = p
         out.append(p)
-    log.info("rstar loaded", origin=str(path) if path else f"{hub}:{config}", problems=len(out),
-             repeated_rows=repeats, conflicting_repeats=conflicts)
+    log.info(
+        "rstar loaded",
+        origin=str(path) if path else f"{hub}:{config}",
+        problems=len(out),
+        repeated_rows=repeats,
+        conflicting_repeats=conflicts,
+    )
     return out
 
 

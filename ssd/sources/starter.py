@@ -42,6 +42,7 @@ def _resource(name: str) -> Traversable:
 
 # ------------------------------------------------------------------------- built problem set
 
+
 def load_starter() -> list[Problem]:
     with resources.as_file(_resource("problems.jsonl")) as path:
         return load_problems(path, require_tests=True)
@@ -64,6 +65,7 @@ def starter_solutions(role: str) -> list[Solution]:
 
 # --------------------------------------------------------------------- definitions (the source)
 
+
 class _Def(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -83,8 +85,9 @@ class _Def(BaseModel):
                 tree = ast.parse(src, f"<{role}>")
             except SyntaxError as exc:
                 raise ValueError(f"{role}: does not compile: {exc}") from exc
-            names = {n.name for n in ast.walk(tree)
-                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+            names = {
+                n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            }
             missing = [n for n in must_define if n not in names]
             if missing:
                 raise ValueError(f"{role}: does not define {', '.join(missing)}")
@@ -113,8 +116,7 @@ class _FunctionDef(_Def):
             tree = ast.parse(self.signature.rstrip() + "\n    pass\n")
         except SyntaxError as exc:
             raise ValueError(f"signature: is not a def line: {exc.msg}") from exc
-        if (len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef)
-                or not _DEF_LINE.match(self.signature)):
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef) or not _DEF_LINE.match(self.signature):
             raise ValueError("signature: is not a single def line")
         if '"""' in self.statement or "\\" in self.statement:
             raise ValueError('statement: must not contain """ or \\ (it becomes a docstring)')
@@ -130,7 +132,7 @@ class CallDef(_FunctionDef):
     method: bool = False
 
     @model_validator(mode="after")
-    def _check(self) -> "CallDef":
+    def _check(self) -> CallDef:
         self._check_function(self.method)
         return self
 
@@ -141,7 +143,7 @@ class AssertDef(_FunctionDef):
     kind: Literal["assert"]
 
     @model_validator(mode="after")
-    def _check(self) -> "AssertDef":
+    def _check(self) -> AssertDef:
         self._check_function(False)
         return self
 
@@ -154,7 +156,7 @@ class StdioDef(_Def):
     cases: list[str] = Field(min_length=5, max_length=10)
 
     @model_validator(mode="after")
-    def _check(self) -> "StdioDef":
+    def _check(self) -> StdioDef:
         self._check_programs()
         self._check_cases(self.cases)
         return self
@@ -189,8 +191,11 @@ def parse_def(text: str, source: str) -> DefFile:
     """Validate one definition file's text; ``source`` is its path, which names the problem."""
     stem = source.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".yaml")
     if not _FILE_STEM.fullmatch(stem):
-        raise InputError(source, None, "file name must be NNN-slug.yaml (three digits, then "
-                                       "lower-case letters, digits and single '-')")
+        raise InputError(
+            source,
+            None,
+            "file name must be NNN-slug.yaml (three digits, then lower-case letters, digits and single '-')",
+        )
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -35,8 +35,11 @@ def record(name: str, model_dir: Path) -> dict:
     from ssd.model_store import resolve
 
     spec = SPECS[name]
-    return {"base_hash": resolve(model_dir.parent, str(model_dir)).content_hash,
-            "problem_ids": sorted(p.id for p in gate_problems(model_dir)), **spec}
+    return {
+        "base_hash": resolve(model_dir.parent, str(model_dir)).content_hash,
+        "problem_ids": sorted(p.id for p in gate_problems(model_dir)),
+        **spec,
+    }
 
 
 def fixture(name: str, model_dir: Path) -> Path:
@@ -54,8 +57,9 @@ def fixture(name: str, model_dir: Path) -> Path:
     sols = {s.problem_id: s.program for s in starter_solutions(want["role"])}
     tmp = FIXTURES / f".{name}-build"
     shutil.rmtree(tmp, ignore_errors=True)
-    train_solution_adapter(model_dir, gate_problems(model_dir), sols, tmp / "adapter", steps=want["steps"],
-                           lr=want["lr"])
+    train_solution_adapter(
+        model_dir, gate_problems(model_dir), sols, tmp / "adapter", steps=want["steps"], lr=want["lr"]
+    )
     out.mkdir(parents=True)
     for f in ("adapter_config.json", "adapter_model.safetensors", "ssd_adapter.json"):
         shutil.copyfile(tmp / "adapter" / f, out / f)

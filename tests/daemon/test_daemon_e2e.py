@@ -29,10 +29,16 @@ def daemon_env(tmp_path_factory, model_dir, vllm_server):
     from daemon.config import load_daemon_config
 
     root = tmp_path_factory.mktemp("ssdd")
-    config = tiny_config(root, model_dir, vllm_server.base_url, schedule__rounds="every: 24h",
-                         endpoint__port=free_port())
-    return {"root": root, "config": config, "cfg": load_daemon_config(config),
-            "good": fixture("ref", Path(model_dir)), "bad": fixture("wrong", Path(model_dir))}
+    config = tiny_config(
+        root, model_dir, vllm_server.base_url, schedule__rounds="every: 24h", endpoint__port=free_port()
+    )
+    return {
+        "root": root,
+        "config": config,
+        "cfg": load_daemon_config(config),
+        "good": fixture("ref", Path(model_dir)),
+        "bad": fixture("wrong", Path(model_dir)),
+    }
 
 
 class Traffic(threading.Thread):
@@ -46,8 +52,10 @@ class Traffic(threading.Thread):
         with httpx.Client(timeout=120) as c:
             while not self.stop.is_set():
                 try:
-                    r = c.post(self.url + "/v1/completions", json={"model": "ssd", "prompt": "def add(a, b):",
-                                                                   "max_tokens": 4, "temperature": 0})
+                    r = c.post(
+                        self.url + "/v1/completions",
+                        json={"model": "ssd", "prompt": "def add(a, b):", "max_tokens": 4, "temperature": 0},
+                    )
                     if r.status_code == 200:
                         self.ok += 1
                     else:
@@ -97,8 +105,12 @@ def test_daemon_life(daemon_env):
         ssdd(config, "submit", str(daemon_env["bad"]), "--name", "wrong2", "--skip-gate")
         wait_for(lambda: (status(config)["champion"] or {}).get("version") == "wrong2", 1200, "wrong2 forced in", d)
         ssdd(config, "reevaluate-now")
-        wait_for(lambda: any(e["kind"] == "rollback" and e["version"] == "wrong2" for e in status(config)["events"]),
-                 1200, "wrong2 rolled back", d)
+        wait_for(
+            lambda: any(e["kind"] == "rollback" and e["version"] == "wrong2" for e in status(config)["events"]),
+            1200,
+            "wrong2 rolled back",
+            d,
+        )
         assert status(config)["champion"]["version"] == champion_before
         with pytest.raises(AssertionError, match="rolled back before"):
             ssdd(config, "submit", str(daemon_env["bad"]), "--name", "wrong3")
@@ -107,8 +119,9 @@ def test_daemon_life(daemon_env):
     assert code == 0, d.log_tail()
     # 5. Restarted with back-to-back rounds: two more SSD rounds, each from the champion of its start.
     d = DaemonProcess(config.with_name("continuous.yaml"), root / "daemon.log")
-    config.with_name("continuous.yaml").write_text(config.read_text().replace("rounds: 'every: 24h'",
-                                                                              "rounds: continuous"))
+    config.with_name("continuous.yaml").write_text(
+        config.read_text().replace("rounds: 'every: 24h'", "rounds: continuous")
+    )
     d.start()
     try:
         wait_for(lambda: _ssd_done(config) >= 3, 2400, "three SSD rounds", d)

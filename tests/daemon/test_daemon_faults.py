@@ -37,8 +37,7 @@ def _worker_pids(marker: str) -> list[int]:
 def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
     from daemon.config import load_daemon_config
 
-    config = tiny_config(tmp_path, model_dir, vllm_server.base_url,
-                         distill__max_steps=6, schedule__rounds="every: 24h")
+    config = tiny_config(tmp_path, model_dir, vllm_server.base_url, distill__max_steps=6, schedule__rounds="every: 24h")
     cfg = load_daemon_config(config)
     log = tmp_path / "daemon.log"
     seen: list[str] = []
@@ -102,8 +101,13 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path, model_dir, vllm_server):
     blocker = tmp_path / "blocked"
     blocker.write_text("a file where the data dir should be")
     config = tiny_config(tmp_path, model_dir, vllm_server.base_url, data_dir=str(blocker / "data"))
-    proc = subprocess.run([os.environ.get("PYTHON", "python"), "-m", "daemon.cli", "run", "-c", str(config)],
-                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [os.environ.get("PYTHON", "python"), "-m", "daemon.cli", "run", "-c", str(config)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "cannot create" in proc.stderr and "Traceback" not in proc.stderr
     assert blocker.read_text() == "a file where the data dir should be"

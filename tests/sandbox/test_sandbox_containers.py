@@ -12,10 +12,9 @@ import collections
 import typing
 
 import pytest
-
-from sandbox import TestStatus
-from sandbox.runner import NonPlainReturn, plain_value
 from sandbox_problems import assert_kind, call
+
+from sandbox.runner import NonPlainReturn, plain_value
 
 FREQ = assert_kind("assert freq_count([10, 10, 20]) == {10: 2, 20: 1}\n", pid="freq")
 NESTED_TEST = """
@@ -37,43 +36,81 @@ def f():
 CASES = {
     "counter": (FREQ, "import collections\ndef freq_count(l):\n    return collections.Counter(l)", "ok"),
     "counter_from_import": (FREQ, "from collections import Counter as C\ndef freq_count(l):\n    return C(l)", "ok"),
-    "counter_wrong": (FREQ, "import collections\ndef freq_count(l):\n    return collections.Counter(l[1:])",
-                      "wrong_answer"),
-    "counter_vs_counter": (assert_kind("from collections import Counter\nassert f('aab') == Counter(a=2, b=1)\n"),
-                           "from collections import Counter\ndef f(s):\n    return Counter(s)", "ok"),
-    "counter_entry_point": (assert_kind("def check(c):\n    assert c([1, 1]) == {1: 2}\n", "freq"),
-                            "from collections import Counter\ndef freq(l):\n    return Counter(l)", "ok"),
-    "defaultdict": (assert_kind("assert group([('a', 1), ('a', 2)]) == {'a': [1, 2]}\n"),
-                    "from collections import defaultdict\ndef group(p):\n    d = defaultdict(list)\n"
-                    "    for k, v in p:\n        d[k].append(v)\n    return d", "ok"),
-    "ordereddict_vs_dict": (assert_kind("assert f() == {'b': 1, 'a': 2}\n"),
-                            "from collections import OrderedDict\ndef f():\n    return OrderedDict(a=2, b=1)", "ok"),
+    "counter_wrong": (
+        FREQ,
+        "import collections\ndef freq_count(l):\n    return collections.Counter(l[1:])",
+        "wrong_answer",
+    ),
+    "counter_vs_counter": (
+        assert_kind("from collections import Counter\nassert f('aab') == Counter(a=2, b=1)\n"),
+        "from collections import Counter\ndef f(s):\n    return Counter(s)",
+        "ok",
+    ),
+    "counter_entry_point": (
+        assert_kind("def check(c):\n    assert c([1, 1]) == {1: 2}\n", "freq"),
+        "from collections import Counter\ndef freq(l):\n    return Counter(l)",
+        "ok",
+    ),
+    "defaultdict": (
+        assert_kind("assert group([('a', 1), ('a', 2)]) == {'a': [1, 2]}\n"),
+        "from collections import defaultdict\ndef group(p):\n    d = defaultdict(list)\n"
+        "    for k, v in p:\n        d[k].append(v)\n    return d",
+        "ok",
+    ),
+    "ordereddict_vs_dict": (
+        assert_kind("assert f() == {'b': 1, 'a': 2}\n"),
+        "from collections import OrderedDict\ndef f():\n    return OrderedDict(a=2, b=1)",
+        "ok",
+    ),
     "ordereddict_order_counts": (
         assert_kind("from collections import OrderedDict\nassert f() == OrderedDict([('b', 1), ('a', 2)])\n"),
-        "from collections import OrderedDict\ndef f():\n    return OrderedDict(a=2, b=1)", "wrong_answer"),
-    "namedtuple": (assert_kind("assert f() == (1, 2)\n"),
-                   "from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f():\n    return P(1, 2)",
-                   "ok"),
-    "typing_namedtuple": (assert_kind("def check(c):\n    assert c() == (1, 'a')\n", "f"),
-                          "from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    y: str\n"
-                          "def f():\n    return P(1, 'a')", "ok"),
-    "deque": (assert_kind("from collections import deque\nassert f() == deque([1, 2])\n"),
-              "from collections import deque\ndef f():\n    return deque([1, 2])", "ok"),
-    "deque_is_not_a_list": (assert_kind("assert f() == [1, 2]\n"),
-                            "from collections import deque\ndef f():\n    return deque([1, 2])", "wrong_answer"),
+        "from collections import OrderedDict\ndef f():\n    return OrderedDict(a=2, b=1)",
+        "wrong_answer",
+    ),
+    "namedtuple": (
+        assert_kind("assert f() == (1, 2)\n"),
+        "from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f():\n    return P(1, 2)",
+        "ok",
+    ),
+    "typing_namedtuple": (
+        assert_kind("def check(c):\n    assert c() == (1, 'a')\n", "f"),
+        "from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    y: str\ndef f():\n    return P(1, 'a')",
+        "ok",
+    ),
+    "deque": (
+        assert_kind("from collections import deque\nassert f() == deque([1, 2])\n"),
+        "from collections import deque\ndef f():\n    return deque([1, 2])",
+        "ok",
+    ),
+    "deque_is_not_a_list": (
+        assert_kind("assert f() == [1, 2]\n"),
+        "from collections import deque\ndef f():\n    return deque([1, 2])",
+        "wrong_answer",
+    ),
     "frozenset": (assert_kind("assert f() == {1, 2}\n"), "def f():\n    return frozenset({1, 2})", "ok"),
     "nested": (assert_kind(NESTED_TEST), NESTED, "ok"),
-    "call_counter": (call("f", [([[1, 1, 2]], {"1": 2, "2": 1})]),
-                     "from collections import Counter\ndef f(l):\n    return Counter(str(x) for x in l)", "ok"),
-    "call_namedtuple_deque": (call("f", [([], [[1, 2], [3]])]),
-                              "from collections import deque, namedtuple\nP = namedtuple('P', 'x y')\n"
-                              "def f():\n    return [P(1, 2), deque([3])]", "ok"),
-    "call_shared_rows": (call("grid", [([2], [[0, 0], [0, 0]])]), "def grid(n):\n    row = [0] * n\n"
-                                                                  "    return [row] * n", "ok"),
+    "call_counter": (
+        call("f", [([[1, 1, 2]], {"1": 2, "2": 1})]),
+        "from collections import Counter\ndef f(l):\n    return Counter(str(x) for x in l)",
+        "ok",
+    ),
+    "call_namedtuple_deque": (
+        call("f", [([], [[1, 2], [3]])]),
+        "from collections import deque, namedtuple\nP = namedtuple('P', 'x y')\n"
+        "def f():\n    return [P(1, 2), deque([3])]",
+        "ok",
+    ),
+    "call_shared_rows": (
+        call("grid", [([2], [[0, 0], [0, 0]])]),
+        "def grid(n):\n    row = [0] * n\n    return [row] * n",
+        "ok",
+    ),
     "call_cycle": (call("f", [([], [])]), "def f():\n    l = []\n    l.append(l)\n    return l", "wrong_answer"),
-    "call_namedtuple_key": (call("f", [([], {"1": 1})]),
-                            "from collections import namedtuple\nP = namedtuple('P', 'x')\n"
-                            "def f():\n    return {P(1): 1}", "wrong_answer"),
+    "call_namedtuple_key": (
+        call("f", [([], {"1": 1})]),
+        "from collections import namedtuple\nP = namedtuple('P', 'x')\ndef f():\n    return {P(1): 1}",
+        "wrong_answer",
+    ),
 }
 
 
@@ -135,7 +172,10 @@ def test_cycles_survive_conversion():
 
 def test_json_mode():
     assert plain_value([collections.deque([1]), P(1, 2), collections.OrderedDict(a=1)], json_only=True) == [
-        [1], (1, 2), {"a": 1}]
+        [1],
+        (1, 2),
+        {"a": 1},
+    ]
     for bad, name in (({1}, "set"), ({P(1, 2): 1}, "dict key P"), (1j, "complex")):
         with pytest.raises(NonPlainReturn, match=name):
             plain_value(bad, json_only=True)
@@ -168,16 +208,19 @@ class MyTuple(tuple):  # a tuple subclass that is not a namedtuple
     pass
 
 
-@pytest.mark.parametrize("value, name", [
-    (object(), "object"),
-    (Liar(), "Liar"),
-    (MyCounter(), "MyCounter"),
-    (MyDict(), "MyDict"),
-    (MyTuple(), "MyTuple"),
-    ([{"k": (1, MyDict())}], "MyDict"),
-    (collections.Counter({"k": object()}), "object"),
-    (collections.deque([Liar()]), "Liar"),
-])
+@pytest.mark.parametrize(
+    "value, name",
+    [
+        (object(), "object"),
+        (Liar(), "Liar"),
+        (MyCounter(), "MyCounter"),
+        (MyDict(), "MyDict"),
+        (MyTuple(), "MyTuple"),
+        ([{"k": (1, MyDict())}], "MyDict"),
+        (collections.Counter({"k": object()}), "object"),
+        (collections.deque([Liar()]), "Liar"),
+    ],
+)
 def test_anything_else_is_refused(value, name):
     with pytest.raises(NonPlainReturn, match=f"^{name}$"):
         plain_value(value)

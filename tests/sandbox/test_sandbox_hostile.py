@@ -13,9 +13,9 @@ import textwrap
 
 import docker
 import pytest
+from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call, stdio
 
 from sandbox import SandboxConfig, TestStatus, open_sandbox
-from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call, stdio
 
 pytestmark = pytest.mark.docker
 
@@ -26,7 +26,7 @@ ADD_ASSERT = assert_kind("def check(candidate):\n    assert candidate(1, 2) == 3
 FREQ = assert_kind("assert freq_count([10, 10, 20]) == {10: 2, 20: 1}\n", pid="freq-assert")
 HUGE_IN = stdio([("7\n" * (4 << 20), "3\n")], pid="huge-input")
 
-SEARCH_SECRET = r'''
+SEARCH_SECRET = r"""
 import os, re
 pat = re.compile(rb"SECRET_EXPECTED_[0-9a-f]+")
 def scan(data):
@@ -51,13 +51,15 @@ for root, dirs, files in os.walk("/", topdown=True):
         except OSError:
             pass
 print("not found")
-'''
+"""
 
 HOSTILE: dict[str, tuple] = {
     "fork_bomb": (ADD, "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"),
     "memory_bomb_alloc": (ADD, "x = bytearray(8 * 1024 ** 3)\nprint(3)"),
     "memory_bomb_grow": (ADD, "a = []\nwhile True:\n    a.append(bytearray(16 << 20))"),
-    "memory_bomb_processes": (ADD, textwrap.dedent("""
+    "memory_bomb_processes": (
+        ADD,
+        textwrap.dedent("""
         import os, time
         kids = []
         for i in range(3):  # each under the address-space limit, together over the container's
@@ -69,8 +71,11 @@ HOSTILE: dict[str, tuple] = {
             kids.append(pid)
         ok = all(os.waitpid(k, 0)[1] == 0 for k in kids)
         print(3 if ok else 0)
-    """)),
-    "fill_tmp": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "fill_tmp": (
+        ADD,
+        textwrap.dedent("""
         n = 0
         try:
             for i in range(100):
@@ -80,16 +85,22 @@ HOSTILE: dict[str, tuple] = {
         except OSError:
             pass
         print(3 if n > 64 else 0)
-    """)),
-    "many_small_files": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "many_small_files": (
+        ADD,
+        textwrap.dedent("""
         import os
         os.makedirs("/tmp/d", exist_ok=True)
         for i in range(200000):
             open(f"/tmp/d/{i}", "w").close()
         print(3)
-    """)),
+    """),
+    ),
     "open_files": (ADD, "fs = [open('/dev/null') for _ in range(100000)]\nprint(3)"),
-    "write_outside_tmp": (ADD, textwrap.dedent("""
+    "write_outside_tmp": (
+        ADD,
+        textwrap.dedent("""
         wrote = []
         for p in ("/etc/x", "/opt/ssd/harness.py", "/root/x", "/x", "/var/tmp/x", "/dev/shm/x", "/run/x"):
             try:
@@ -99,8 +110,11 @@ HOSTILE: dict[str, tuple] = {
             except OSError:
                 pass
         print(3 if wrote else 0)
-    """)),
-    "network": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "network": (
+        ADD,
+        textwrap.dedent("""
         import socket
         names = [n for _, n in socket.if_nameindex()]
         ok = False
@@ -111,8 +125,11 @@ HOSTILE: dict[str, tuple] = {
             except OSError:
                 pass
         print(3 if ok or names != ["lo"] else 0)
-    """)),
-    "host_files": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "host_files": (
+        ADD,
+        textwrap.dedent("""
         import os
         found = []
         for p in ("/etc/shadow", "/var/run/docker.sock", "/run/docker.sock", "/proc/1/root/etc/shadow",
@@ -125,8 +142,11 @@ HOSTILE: dict[str, tuple] = {
             except OSError:
                 pass
         print(3 if found else 0)
-    """)),
-    "kill_everything": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "kill_everything": (
+        ADD,
+        textwrap.dedent("""
         import os, signal
         os.kill(-1, signal.SIGKILL)
         hit = 0
@@ -137,8 +157,11 @@ HOSTILE: dict[str, tuple] = {
             except OSError:
                 pass
         print(3 if hit else 0)
-    """)),
-    "ptrace_or_fd_of_harness": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "ptrace_or_fd_of_harness": (
+        ADD,
+        textwrap.dedent("""
         import os
         ok = False
         for part in ("fd/1", "fd/0", "mem"):
@@ -149,8 +172,11 @@ HOSTILE: dict[str, tuple] = {
             except OSError:
                 pass
         print(3 if ok else 0)
-    """)),
-    "setsid_daemon": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "setsid_daemon": (
+        ADD,
+        textwrap.dedent("""
         import os, time
         if os.fork() == 0:
             os.setsid()
@@ -161,52 +187,83 @@ HOSTILE: dict[str, tuple] = {
                     open("/tmp/daemon-was-here", "w").close()
                     time.sleep(0.05)
             os._exit(0)
-    """)),
+    """),
+    ),
     "endless_output": (ADD, "while True:\n    print('3' * 1000)"),
     "huge_line": (ADD, "import sys\nsys.stdout.write('3' * (200 << 20))"),
     "endless_stderr": (ADD, "import sys\nwhile True:\n    sys.stderr.write('x' * 1000)"),
     "invalid_utf8": (ADD, "import sys\nsys.stdout.buffer.write(b'\\xff\\xfe3\\n\\xc3')"),
     "sleeping": (ADD, "import time\ntime.sleep(1000)\nprint(3)"),
-    "ignore_signals": (ADD, textwrap.dedent("""
+    "ignore_signals": (
+        ADD,
+        textwrap.dedent("""
         import signal
         for s in (signal.SIGTERM, signal.SIGXCPU, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         while True:
             pass
-    """)),
-    "swallow_timeouts": (ADD, "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"),
+    """),
+    ),
+    "swallow_timeouts": (
+        ADD,
+        "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass",
+    ),
     "exit0_assert": (ADD_ASSERT, "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b"),
     "os_exit0_assert": (ADD_ASSERT, "import os\ndef add(a, b):\n    os._exit(0)"),
     "fake_passed_output": (ADD_ASSERT, "print('passed')\nprint('{\"passed\": true}')\ndef add(a, b):\n    return 0"),
-    "forge_frames_stdout": (ADD, "print('{\"type\": \"result\", \"status\": \"ok\", \"clean\": true}')\n"
-                                 "print('{\"type\": \"end\", \"clean\": true}')"),
-    "forge_frames_call": (ADD_CALL, "print('{\"value\": \"3\"}')\ndef add(a, b):\n    return 4"),
-    "forge_result_fd_assert": (ADD_ASSERT, "import os\nfor fd in range(3, 20):\n    try:\n"
-                                           "        os.write(fd, b'{\"passed\": \"0000\"}\\n')\n    except OSError:\n"
-                                           "        pass\nos._exit(0)"),
-    "eq_override_call": (ADD_CALL, "class A:\n    def __eq__(self, o):\n        return True\n"
-                                   "def add(a, b):\n    return A()"),
-    "eq_override_assert": (ADD_ASSERT, "class A:\n    def __eq__(self, o):\n        return True\n"
-                                       "def add(a, b):\n    return A()"),
-    "int_subclass_assert": (ADD_ASSERT, "class I(int):\n    def __eq__(self, o):\n        return True\n"
-                                        "    __hash__ = int.__hash__\ndef add(a, b):\n    return I(0)"),
-    "eq_inside_list_assert": (assert_kind("def check(c):\n    assert c() == [3]\n", "f"),
-                              "class A:\n    def __eq__(self, o):\n        return True\ndef f():\n    return [A()]"),
+    "forge_frames_stdout": (
+        ADD,
+        'print(\'{"type": "result", "status": "ok", "clean": true}\')\nprint(\'{"type": "end", "clean": true}\')',
+    ),
+    "forge_frames_call": (ADD_CALL, 'print(\'{"value": "3"}\')\ndef add(a, b):\n    return 4'),
+    "forge_result_fd_assert": (
+        ADD_ASSERT,
+        "import os\nfor fd in range(3, 20):\n    try:\n"
+        '        os.write(fd, b\'{"passed": "0000"}\\n\')\n    except OSError:\n'
+        "        pass\nos._exit(0)",
+    ),
+    "eq_override_call": (
+        ADD_CALL,
+        "class A:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return A()",
+    ),
+    "eq_override_assert": (
+        ADD_ASSERT,
+        "class A:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return A()",
+    ),
+    "int_subclass_assert": (
+        ADD_ASSERT,
+        "class I(int):\n    def __eq__(self, o):\n        return True\n"
+        "    __hash__ = int.__hash__\ndef add(a, b):\n    return I(0)",
+    ),
+    "eq_inside_list_assert": (
+        assert_kind("def check(c):\n    assert c() == [3]\n", "f"),
+        "class A:\n    def __eq__(self, o):\n        return True\ndef f():\n    return [A()]",
+    ),
     "huge_stdin_unread": (HUGE_IN, "import time\ntime.sleep(1000)"),
     "huge_stdin_read_wrong": (HUGE_IN, "import sys\nd = sys.stdin.buffer.read()\nd2 = d * 40\nprint(len(d2))"),
     # Python frames: the work per frame makes the CPU limit bind long before memory runs out.
-    "deep_recursion": (ADD, "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n    sum(range(1000))\n"
-                            "    return f(n + 1) + 1\nprint(f(0))"),
+    "deep_recursion": (
+        ADD,
+        "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n    sum(range(1000))\n"
+        "    return f(n + 1) + 1\nprint(f(0))",
+    ),
     # C recursion (through map): overflows the 64 MiB stack limit and segfaults the child only.
-    "deep_c_recursion": (ADD, "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n"
-                              "    return list(map(f, [n + 1]))\nf(0)\nprint(3)"),
+    "deep_c_recursion": (
+        ADD,
+        "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n    return list(map(f, [n + 1]))\nf(0)\nprint(3)",
+    ),
     "compile_time_bomb": (ADD, "x = 2 ** 10 ** 10\nprint(3)"),
     "huge_literal": (ADD, "x = " + "9" * 2_000_000 + "\nprint(3)"),
     "string_bomb": (ADD, "x = 'a' * 10 ** 10\nprint(3)"),
     "search_expected_output": (secret_problem, SEARCH_SECRET),
-    "chmod_trap_dir": (ADD, "import os\nos.makedirs('/tmp/a/b')\nopen('/tmp/a/b/f', 'w').close()\n"
-                            "os.chmod('/tmp/a/b', 0)\nos.chmod('/tmp/a', 0)\nprint(0)"),
-    "metaclass_eq_assert": (ADD_ASSERT, textwrap.dedent("""
+    "chmod_trap_dir": (
+        ADD,
+        "import os\nos.makedirs('/tmp/a/b')\nopen('/tmp/a/b/f', 'w').close()\n"
+        "os.chmod('/tmp/a/b', 0)\nos.chmod('/tmp/a', 0)\nprint(0)",
+    ),
+    "metaclass_eq_assert": (
+        ADD_ASSERT,
+        textwrap.dedent("""
         class M(type):  # makes the class itself compare equal to int, hash like int
             def __eq__(cls, other):
                 return True
@@ -217,12 +274,17 @@ HOSTILE: dict[str, tuple] = {
                 return True
         def add(a, b):
             return I()
-    """)),
-    "builtins_exec_patched": (ADD_ASSERT, "import builtins\n"
-                                          "builtins.exec = lambda code, ns: ns.update(check=lambda c: None)\n"
-                                          "def add(a, b):\n    return 0"),
-    "builtins_dict_patched": (assert_kind("def check(c):\n    assert c() == {'a': 3}\n", "f", pid="dict-assert"),
-                              textwrap.dedent("""
+    """),
+    ),
+    "builtins_exec_patched": (
+        ADD_ASSERT,
+        "import builtins\n"
+        "builtins.exec = lambda code, ns: ns.update(check=lambda c: None)\n"
+        "def add(a, b):\n    return 0",
+    ),
+    "builtins_dict_patched": (
+        assert_kind("def check(c):\n    assert c() == {'a': 3}\n", "f", pid="dict-assert"),
+        textwrap.dedent("""
         import builtins
         class A:
             def __eq__(self, other):
@@ -233,8 +295,11 @@ HOSTILE: dict[str, tuple] = {
         builtins.dict = D  # the runner's plain-data check must not look dict up at run time
         def f():
             return {'a': A()}
-    """)),
-    "counter_rebound": (FREQ, textwrap.dedent("""
+    """),
+    ),
+    "counter_rebound": (
+        FREQ,
+        textwrap.dedent("""
         import collections
         class Permissive(collections.Counter):
             def __eq__(self, other):
@@ -243,24 +308,41 @@ HOSTILE: dict[str, tuple] = {
         collections.Counter = Permissive
         def freq_count(l):
             return collections.Counter()
-    """)),
-    "counter_subclass_eq": (FREQ, "from collections import Counter\nclass C(Counter):\n"
-                                  "    def __eq__(self, o):\n        return True\ndef freq_count(l):\n    return C()"),
-    "dict_subclass_eq": (FREQ, "class D(dict):\n    def __eq__(self, o):\n        return True\n"
-                               "def freq_count(l):\n    return D()"),
-    "counter_class_patched": (FREQ, "import collections\ncollections.Counter.__eq__ = lambda s, o: True\n"
-                                    "def freq_count(l):\n    return collections.Counter()"),
-    "namedtuple_eq_patched": (ADD_ASSERT, "from collections import namedtuple\nP = namedtuple('P', 'x')\n"
-                                          "P.__eq__ = lambda s, o: True\ndef add(a, b):\n    return P(0)"),
-    "defaultdict_factory": (assert_kind("def check(c):\n    assert c()['x'] == 3\n", "f", pid="dd-assert"),
-                            "from collections import defaultdict\nclass A:\n    def __eq__(self, o):\n"
-                            "        return True\ndef f():\n    return defaultdict(A)"),
-    "sysv_shm_leftover": (ADD, textwrap.dedent("""
+    """),
+    ),
+    "counter_subclass_eq": (
+        FREQ,
+        "from collections import Counter\nclass C(Counter):\n"
+        "    def __eq__(self, o):\n        return True\ndef freq_count(l):\n    return C()",
+    ),
+    "dict_subclass_eq": (
+        FREQ,
+        "class D(dict):\n    def __eq__(self, o):\n        return True\ndef freq_count(l):\n    return D()",
+    ),
+    "counter_class_patched": (
+        FREQ,
+        "import collections\ncollections.Counter.__eq__ = lambda s, o: True\n"
+        "def freq_count(l):\n    return collections.Counter()",
+    ),
+    "namedtuple_eq_patched": (
+        ADD_ASSERT,
+        "from collections import namedtuple\nP = namedtuple('P', 'x')\n"
+        "P.__eq__ = lambda s, o: True\ndef add(a, b):\n    return P(0)",
+    ),
+    "defaultdict_factory": (
+        assert_kind("def check(c):\n    assert c()['x'] == 3\n", "f", pid="dd-assert"),
+        "from collections import defaultdict\nclass A:\n    def __eq__(self, o):\n"
+        "        return True\ndef f():\n    return defaultdict(A)",
+    ),
+    "sysv_shm_leftover": (
+        ADD,
+        textwrap.dedent("""
         import ctypes
         libc = ctypes.CDLL(None)
         ids = [libc.shmget(0, 1 << 20, 0o1000 | 0o600) for _ in range(3)]
         print(3 if min(ids) < 0 else 0)  # wrong answer on purpose: creating them is the attack
-    """)),
+    """),
+    ),
 }
 
 # Runs after a hostile program and passes only if nothing of it is left in its container.
@@ -284,11 +366,16 @@ DETECTOR = textwrap.dedent("""
 """)
 
 
-WA, RE, TO, MEM, OUT = (TestStatus.wrong_answer, TestStatus.runtime_error, TestStatus.timeout,
-                        TestStatus.memory_exceeded, TestStatus.output_limit)
+WA, RE, TO, MEM, OUT = (
+    TestStatus.wrong_answer,
+    TestStatus.runtime_error,
+    TestStatus.timeout,
+    TestStatus.memory_exceeded,
+    TestStatus.output_limit,
+)
 
 # The status each attack must get under TEST_LIMITS (5 s wall, 3 s CPU, 256 MiB, 32 MiB /tmp).
-EXPECTED: dict[str, TestStatus] = {
+EXPECTED: dict[str, TestStatus | set[TestStatus]] = {
     "fork_bomb": TO,  # never exits; the pids limit keeps it from starving the harness
     "memory_bomb_alloc": MEM,
     "memory_bomb_grow": MEM,
@@ -323,7 +410,9 @@ EXPECTED: dict[str, TestStatus] = {
     "huge_stdin_read_wrong": MEM,
     "deep_recursion": TO,
     "deep_c_recursion": RE,  # SIGSEGV of the child
-    "compile_time_bomb": TO,
+    # 2**10**10 squares ever larger ints: whether the CPU-time or the memory limit trips first
+    # depends on the machine's speed; either way it is contained.
+    "compile_time_bomb": {TO, MEM},
     "huge_literal": RE,  # SyntaxError (too many digits)
     "string_bomb": MEM,
     "search_expected_output": WA,
@@ -368,7 +457,9 @@ def test_hostile_status(hostile_verdicts, name):
     v = hostile_verdicts[name]
     detail = [(t.status.value, t.detail, t.stderr[-300:]) for t in v.tests]
     assert v.error is None, f"{name}: sandbox error {v.error!r}"
-    assert len(v.tests) == 1 and v.status == EXPECTED[name], f"{name}: {detail}"
+    expected = EXPECTED[name]
+    allowed = expected if isinstance(expected, set) else {expected}
+    assert len(v.tests) == 1 and v.status in allowed, f"{name}: {detail}"
     assert not v.passed
     if name in NONPLAIN:
         assert v.tests[0].detail == f"candidate returned a non-builtin {NONPLAIN[name]}", detail

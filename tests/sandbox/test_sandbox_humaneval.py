@@ -21,8 +21,11 @@ def test_humaneval_canonical_pass_and_broken_fail(docker_sandbox):
     t0 = time.monotonic()
     verdicts = docker_sandbox.judge_many(good + bad)
     elapsed = time.monotonic() - t0
-    failed_good = [(v.problem_id, v.status.value, v.tests[0].detail if v.tests else v.error)
-                   for v in verdicts[:164] if not v.passed]
+    failed_good = [
+        (v.problem_id, v.status.value, v.tests[0].detail if v.tests else v.error)
+        for v in verdicts[:164]
+        if not v.passed
+    ]
     passed_bad = [v.problem_id for v in verdicts[164:] if v.passed]
     print(f"HumanEval: {len(good) + len(bad)} runs in {elapsed:.1f}s ({(len(good) + len(bad)) / elapsed:.1f}/s)")
     assert failed_good == []

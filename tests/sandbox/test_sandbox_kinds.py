@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call, stdio
 
 from sandbox import TestStatus
-from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call, stdio
 
 pytestmark = pytest.mark.docker
 

@@ -6,9 +6,9 @@ import textwrap
 import time
 
 import pytest
+from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call
 
 from sandbox import SandboxConfig, SandboxLimits, TestStatus, open_sandbox
-from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call
 
 LIMITS = SandboxLimits(test_timeout_s=3.0, test_cpu_s=2.0, memory_mb=256, pids=32)
 
@@ -23,15 +23,17 @@ def test_local_kinds(local_sandbox):
     add_call = call("add", [([1, 2], 3), ([True, 1], 2)])
     add_assert = assert_kind("def check(candidate):\n    assert candidate(1, 2) == 3\n", "add")
     eq_obj = "class A:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return A()"
-    v = local_sandbox.judge_many([
-        (ADD, ADD_PROGRAM),
-        (ADD, "print(4)"),
-        (add_call, "class Solution:\n    def add(self, a, b):\n        return a + b"),
-        (add_call, eq_obj),
-        (add_assert, "def add(a, b):\n    return a + b"),
-        (add_assert, eq_obj),
-        (add_assert, "import os\ndef add(a, b):\n    os._exit(0)"),
-    ])
+    v = local_sandbox.judge_many(
+        [
+            (ADD, ADD_PROGRAM),
+            (ADD, "print(4)"),
+            (add_call, "class Solution:\n    def add(self, a, b):\n        return a + b"),
+            (add_call, eq_obj),
+            (add_assert, "def add(a, b):\n    return a + b"),
+            (add_assert, eq_obj),
+            (add_assert, "import os\ndef add(a, b):\n    os._exit(0)"),
+        ]
+    )
     S = TestStatus
     assert [x.status for x in v] == [S.ok, S.wrong_answer, S.ok, S.wrong_answer, S.ok, S.wrong_answer, S.runtime_error]
     assert v[3].tests[0].detail == "return value is not JSON (A)"
@@ -55,14 +57,20 @@ def test_local_timeout_memory_fork_bomb(local_sandbox):
     # daemon's own fork fail and the attack would not be tried at all.
     d = local_sandbox.judge(ADD, daemon)
     assert d.status == TestStatus.wrong_answer and d.tests[0].detail == "output differs", d
-    v = local_sandbox.judge_many([
-        (ADD, "while True:\n    pass"),
-        (ADD, "import time\ntime.sleep(100)"),
-        (ADD, "x = bytearray(4 << 30)\nprint(3)"),
-        (ADD, fork_bomb),
-    ])
-    assert [x.status for x in v] == [TestStatus.timeout, TestStatus.timeout, TestStatus.memory_exceeded,
-                                     TestStatus.timeout], v
+    v = local_sandbox.judge_many(
+        [
+            (ADD, "while True:\n    pass"),
+            (ADD, "import time\ntime.sleep(100)"),
+            (ADD, "x = bytearray(4 << 30)\nprint(3)"),
+            (ADD, fork_bomb),
+        ]
+    )
+    assert [x.status for x in v] == [
+        TestStatus.timeout,
+        TestStatus.timeout,
+        TestStatus.memory_exceeded,
+        TestStatus.timeout,
+    ], v
     assert all(x.error is None for x in v)
     assert time.monotonic() - t0 < 30
     # The host is fine and the next program passes.

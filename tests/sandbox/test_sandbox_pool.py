@@ -14,12 +14,11 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from conftest import TEST_LIMITS
-from sandbox import SandboxConfig, TestStatus, open_sandbox
-from sandbox import docker_backend
-from sandbox.docker_backend import LABEL, OWNER_LABEL, POOL_LABEL, reap_orphans
 from sandbox_problems import ADD, ADD_PROGRAM
+
+from sandbox import SandboxConfig, TestStatus, docker_backend, open_sandbox
+from sandbox.docker_backend import LABEL, OWNER_LABEL, POOL_LABEL, reap_orphans
 
 pytestmark = pytest.mark.docker
 
@@ -43,7 +42,10 @@ def _labelled_container(client, owner: str) -> tuple[str, str]:
     """A bare container carrying the sandbox labels with the given owner; returns (pool, id)."""
     pool = "test-" + uuid.uuid4().hex[:10]
     c = client.containers.run(
-        SandboxConfig().image, ["sleep", "infinity"], detach=True, network_mode="none",
+        SandboxConfig().image,
+        ["sleep", "infinity"],
+        detach=True,
+        network_mode="none",
         labels={LABEL: "1", POOL_LABEL: pool, OWNER_LABEL: owner},
     )
     return pool, c.id
@@ -80,7 +82,7 @@ def test_reap_orphans_judges_owners_by_pid_and_start_time():
     cases = {
         "live": (me, True),
         "pid reused by another process": (f"{host}:{pid}:{int(start) + 1}", False),
-        "no such process": (f"{host}:{2 ** 22 + 7}:1", False),
+        "no such process": (f"{host}:{2**22 + 7}:1", False),
         "unreadable owner": ("garbage", False),
         "another host's": (f"not-{socket.gethostname()}:1:1", True),
     }
@@ -91,7 +93,7 @@ def test_reap_orphans_judges_owners_by_pid_and_start_time():
             pool, _ = made[name]
             assert bool(_pool_containers(client, pool)) == kept, name
     finally:
-        for pool, cid in made.values():
+        for _pool, cid in made.values():
             try:
                 client.api.remove_container(cid, force=True)
             except docker.errors.NotFound:

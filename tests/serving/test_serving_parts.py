@@ -268,19 +268,41 @@ def test_pidfile_record_matches_only_that_very_process(tmp_path):
     assert ProcessRecord.read(tmp_path / "missing.pid") is None
 
 
-def test_a_spawned_child_dies_with_its_parent_even_on_sigkill(tmp_path):
+@pytest.mark.parametrize(
+    "child",
+    [
+        "import time; time.sleep(120)",
+        # deaf to SIGTERM, as vLLM is while its HTTP server starts
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)",
+    ],
+    ids=["obeys-sigterm", "ignores-sigterm"],
+)
+def test_a_spawned_child_dies_with_its_parent_even_on_sigkill(child):
     code = (
         f"import sys, time; sys.path.insert(0, {os.getcwd()!r})\n"
         "from ssd.child_process import spawn\n"
-        "p = spawn([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"p = spawn([sys.executable, '-c', {child!r}], kill_after_s=2)\n"
         "print(p.pid, flush=True); time.sleep(120)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
-    assert group_members(child) == [child]
+    child_pid = int(parent.stdout.readline())
+    time.sleep(0.5)  # let the child set its SIGTERM handler
+    assert group_members(child_pid) == [child_pid]
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 10
-    while group_members(child) and time.monotonic() < deadline:
+    t0 = time.monotonic()
+    while group_members(child_pid) and time.monotonic() - t0 < 10:
         time.sleep(0.05)
-    assert not group_members(child)
+    assert not group_members(child_pid)
+
+
+def test_spawn_works_in_a_forked_child():
+    spawn([sys.executable, "-c", "pass"]).wait()  # the spawner thread exists in the parent
+    pid = os.fork()
+    if pid == 0:  # the child: no threads were copied, spawn must still work
+        try:
+            os._exit(spawn([sys.executable, "-c", "import sys; sys.exit(7)"]).wait(timeout=30))
+        except BaseException:
+            os._exit(99)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 7

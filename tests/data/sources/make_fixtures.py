@@ -35,9 +35,7 @@ LCB_ROWS = [
         "starter_code": "",
         "difficulty": "easy",
         "public_test_cases": json.dumps([stdin_case("1 2\n", "3\n")]),
-        "private_test_cases": encode_private_tests(
-            [stdin_case("5 7\n", "12\n"), stdin_case("-1 1\n", "0\n")]
-        ),
+        "private_test_cases": encode_private_tests([stdin_case("5 7\n", "12\n"), stdin_case("-1 1\n", "0\n")]),
         "metadata": "{}",
     },
     {
@@ -50,9 +48,7 @@ LCB_ROWS = [
         "starter_code": "class Solution:\n    def scaledSum(self, nums: List[int], k: int) -> int:\n        ",
         "difficulty": "medium",
         "public_test_cases": json.dumps([fn_case("[1, 2, 3]\n2", "12")]),
-        "private_test_cases": encode_private_tests(
-            [fn_case("[]\n5", "0"), fn_case("[4]\n-1", "-4")]
-        ),
+        "private_test_cases": encode_private_tests([fn_case("[]\n5", "0"), fn_case("[4]\n-1", "-4")]),
         "metadata": json.dumps({"func_name": "scaledSum"}),
     },
     {
@@ -72,15 +68,31 @@ LCB_ROWS = [
 ]
 
 RSTAR_ROWS = [
-    {"question_id": "seed_1", "question": "Print the sum of N integers read from stdin.",
-     "starter_code": "", "response": "<think>...</think>\n```python\nprint(1)\n```",
-     "verified": True, "is_passed": True},
+    {
+        "question_id": "seed_1",
+        "question": "Print the sum of N integers read from stdin.",
+        "starter_code": "",
+        "response": "<think>...</think>\n```python\nprint(1)\n```",
+        "verified": True,
+        "is_passed": True,
+    },
     # Same question, a second response: collapses into the first.
-    {"question_id": "seed_1", "question": "Print the sum of N integers read from stdin.",
-     "starter_code": "", "response": "another response", "verified": True, "is_passed": False},
-    {"question_id": "seed_2", "question": "Implement twoSum(nums, target).",
-     "starter_code": "class Solution:\n    def twoSum(self, nums, target):\n        ",
-     "response": "...", "verified": False, "is_passed": False},
+    {
+        "question_id": "seed_1",
+        "question": "Print the sum of N integers read from stdin.",
+        "starter_code": "",
+        "response": "another response",
+        "verified": True,
+        "is_passed": False,
+    },
+    {
+        "question_id": "seed_2",
+        "question": "Implement twoSum(nums, target).",
+        "starter_code": "class Solution:\n    def twoSum(self, nums, target):\n        ",
+        "response": "...",
+        "verified": False,
+        "is_passed": False,
+    },
 ]
 
 
