@@ -3,13 +3,18 @@
 VENV ?= .venv
 CONFIG ?= deploy/config/cpu-default.yaml
 
-.PHONY: bootstrap test run round lint bench clean
+.PHONY: bootstrap test test-daemon run round lint bench clean
 
 bootstrap:
 	bash scripts/bootstrap.sh
 
 test: bootstrap lint
 	$(VENV)/bin/python -m pytest -q
+
+# The daemon's real-stack life and crash tests (40-70 minutes on 2 cores): outside `make test`
+# to keep CI under its hour.
+test-daemon: bootstrap
+	$(VENV)/bin/python -m pytest -q -m daemon_e2e tests/daemon
 
 run: bootstrap
 	$(VENV)/bin/ssdd run --config $(CONFIG)

@@ -54,7 +54,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -68,6 +67,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
+from bench_util import free_port, loadavg  # noqa: E402
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -231,16 +231,6 @@ GROUPED_PATCH = textwrap.dedent("""
 PATCH_MARK = "ssd-bench: grouped CPU LoRA kernels active"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def make_adapter(
     model_dir: Path, out_dir: Path, rank: int, targets: tuple[str, ...], seed: int = 1, scale: float = ADAPTER_SCALE
 ) -> Path:
@@ -276,10 +266,10 @@ def _build_adapter(model_dir: str, out_dir: str, rank: int, targets: tuple[str, 
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) * scale)
-    out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    model.save_pretrained(tmp)
-    tmp.replace(out)
+    from ssd.atomic_io import publish_dir
+
+    with publish_dir(out_dir, replace=True) as tmp:
+        model.save_pretrained(tmp)
 
 
 # ----------------------------------------------------------------------------- client
@@ -302,6 +292,19 @@ class Pass:
     n: int = 0
 
 
+def greedy_body(model: str, prompt: str, max_tokens: int) -> dict:
+    """A greedy completion of exactly ``max_tokens`` tokens, with its own cache salt (cold prefill)."""
+    return {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "ignore_eos": True,
+        "add_special_tokens": False,
+        "cache_salt": uuid.uuid4().hex,
+    }
+
+
 async def run_pass(client: httpx.AsyncClient, model: str, prompts: list[str], max_tokens: int) -> Pass:
     """All prompts at once, greedy, ignore_eos, streamed, each with its own cache salt (cold
     prefill). Tokens are counted from the final usage chunk."""
@@ -309,17 +312,7 @@ async def run_pass(client: httpx.AsyncClient, model: str, prompts: list[str], ma
 
     async def one(p: str) -> tuple[float, int]:
         first, tokens = None, 0
-        body = {
-            "model": model,
-            "prompt": p,
-            "max_tokens": max_tokens,
-            "temperature": 0.0,
-            "ignore_eos": True,
-            "add_special_tokens": False,
-            "cache_salt": uuid.uuid4().hex,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
+        body = greedy_body(model, p, max_tokens) | {"stream": True, "stream_options": {"include_usage": True}}
         async with client.stream("POST", "/v1/completions", json=body) as r:
             if r.status_code != 200:
                 raise RuntimeError(f"HTTP {r.status_code}: {(await r.aread())[:300]!r}")
@@ -347,18 +340,7 @@ async def mixed_check(
     own texts equal the base's (then the check could not see a leak)."""
 
     async def one(model: str, p: str) -> str:
-        r = await client.post(
-            "/v1/completions",
-            json={
-                "model": model,
-                "prompt": p,
-                "max_tokens": max_tokens,
-                "temperature": 0.0,
-                "ignore_eos": True,
-                "add_special_tokens": False,
-                "cache_salt": uuid.uuid4().hex,
-            },
-        )
+        r = await client.post("/v1/completions", json=greedy_body(model, p, max_tokens))
         r.raise_for_status()
         return r.json()["choices"][0]["text"]
 

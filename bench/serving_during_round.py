@@ -50,7 +50,6 @@ import json
 import math
 import os
 import random
-import socket
 import sys
 import tempfile
 import threading
@@ -62,6 +61,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
+from bench_util import free_port, loadavg  # noqa: E402
 
 QUESTIONS = [
     "How do I reverse a list in Python?",
@@ -94,16 +94,6 @@ ARMS: dict[str, Arm] = {
     ]
 }
 DEFAULT_ARMS = "fcfs-32,prio-32,fcfs-8,fcfs-28"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -274,7 +264,7 @@ def start_servers(names: set[str], args, tmp: Path) -> dict:
     return out
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arms", default=DEFAULT_ARMS, help=f"comma-separated arms (default {DEFAULT_ARMS})")
     ap.add_argument("--list", action="store_true", help="list the arms and exit")
@@ -309,59 +299,43 @@ def main() -> int:
     ap.add_argument("--adapters-dir", default=str(REPO / ".data" / "bench" / "loras"))
     ap.add_argument("--out", help="write the JSON result here")
     args = ap.parse_args()
-
-    if args.list:
-        for a in ARMS.values():
-            print(f"{a.name:<9} {a.about}")
-        return 0
-    names = [n.strip() for n in args.arms.split(",") if n.strip()]
-    unknown = [n for n in names if n not in ARMS]
-    if unknown:
+    unknown = [n for n in arm_names(args) if n not in ARMS]
+    if unknown and not args.list:
         ap.error(f"unknown arm(s) {unknown}; known: {sorted(ARMS)}")
-    arms = [ARMS[n] for n in names]
+    return args
 
-    from ssd.prompts import render_for_model
-    from ssd.sources.starter import load_starter
-    from ssd.split import SplitConfig, split
 
-    start_load = loadavg()
-    print(f"load average at start: {start_load}  (cores: {os.cpu_count()})", flush=True)
-    train = split(load_starter(), SplitConfig(heldout_frac=0.4, seed=0)).train
-    prompts = [render_for_model(p, args.model_dir) for p in train]
-    tmp = Path(tempfile.mkdtemp(prefix="serving-round-"))
-    t0 = time.monotonic()
-    wanted = {a.server for a in arms} if args.fcfs_server else {"prio"}
-    print(f"starting servers {sorted(wanted)} (logs in {tmp})", flush=True)
-    servers = start_servers(wanted, args, tmp)
-    print(f"  started in {time.monotonic() - t0:.0f} s", flush=True)
-    model = "base"
-    try:
-        if args.adapter_rank:
-            sys.path.insert(0, str(REPO / "bench"))
-            from lora_decode import ALL_LINEAR, Adapter, make_adapter
+def arm_names(args: argparse.Namespace) -> list[str]:
+    return [n.strip() for n in args.arms.split(",") if n.strip()]
 
-            path = make_adapter(
-                Path(args.model_dir),
-                Path(args.adapters_dir) / Adapter("champion", args.adapter_rank).dirname,
-                args.adapter_rank,
-                ALL_LINEAR,
-            )
-            for s in servers.values():
-                s.load_adapter("champion", path)
-            model = "champion"
-        bench = Bench(args, servers, model, prompts)
-        lats = asyncio.run(bench.run(arms))
-    finally:
-        for s in servers.values():
-            s.stop()
-    end_load = loadavg()
 
+def load_champion(args: argparse.Namespace, servers: dict) -> str:
+    """The model both the round and the probes decode with: a rank-N adapter, or the base."""
+    if not args.adapter_rank:
+        return "base"
+    sys.path.insert(0, str(REPO / "bench"))
+    from lora_decode import ALL_LINEAR, Adapter, make_adapter
+
+    path = make_adapter(
+        Path(args.model_dir),
+        Path(args.adapters_dir) / Adapter("champion", args.adapter_rank).dirname,
+        args.adapter_rank,
+        ALL_LINEAR,
+    )
+    for s in servers.values():
+        s.load_adapter("champion", path)
+    return "champion"
+
+
+def result_rows(bench: Bench, lats: dict[str, list[float]]) -> list[dict]:
+    """One row per arm, its latencies against the idle reference of its own server."""
     rows = []
     for a in bench.plan:
         server = bench.server_of(a)
         ref = lats[f"idle-{server}"]
         ls = lats[a.name]
         prio = a.priority if a.priority is not None else (0 if server == "prio" else None)
+        tputs = bench.tputs[a.name]
         rows.append(
             {
                 "arm": a.name,
@@ -375,18 +349,20 @@ def main() -> int:
                 "p95_s": round(pct(ls, 0.95), 3),
                 "p50_ratio": round(pct(ls, 0.5) / pct(ref, 0.5), 2),
                 "p95_ratio": round(pct(ls, 0.95) / pct(ref, 0.95), 2),
-                "engine_tok_s": round(sum(bench.tputs[a.name]) / len(bench.tputs[a.name]), 1)
-                if bench.tputs[a.name]
-                else None,
+                "engine_tok_s": round(sum(tputs) / len(tputs), 1) if tputs else None,
                 "latencies_s": [round(x, 3) for x in ls],
             }
         )
+    return rows
+
+
+def print_table(args: argparse.Namespace, rows: list[dict], elapsed_s: float) -> None:
     print()
     print(
         f"Assistant latency while a round samples: chat completion, {args.probe_tokens} tokens, "
         f"{'adapter rank ' + str(args.adapter_rank) if args.adapter_rank else 'base model'}; round: "
         f"T 1.6, {args.round_tokens} tokens; --max-num-seqs {args.max_num_seqs}; {args.repeats} interleaved "
-        f"repeats; {time.monotonic() - t0:.0f} s"
+        f"repeats; {elapsed_s:.0f} s"
     )
     head = (
         f"{'arm':<10} {'policy':<6} {'server':<6} {'conc':>4} {'prio':>4} {'n':>3} {'p50 s':>7} {'p95 s':>7} "
@@ -406,6 +382,39 @@ def main() -> int:
         "prio: the round requests' priority (assistant: 0); ratios: against the idle reference of the same "
         "server;\nengine tok/s: all generated tokens per second during the probe window (round + probes)"
     )
+
+
+def main() -> int:
+    args = parse_args()
+    if args.list:
+        for a in ARMS.values():
+            print(f"{a.name:<9} {a.about}")
+        return 0
+    arms = [ARMS[n] for n in arm_names(args)]
+
+    from ssd.prompts import render_for_model
+    from ssd.sources.starter import load_starter
+    from ssd.split import SplitConfig, split
+
+    start_load = loadavg()
+    print(f"load average at start: {start_load}  (cores: {os.cpu_count()})", flush=True)
+    train = split(load_starter(), SplitConfig(heldout_frac=0.4, seed=0)).train
+    prompts = [render_for_model(p, args.model_dir) for p in train]
+    tmp = Path(tempfile.mkdtemp(prefix="serving-round-"))
+    t0 = time.monotonic()
+    wanted = {a.server for a in arms} if args.fcfs_server else {"prio"}
+    print(f"starting servers {sorted(wanted)} (logs in {tmp})", flush=True)
+    servers = start_servers(wanted, args, tmp)
+    print(f"  started in {time.monotonic() - t0:.0f} s", flush=True)
+    try:
+        bench = Bench(args, servers, load_champion(args, servers), prompts)
+        lats = asyncio.run(bench.run(arms))
+    finally:
+        for s in servers.values():
+            s.stop()
+    end_load = loadavg()
+    rows = result_rows(bench, lats)
+    print_table(args, rows, time.monotonic() - t0)
     print(f"load average at start: {start_load}; at end: {end_load}  (cores: {os.cpu_count()})")
     if args.out:
         Path(args.out).write_text(

@@ -85,6 +85,78 @@ class Traffic(threading.Thread):
                 self.stop.wait(1.0)
 
 
+METRICS = (
+    "daemon_rss_mb",
+    "daemon_fds",
+    "vllm_rss_mb",
+    "vllm_fds",
+    "containers",
+    "loaded_adapters",
+    "db_kb",
+    "data_mb",
+)
+
+
+def write_soak_config(root: Path, model_dir: Path, vllm_url: str, port: int) -> Path:
+    """The ultra-tiny daemon config: 2 training prompts, a few gate problems, 1 distill step."""
+    from daemon_util import tiny_config
+
+    return tiny_config(
+        root,
+        model_dir,
+        vllm_url,
+        endpoint__port=port,
+        data__max_train_prompts=2,
+        data__split={"heldout_count": 6, "seed": 0},
+        heldout__audit_frac=0.0,
+        sampling__params__max_tokens=24,
+        distill__max_steps=1,
+        evaluation__max_tokens=48,
+        schedule__retention="every: 60s",
+        retention__keep_rejected=2,
+        retention__keep_former=2,
+        retention__keep_round_files=3,
+    )
+
+
+def wait_healthy(endpoint: str, tries: int = 600) -> None:
+    for _ in range(tries):
+        try:
+            if httpx.get(endpoint + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+
+
+def measure(cfg, daemon_pid: int, vllm_pid: int | None, vllm_url: str, seen: int, decision: str, t0: float) -> dict:
+    """One row: what might grow, right after round `seen` finished."""
+    models = httpx.get(vllm_url + "/v1/models", timeout=10).json()["data"]
+    return {
+        "round": seen,
+        "t_s": round(time.monotonic() - t0),
+        "decision": decision,
+        "daemon_rss_mb": round(rss_mb(daemon_pid), 1),
+        "daemon_fds": fds(daemon_pid),
+        "vllm_rss_mb": round(tree_rss_mb(vllm_pid), 1) if vllm_pid else None,
+        "vllm_fds": fds(vllm_pid) if vllm_pid else None,
+        "containers": containers(),
+        "loaded_adapters": len(models) - 1,
+        "db_kb": round(cfg.db_path.stat().st_size / 1024, 1),
+        "data_mb": round(du_mb(cfg.data_dir), 1),
+    }
+
+
+def print_growth(rows: list[dict]) -> None:
+    """Per metric: first, last, and the slope per round over the warm last two thirds."""
+    warm = rows[len(rows) // 3 :] if len(rows) >= 6 else rows
+    print(f"{'metric':<18}{'first':>10}{'last':>10}{'slope/round (last 2/3)':>26}")
+    for key in METRICS:
+        ys = [r[key] for r in warm if r[key] is not None]
+        if ys:
+            print(f"{key:<18}{rows[0][key]:>10}{rows[-1][key]:>10}{slope(ys):>26.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=30)
@@ -92,7 +164,6 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     args = ap.parse_args()
 
-    from daemon_util import tiny_config
     from net_util import free_port
 
     from daemon.config import load_daemon_config
@@ -113,22 +184,7 @@ def main() -> int:
         )
         url = server.base_url
     port = free_port()
-    config = tiny_config(
-        root,
-        model_dir,
-        url,
-        endpoint__port=port,
-        data__max_train_prompts=2,
-        data__split={"heldout_count": 6, "seed": 0},
-        heldout__audit_frac=0.0,
-        sampling__params__max_tokens=24,
-        distill__max_steps=1,
-        evaluation__max_tokens=48,
-        schedule__retention="every: 60s",
-        retention__keep_rejected=2,
-        retention__keep_former=2,
-        retention__keep_round_files=3,
-    )
+    config = write_soak_config(root, model_dir, url, port)
     cfg = load_daemon_config(config)
     log = (root / "daemon.log").open("w")
     daemon = subprocess.Popen(
@@ -137,15 +193,8 @@ def main() -> int:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(endpoint + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    traffic = Traffic(endpoint)
+    wait_healthy(f"http://127.0.0.1:{port}")
+    traffic = Traffic(f"http://127.0.0.1:{port}")
     traffic.start()
     vllm_pid = server.proc.pid if server and server.proc else None
     load0 = os.getloadavg()
@@ -158,20 +207,7 @@ def main() -> int:
             done = [r for r in store.rounds() if r.status != "running"]
             if len(done) > seen:
                 seen = len(done)
-                models = httpx.get(url + "/v1/models", timeout=10).json()["data"]
-                row = {
-                    "round": seen,
-                    "t_s": round(time.monotonic() - t0),
-                    "decision": done[0].decision or done[0].status,
-                    "daemon_rss_mb": round(rss_mb(daemon.pid), 1),
-                    "daemon_fds": fds(daemon.pid),
-                    "vllm_rss_mb": round(tree_rss_mb(vllm_pid), 1) if vllm_pid else None,
-                    "vllm_fds": fds(vllm_pid) if vllm_pid else None,
-                    "containers": containers(),
-                    "loaded_adapters": len(models) - 1,
-                    "db_kb": round(cfg.db_path.stat().st_size / 1024, 1),
-                    "data_mb": round(du_mb(cfg.data_dir), 1),
-                }
+                row = measure(cfg, daemon.pid, vllm_pid, url, seen, done[0].decision or done[0].status, t0)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             time.sleep(2)
@@ -185,21 +221,7 @@ def main() -> int:
         f"\n{len(rows)} rounds in {time.monotonic() - t0:.0f}s; assistant requests ok {traffic.ok}, "
         f"failed {traffic.failed}; load average {load0[0]:.1f} -> {os.getloadavg()[0]:.1f}"
     )
-    warm = rows[len(rows) // 3 :] if len(rows) >= 6 else rows
-    print(f"{'metric':<18}{'first':>10}{'last':>10}{'slope/round (last 2/3)':>26}")
-    for key in (
-        "daemon_rss_mb",
-        "daemon_fds",
-        "vllm_rss_mb",
-        "vllm_fds",
-        "containers",
-        "loaded_adapters",
-        "db_kb",
-        "data_mb",
-    ):
-        ys = [r[key] for r in warm if r[key] is not None]
-        if ys:
-            print(f"{key:<18}{rows[0][key]:>10}{rows[-1][key]:>10}{slope(ys):>26.3f}")
+    print_growth(rows)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
     return 0

@@ -10,6 +10,7 @@ its committed stage (it resumes on the next start), vLLM and every child stop.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -26,7 +27,7 @@ from daemon.metrics import DaemonMetrics
 from daemon.rounds import ProblemSets, RoundDeps, RoundInterrupted, RoundRunner, counts_of, round_seed
 from daemon.scheduler import DaemonScheduler
 from daemon.serving.serve import ServingStack
-from daemon.state import RoundRow, Store, utcnow
+from daemon.state import RoundRow, StateError, Store, utcnow
 from policies.disk_retention import DiskRetentionConfig, StoredAdapter, plan_disk_retention
 from policies.rollback import ReevalLedger, decide_reevaluation, reevaluation_due
 from policies.schedule import retry_delay
@@ -48,6 +49,24 @@ def sd_notify(message: str) -> bool:
         s.connect(addr)
         s.sendall(message.encode())
     return True
+
+
+def hold_instance_lock(path: Path) -> IO[str]:
+    """One daemon per data_dir: a second one would interleave rounds in the same DB and folders.
+    The kernel drops the lock when the process dies, however it dies."""
+    fh = path.open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise StateError(f"another ssdd run (pid {holder}) already uses {path.parent}; stop it first") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 def build_sets(cfg: DaemonConfig) -> ProblemSets:
@@ -78,10 +97,12 @@ class Daemon:
     sandbox: Any
     scheduler: DaemonScheduler
     deps: RoundDeps
+    capture: Any = None  # daemon.serving.capture.PromptCapture when learning.capture is on
 
     def __init__(self, cfg: DaemonConfig):
         self.cfg = cfg
         self.store = Store(cfg.db_path)
+        self._instance_lock = hold_instance_lock(cfg.db_path.with_name("ssdd.lock"))
         self.stopping = threading.Event()
         self.round_running = threading.Event()
         self.champion_lock = threading.RLock()  # promotion and rollback never interleave
@@ -104,6 +125,10 @@ class Daemon:
         )
         self.stack.start_in_thread()
         metrics = DaemonMetrics(self.stack.metrics.registry)
+        # -- learning (issue 11): opt-in capture of the endpoint's prompts (learning.capture) --
+        from daemon.prompt_ingest import start_capture
+
+        self.capture = start_capture(cfg, self.store, self.stack, model.path, sets)
         self.sandbox = open_sandbox(cfg.sandbox)
         self.deps = RoundDeps(
             cfg=cfg,
@@ -225,20 +250,27 @@ class Daemon:
         if self.stopping.is_set() or self.paused():
             log.info("round.skipped", stopping=self.stopping.is_set(), paused=self.paused())
             return
+        if self._inference_server_down():  # nothing a round does works without it: wait, quietly
+            wait_s = max(10.0, self.cfg.schedule.retry_backoff_s[0])
+            self.scheduler.after_round = (wait_s, "the inference server is down; the round waits for it", new_round)
+            return
         self.round_running.set()
         self.deps.metrics.round_running.set(1)
         try:
+            closed_failed = False
             while not self.stopping.is_set() and not self.paused():
                 pending = self.store.running_rounds()
                 if not pending:
                     break
-                self._run_one(pending[0])
-            if new_round and not self.stopping.is_set() and not self.paused():
+                closed_failed |= not self._run_one(pending[0])
+            # After a round closed as failed the next one waits for the schedule (and its
+            # back-off on failures) instead of starting into the same fault at once.
+            if new_round and not closed_failed and not self.stopping.is_set() and not self.paused():
                 self._run_one(self.store.add(RoundRow(name=self.store.next_round_name())))
             if not self.stopping.is_set() and self.scheduler.sched.get_job("round") is None:
                 self.scheduler.schedule_next_round()
-        except _RetryLater as retry:
-            self.scheduler.after_round = (retry.delay_s, retry.reason)
+        except _RetryLater as retry:  # the retry finishes this round; the schedule says when a new one runs
+            self.scheduler.after_round = (retry.delay_s, retry.reason, False)
         except RoundInterrupted as exc:
             log.info("round.interrupted", reason=str(exc))
         finally:
@@ -246,7 +278,8 @@ class Daemon:
             self.deps.metrics.round_running.set(0)
             structlog.contextvars.unbind_contextvars("round_id", "stage")
 
-    def _run_one(self, row: RoundRow) -> None:
+    def _run_one(self, row: RoundRow) -> bool:
+        """Run or resume one round; False when it was closed as failed."""
         row.attempts += 1
         row = self.store.save(row)
         try:
@@ -258,10 +291,16 @@ class Daemon:
             if self.stopping.is_set():  # e.g. vLLM stopped under a running request
                 self._not_an_attempt(row)
                 raise RoundInterrupted(f"stopping ({exc})") from exc
-            log.exception("round.failed", round_id=row.name, attempt=row.attempts, error=str(exc))
+            # A stage that failed while the inference server was down (the supervisor is
+            # restarting it) is retried without using up the round: the fault was not the round's.
+            server_down = self._inference_server_down()
+            if server_down:
+                log.warning("round.failed", round_id=row.name, error=str(exc), server_down=True)
+            else:
+                log.exception("round.failed", round_id=row.name, attempt=row.attempts, error=str(exc))
             current = self.store_round(row.name)
             current.error = f"{type(exc).__name__}: {exc}"[:2000]
-            if row.attempts >= self.cfg.schedule.max_attempts_per_round:
+            if row.attempts >= self.cfg.schedule.max_attempts_per_round and not server_down:
                 current.status, current.finished_at = "failed", utcnow()
                 self.store.save(current)
                 self.store.event(
@@ -272,15 +311,28 @@ class Daemon:
                 )
                 self.deps.metrics.rounds.labels(decision="failed").inc()
                 self._close_failed_candidate(current)
-                return
+                return False
             self.store.save(current)
+            if server_down:
+                self._not_an_attempt(row)
             delay = retry_delay(row.attempts, self.cfg.schedule.retry_backoff_s)
+            why = "the inference server is down: not counted, " if server_down else ""
             raise _RetryLater(
-                delay, f"round {row.name} failed at {current.stage} (attempt {row.attempts}); retry in {delay:.0f}s"
+                delay,
+                f"round {row.name} failed at {current.stage} (attempt {row.attempts}, {why}retry in {delay:.0f}s)",
             ) from exc
+        return True
+
+    def _inference_server_down(self) -> bool:
+        if not self.stack.supervisor.is_up:  # down, or being restarted
+            return True
+        try:
+            return not self.stack.registry.server.health(timeout_s=5.0)
+        except RuntimeError:  # a server the supervisor has just killed: its client is closed
+            return True
 
     def _not_an_attempt(self, row: RoundRow) -> None:
-        """A stop or a pause is not a failed attempt."""
+        """A stop, a pause or a server that was down is not a failed attempt."""
         current = self.store_round(row.name)
         self.store.save(current.model_copy(update={"attempts": max(0, current.attempts - 1)}))
 
@@ -479,18 +531,21 @@ class Daemon:
         self.stopping.set()
         sd_notify("STOPPING=1")
         log.info("daemon.stopping")
+        # Recorded first: a stop cut short by its time bound still leaves the DB saying so.
+        info = self.store.get_kv(DAEMON_KEY) or {}
+        info.update(stopped_at=utcnow(), pid=None)
+        self.store.set_kv(DAEMON_KEY, info)
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.shutdown()
         if getattr(self, "stack", None) is not None:
             self.stack.close()  # endpoint, supervisor, and vLLM when we started it
+        if getattr(self, "capture", None) is not None:  # learning: store what is queued, then stop
+            self.capture.close(timeout_s=5.0)
         if getattr(self, "sandbox", None) is not None:
             try:
                 self.sandbox.close()
             except Exception as exc:
                 log.warning("daemon.sandbox_close_failed", error=str(exc))
-        info = self.store.get_kv(DAEMON_KEY) or {}
-        info.update(stopped_at=utcnow(), pid=None)
-        self.store.set_kv(DAEMON_KEY, info)
         log.info("daemon.stopped")
 
 
@@ -509,6 +564,13 @@ def run_daemon(cfg: DaemonConfig) -> None:
         log.info("daemon.signal", signal=signal.Signals(signum).name)
         done.set()
 
+    def _stop_overdue() -> None:
+        # Stages are committed as they finish and children die with us (PDEATHSIG plus a
+        # watchdog), so leaving now loses nothing; hanging past systemd's bound would get us
+        # SIGKILLed anyway.
+        log.warning("daemon.stop_overdue", bound_s=cfg.schedule.stop_timeout_s)
+        os._exit(0)
+
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
@@ -516,6 +578,9 @@ def run_daemon(cfg: DaemonConfig) -> None:
         while not done.wait(1.0):
             pass
     finally:
+        overdue = threading.Timer(cfg.schedule.stop_timeout_s, _stop_overdue)
+        overdue.daemon = True
+        overdue.start()
         daemon.stop()
         daemon.store.close()
     # A round thread may still be inside a long stage (its state is committed per stage, and

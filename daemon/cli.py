@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from daemon.prompts_cli import register as register_prompt_commands
 from ssd.cli_common import EXIT_INPUT, EXIT_RUNTIME, configure_logging, console, fail, user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -290,6 +291,9 @@ def doctor(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None
             console.print(f"     fix: {check.fix}")
     if bad:
         raise typer.Exit(EXIT_RUNTIME)
+
+
+register_prompt_commands(app)  # `ssdd prompts ...` and `ssdd add-prompts` (daemon/prompts_cli.py)
 
 
 def main() -> None:

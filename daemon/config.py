@@ -18,6 +18,7 @@ from daemon.serve_config import EndpointConfig, ServeConfig
 from policies.gate import GateConfig
 from policies.rollback import ReevalConfig
 from ssd.config import SSDConfig, load_config
+from ssd.traffic.config import LearningConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -48,6 +49,9 @@ class ScheduleConfig(BaseModel):
     backoff_base_s: float = Field(600.0, gt=0, description="first back-off pause in continuous mode")
     control_poll_s: float = Field(1.0, gt=0)
     watchdog_s: float = Field(30.0, gt=0)
+    # SIGTERM -> exit within this bound even if closing the endpoint or the sandbox hangs;
+    # keep it inside the systemd unit's TimeoutStopSec (90 s).
+    stop_timeout_s: float = Field(45.0, gt=0, le=600)
 
     @field_validator("rounds", "reevaluate", "retention")
     @classmethod
@@ -127,6 +131,7 @@ class DaemonConfig(SSDConfig):
     heldout: HeldoutConfig = HeldoutConfig()
     retention: RetentionSection = RetentionSection()
     gpu: GpuPlan | None = None
+    learning: LearningConfig = LearningConfig()  # opt-in prompt capture and its use (off by default)
     state_db: Path | None = Field(None, description="default: <data_dir>/ssdd/state.db")
 
     @model_validator(mode="after")

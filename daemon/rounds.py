@@ -24,13 +24,15 @@ from typing import Any
 
 import structlog
 
+from daemon import round_learning as learning
 from daemon.config import DaemonConfig
 from daemon.metrics import DaemonMetrics
-from daemon.serving.adapter_registry import AdapterRegistry, adapter_content_hash
+from daemon.serving.adapter_registry import AdapterRegistry
 from daemon.state import AdapterRow, RoundRow, Store, utcnow
 from policies.counts import ProblemCounts
 from policies.gate import GateLedger, decide_gate
 from policies.provenance import EvalProvenance
+from ssd.adapters import adapter_content_hash
 from ssd.atomic_io import write_text_atomic
 from ssd.distill import distill
 from ssd.evaluate import EvalConfig, EvalReport, evaluate, load_report, save_report
@@ -184,6 +186,7 @@ class RoundRunner:
         (self.rdir(row) / "round.json").write_text(
             json.dumps({"name": row.name, "parent": row.parent, "started_at": row.started_at})
         )
+        learning.prepare_training_prompts(self.deps, row, self.rdir(row))  # learning: the round's prompt mix
         return "sample"
 
     def sample_stage(self, row: RoundRow) -> str:
@@ -194,7 +197,7 @@ class RoundRunner:
             report = sample(
                 deps.base_url,
                 name,
-                deps.sets.train,
+                learning.training_prompts(deps, self.rdir(row)),  # learning: the mix drawn at prepare
                 deps.model.path,
                 params,
                 self.rdir(row) / "samples.jsonl",
@@ -222,7 +225,8 @@ class RoundRunner:
         if store.adapter(version) is None:
             if not (adapter_dir / "adapter_config.json").is_file():
                 rdir = self.rdir(row)
-                kept = filter_samples(read_samples(rdir / "samples.jsonl"), cfg.sampling.filters)
+                samples = learning.without_purged(self.deps, read_samples(rdir / "samples.jsonl"))  # learning
+                kept = filter_samples(samples, cfg.sampling.filters)
                 if kept.kept_count == 0:
                     raise RuntimeError(f"no usable samples: all {kept.total} dropped {kept.dropped}")
                 train_path = rdir / "train.jsonl"
@@ -327,6 +331,8 @@ class RoundRunner:
         self._eval_cached(rdir / "champion_eval.json", row.parent, gate, ev, row)
         self._check_continue()
         self._eval_cached(rdir / "candidate_eval.json", row.candidate, gate, ev, row)
+        self._check_continue()
+        learning.run_traffic_check(self, row, ev)  # learning: the label-free check on captured prompts
         return "decide"
 
     def decide_stage(self, row: RoundRow) -> str:
@@ -364,6 +370,7 @@ class RoundRunner:
         row.p_value, row.alpha_level = decision.p_value, decision.alpha_level
         row.decision = "promote" if decision.promote else "reject"
         row.reason = decision.reason
+        learning.apply_traffic_check(deps, row, rdir)  # learning: significantly worse on traffic -> not promoted
         # The decision and the budget it spent land in one transaction: a crash in between
         # can neither spend the budget twice nor decide without spending it.
         deps.store.save_with_kv(row, GATE_LEDGER, decision.ledger_after.model_dump(mode="json"))

@@ -26,6 +26,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon.config import parse_trigger_spec
+from daemon.state import StateError
 from policies.schedule import BackoffConfig, next_round_delay
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ class DaemonScheduler:
         self.sched.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED)
         # The round job cannot schedule its own next run while it runs (max_instances=1 would
         # skip it): it leaves the delay here and the EXECUTED listener schedules it.
-        self.after_round: tuple[float, str] | None = None
+        # (delay, reason, new_round) for the next run of the round job, set by the job itself
+        self.after_round: tuple[float, str, bool] | None = None
         self.round_trigger = _trigger(self.cfg.rounds, allow_continuous=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -120,7 +122,10 @@ class DaemonScheduler:
             replace_existing=True,
             kwargs={"new_round": new_round},
         )
-        self.daemon.store.set_kv(NEXT_ROUND_AT, at.isoformat(timespec="seconds"))
+        try:
+            self.daemon.store.set_kv(NEXT_ROUND_AT, at.isoformat(timespec="seconds"))
+        except StateError as exc:  # only status reads it; the job itself is scheduled
+            log.error("schedule.cannot_record_next_round", error=str(exc))
         log.info("schedule.next_round", at=at.isoformat(timespec="seconds"), reason=reason)
         return at
 
@@ -137,7 +142,7 @@ class DaemonScheduler:
         store = self.daemon.store
         if store.get_kv("round_now"):
             store.set_kv("round_now", False)
-            self.after_round = (0.0, "round-now asked for")
+            self.after_round = (0.0, "round-now asked for", True)
             return
         decision = next_round_delay(
             store.recent_decisions(50),
@@ -153,7 +158,7 @@ class DaemonScheduler:
         store.set_kv(BACKOFF, decision.model_dump())
         if decision.backing_off and not previous.get("backing_off"):
             store.event("backoff", decision.reason)
-        self.after_round = (decision.delay_s, decision.reason)
+        self.after_round = (decision.delay_s, decision.reason, True)
 
     def run_now(self, job_id: str, *, new_round: bool = True) -> None:
         if job_id == "round":
@@ -196,18 +201,22 @@ class DaemonScheduler:
                 and self.after_round is not None
                 and not self.daemon.stopping.is_set()
             ):
-                delay, reason = self.after_round
+                delay, reason, new_round = self.after_round
                 self.after_round = None
-                self.schedule_round(delay, reason=reason)
+                self.schedule_round(delay, reason=reason, new_round=new_round)
             return
         if event.code == EVENT_JOB_MISSED:
             log.warning("schedule.missed", job=event.job_id, scheduled=str(event.scheduled_run_time))
             return
         log.error("schedule.job_failed", job=event.job_id, error=repr(event.exception))
-        self.daemon.store.event(
-            "error",
-            f"job {event.job_id} failed: {event.exception!r}",
-            traceback=json.dumps(str(event.traceback))[:4000],
-        )
-        if event.job_id == "round":  # the round job reschedules itself; make sure it still does
+        try:
+            self.daemon.store.event(
+                "error",
+                f"job {event.job_id} failed: {event.exception!r}",
+                traceback=json.dumps(str(event.traceback))[:4000],
+            )
+        except StateError as exc:  # e.g. the disk is full: the log has it, and rounds go on
+            log.error("schedule.cannot_record_failure", job=event.job_id, error=str(exc))
+        if event.job_id in ("round", "round-pending") and not self.daemon.stopping.is_set():
+            # The round job reschedules itself; make sure it still does.
             self.schedule_round(self.cfg.retry_backoff_s[0], reason="round job crashed")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -145,12 +146,27 @@ class Store:
             raise StateError(f"{self.path.parent} is not writable: the daemon cannot keep its state there")
         self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
         event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        event.listen(self.engine, "handle_error", self._storage_error)
         try:
             self._check_schema(create)
         except DatabaseError as exc:
             raise StateError(f"{self.path}: not a usable SQLite database: {exc.orig}") from exc
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: not a usable SQLite database: {exc}") from exc
+
+    def _storage_error(self, ctx: Any) -> None:
+        """A full disk or a read-only file is the operator's to fix: say so plainly. SQLite has
+        rolled the transaction back, so nothing stored before is lost."""
+        msg = str(ctx.original_exception)
+        if "disk is full" in msg or "readonly" in msg or "disk I/O error" in msg:
+            try:
+                free = shutil.disk_usage(self.path.parent).free
+            except OSError:
+                free = -1
+            raise StateError(
+                f"{self.path}: cannot write the state database ({msg}; {free} bytes free on its disk); "
+                "nothing was changed: free space or fix permissions, then the daemon goes on"
+            ) from ctx.original_exception
 
     def _check_schema(self, create: bool) -> None:
         with self.engine.connect() as conn:

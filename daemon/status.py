@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from daemon.learning_status import add_learning_status, learning_rows
 from daemon.state import RoundRow, Store
 
 EVENT_KINDS = ("promotion", "rejection", "rollback", "restart", "error")
@@ -141,7 +142,7 @@ def collect_status(cfg, store: Store, *, rounds: int = 20, events: int = 20) -> 
     running = daemon_running(store, cfg)
     rows = store.rounds(rounds)
     current = next((r for r in rows if r.status == "running"), None)
-    return {
+    st = {
         "champion": _champion(cfg, store),
         "running_round": None if current is None else {**round_dict(current), "eta": _eta(cfg, store, current)},
         "rounds": [round_dict(r) for r in rows],
@@ -162,6 +163,7 @@ def collect_status(cfg, store: Store, *, rounds: int = 20, events: int = 20) -> 
         "budget": _budget(cfg, store),
         "db": str(Path(cfg.db_path)),
     }
+    return add_learning_status(st, cfg, store)  # learning: captured/kept/used, mix, traffic check
 
 
 def print_status(st: dict[str, Any], console) -> None:
@@ -199,6 +201,8 @@ def print_status(st: dict[str, Any], console) -> None:
             f"{b['next_alpha']:.2g}; min detectable +{b['min_detectable_delta']:.1%} "
             f"on {b['problems_assumed']} problems" + (" [yellow]refresh due[/]" if b.get("refresh_due") else ""),
         )
+    for label, text in learning_rows(st):  # learning: prompt capture, last mix, traffic check
+        t.add_row(label, text)
     ep = st.get("endpoint")
     if ep:
         t.add_row("endpoint", f"{ep['url']} -> {ep['status']} {ep['body'][:60]}")

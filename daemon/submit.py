@@ -14,9 +14,10 @@ import shutil
 import struct
 from pathlib import Path
 
-from daemon.serving.adapter_registry import VERSION_RE, adapter_content_hash
+from daemon.serving.adapter_registry import VERSION_RE
 from daemon.state import AdapterRow, RoundRow, Store
-from ssd.adapters import AdapterError, read_adapter_config
+from ssd.adapters import AdapterError, adapter_content_hash, read_adapter_config
+from ssd.atomic_io import publish_dir
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 WEIGHTS = "adapter_model.safetensors"
@@ -149,20 +150,14 @@ def store_submission(
     if bad:
         raise SubmissionError(f"these weights were rolled back before (as {bad[0]}); they are never re-promoted")
     adapters_dir.mkdir(parents=True, exist_ok=True)
-    dest, tmp = adapters_dir / name, adapters_dir / f".{name}.submit-tmp"
+    dest = adapters_dir / name
     if dest.exists():
         raise SubmissionError(f"{dest} already exists on disk (quarantine or remove it first)")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with publish_dir(dest) as tmp:
         for f in (CONFIG, WEIGHTS):
             shutil.copyfile(folder / f, tmp / f)
         if adapter_content_hash(tmp) != digest:
             raise SubmissionError(f"{folder} changed while it was being copied")
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     champion = store.champion()
     store.add(
         AdapterRow(

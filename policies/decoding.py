@@ -1,4 +1,4 @@
-"""Decoding policy: the evaluation temperature T_eval and the paper's sampling defaults."""
+"""Decoding policy: the one evaluation temperature T_eval both arms of a comparison use."""
 
 from __future__ import annotations
 
@@ -62,17 +62,10 @@ class TEvalDecision(BaseModel):
     reason: str
 
 
-def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEvalDecision:
-    """Keep the incumbent T_eval unless another temperature is significantly better.
-
-    Every other temperature is compared with the incumbent by the one-sided paired test on
-    the same problems; p-values are adjusted over the K comparisons (Holm by default), since
-    picking the best of K noisy estimates would otherwise "win" by chance about K*alpha of
-    the time. Among significant winners (adjusted p < alpha, delta > min_delta) the highest
-    pass@1 is chosen, ties going to the lower temperature (less randomness at equal score).
-    Raises ValueError when the incumbent is not in the sweep, a temperature repeats, or the
-    problem sets differ.
-    """
+def _incumbent_and_others(
+    results: Sequence[TemperatureResult], cfg: TEvalConfig
+) -> tuple[TemperatureResult, list[TemperatureResult]]:
+    """The incumbent's result and the others by temperature; ValueError on a bad sweep."""
     if not results:
         raise ValueError("empty temperature sweep")
     ts = sorted(r.t for r in results)
@@ -82,10 +75,13 @@ def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEv
     incumbent = next((r for r in results if abs(r.t - cfg.incumbent_t) < _T_TOL), None)
     if incumbent is None:
         raise ValueError(f"incumbent T_eval {cfg.incumbent_t} is not in the sweep {ts}")
-    others = sorted((r for r in results if r is not incumbent), key=lambda r: r.t)
-    k = max(1, len(others))
-    inc_p1 = pass_at_1(incumbent.counts)
+    return incumbent, sorted((r for r in results if r is not incumbent), key=lambda r: r.t)
 
+
+def _sweep_summaries(
+    incumbent: TemperatureResult, others: list[TemperatureResult], cfg: TEvalConfig
+) -> list[TemperatureSummary]:
+    """The incumbent first, then each other temperature tested against it, p-values adjusted."""
     comparisons: list[PairedComparison] = []
     for r in others:
         try:
@@ -106,13 +102,30 @@ def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEv
         adjusted = [float(p) for p in multipletests(raw, alpha=cfg.alpha, method=cfg.correction)[1]]
     else:
         adjusted = raw
+    inc_p1 = pass_at_1(incumbent.counts)
     summaries = [TemperatureSummary(t=incumbent.t, pass1=inc_p1, comparison=None, p_adjusted=None, significant=False)]
     for r, cmp, p_adj in zip(others, comparisons, adjusted):
         sig = cmp.n_problems >= cfg.min_problems and cmp.delta > cfg.min_delta and p_adj < cfg.alpha
         summaries.append(
             TemperatureSummary(t=r.t, pass1=cmp.challenger_pass1, comparison=cmp, p_adjusted=p_adj, significant=sig)
         )
+    return summaries
 
+
+def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEvalDecision:
+    """Keep the incumbent T_eval unless another temperature is significantly better.
+
+    Every other temperature is compared with the incumbent by the one-sided paired test on
+    the same problems; p-values are adjusted over the K comparisons (Holm by default), since
+    picking the best of K noisy estimates would otherwise "win" by chance about K*alpha of
+    the time. Among significant winners (adjusted p < alpha, delta > min_delta) the highest
+    pass@1 is chosen, ties going to the lower temperature (less randomness at equal score).
+    Raises ValueError when the incumbent is not in the sweep, a temperature repeats, or the
+    problem sets differ.
+    """
+    incumbent, others = _incumbent_and_others(results, cfg)
+    summaries = _sweep_summaries(incumbent, others, cfg)
+    inc_p1 = summaries[0].pass1
     # Lower temperature first, so max() keeps the lowest among equal pass@1.
     by_t = sorted(summaries, key=lambda s: s.t)
     best = max(by_t, key=lambda s: s.pass1)
@@ -135,7 +148,7 @@ def choose_t_eval(results: Sequence[TemperatureResult], cfg: TEvalConfig) -> TEv
         else:
             why = (
                 f"best T={best.t:g} ({best.pass1:.4f} vs {inc_p1:.4f}) is not significantly better "
-                f"than incumbent T={incumbent.t:g} after {cfg.correction} correction over {k}"
+                f"than incumbent T={incumbent.t:g} after {cfg.correction} correction over {max(1, len(others))}"
             )
     changed = abs(chosen.t - incumbent.t) >= _T_TOL
     return TEvalDecision(
@@ -225,27 +238,3 @@ def choose_gate_decoding(
             f"disjoint from the {len(gate_ids)} gate problems: {decision.reason}"
         ),
     )
-
-
-class SamplingDefaults(BaseModel):
-    """Training-time sampling of SSD for a model kind."""
-
-    model_config = ConfigDict(frozen=True)
-
-    t_train: float
-    top_k: int
-    top_p: float
-
-
-ModelKind = Literal["instruct"]
-
-
-def sampling_defaults(model_kind: str) -> SamplingDefaults:
-    """SSD's training-time sampling (Zhang et al. 2026, arXiv 2604.01193) for instruct models:
-    T_train 1.6 with top-k 20 and top-p 0.8, i.e. a hot temperature tamed by truncation.
-
-    Other kinds raise ValueError rather than guess: set their sampling explicitly.
-    """
-    if model_kind == "instruct":
-        return SamplingDefaults(t_train=1.6, top_k=20, top_p=0.8)
-    raise ValueError(f"no paper sampling default for model_kind={model_kind!r}; known: ['instruct']")

@@ -21,7 +21,7 @@ from scipy.optimize import brentq
 
 from policies import spending, stats
 from policies.counts import ProblemCounts
-from policies.paired import PairedComparison, PairedTestSettings, compare_paired, describe
+from policies.paired import PairedComparison, PairedTestSettings, compare_for_ledger_test
 from policies.provenance import EvalProvenance, check_comparable, check_counts_match
 from policies.spending import BudgetTerms, SpendingSettings
 
@@ -112,6 +112,52 @@ def _monte_carlo_note(n_problems: int, denominator: int, level: float, cfg: Pair
     )
 
 
+def _skip_reason(
+    cmp: PairedComparison, cfg: GateConfig, candidate_marked_bad: bool, set_hash: str, on_set: int
+) -> str | None:
+    """Why the test is not run (all known before the outcome), or None when it runs."""
+    if candidate_marked_bad:
+        return "candidate is marked bad (rolled back before); never re-promoted"
+    if cmp.n_problems < cfg.min_problems:
+        return f"only {cmp.n_problems} problems < min_problems={cfg.min_problems}"
+    if cfg.refresh_after is not None and on_set >= cfg.refresh_after:
+        return (
+            f"held-out set {set_hash} has served {on_set} tests (refresh_after={cfg.refresh_after}); "
+            "refresh it before the next test"
+        )
+    return None
+
+
+def _verdict(cmp: PairedComparison, level: float, k: int, cfg: GateConfig) -> tuple[bool, str]:
+    """Promote iff better, significant at alpha_k and above min_delta; and why."""
+    if cmp.delta <= 0.0:
+        return False, "candidate is not better than the champion"
+    if cmp.p_value > level:
+        return False, f"gain is within noise (p={cmp.p_value:.4g} > alpha_{k}={level:.4g})"
+    if cmp.delta <= cfg.min_delta:
+        return False, f"significant but delta {cmp.delta:+.4f} <= min_delta {cfg.min_delta}"
+    return True, f"significant gain (p={cmp.p_value:.4g} <= alpha_{k}={level:.4g})"
+
+
+def _gate_decision(
+    cmp: PairedComparison, *, promote: bool, level: float | None, reason: str, ledger_after: GateLedger
+) -> GateDecision:
+    """level None: the test was not run."""
+    return GateDecision(
+        promote=promote,
+        run=level is not None,
+        delta=cmp.delta,
+        ci_low=cmp.ci_low,
+        ci_high=cmp.ci_high,
+        p_value=cmp.p_value,
+        alpha_level=level or 0.0,
+        n_problems=cmp.n_problems,
+        reason=reason,
+        comparison=cmp,
+        ledger_after=ledger_after,
+    )
+
+
 def decide_gate(
     champion: Sequence[ProblemCounts],
     candidate: Sequence[ProblemCounts],
@@ -143,83 +189,39 @@ def decide_gate(
     check_counts_match(champion, champion_provenance, "champion")
     check_counts_match(candidate, candidate_provenance, "candidate")
     spending.check_terms(ledger.terms, cfg.alpha, cfg, "gate ledger")
-    # Fresh, reproducible Monte Carlo / bootstrap draws for every test: seed + tests so far.
-    cmp = compare_paired(
+    cmp, facts = compare_for_ledger_test(
         champion,
         candidate,
-        cfg.model_copy(update={"seed": cfg.seed + ledger.tests}),
+        cfg,
+        ledger.tests,
         alternative="greater",
         reference_name="champion",
         challenger_name="candidate",
     )
-    facts = describe(cmp, "champion", "candidate")
     set_hash = champion_provenance.problem_set_hash
-    same_set = ledger.problem_set_hash == set_hash
-    on_set = ledger.tests_on_set if same_set else 0
+    on_set = ledger.tests_on_set if ledger.problem_set_hash == set_hash else 0
     level, left = _level_and_left(ledger, cfg)
     budget = f"lifetime alpha {cfg.alpha:g}: {ledger.tests} tests run, {ledger.alpha_spent:.4g} spent, {left:.4g} left"
 
-    skip = None
-    if candidate_marked_bad:
-        skip = "candidate is marked bad (rolled back before); never re-promoted"
-    elif cmp.n_problems < cfg.min_problems:
-        skip = f"only {cmp.n_problems} problems < min_problems={cfg.min_problems}"
-    elif cfg.refresh_after is not None and on_set >= cfg.refresh_after:
-        skip = (
-            f"held-out set {set_hash} has served {on_set} tests (refresh_after={cfg.refresh_after}); "
-            "refresh it before the next test"
-        )
+    skip = _skip_reason(cmp, cfg, candidate_marked_bad, set_hash, on_set)
     if skip is not None:
-        return GateDecision(
-            promote=False,
-            run=False,
-            delta=cmp.delta,
-            ci_low=cmp.ci_low,
-            ci_high=cmp.ci_high,
-            p_value=cmp.p_value,
-            alpha_level=0.0,
-            n_problems=cmp.n_problems,
-            reason=f"KEEP champion, test not run, nothing spent: {skip} ({budget}). {facts}",
-            comparison=cmp,
-            ledger_after=ledger,
-        )
+        reason = f"KEEP champion, test not run, nothing spent: {skip} ({budget}). {facts}"
+        return _gate_decision(cmp, promote=False, level=None, reason=reason, ledger_after=ledger)
 
     k = ledger.tests + 1
-    if cmp.delta <= 0.0:
-        promote, why = False, "candidate is not better than the champion"
-    elif cmp.p_value > level:
-        promote, why = False, f"gain is within noise (p={cmp.p_value:.4g} > alpha_{k}={level:.4g})"
-    elif cmp.delta <= cfg.min_delta:
-        promote, why = False, f"significant but delta {cmp.delta:+.4f} <= min_delta {cfg.min_delta}"
-    else:
-        promote, why = True, f"significant gain (p={cmp.p_value:.4g} <= alpha_{k}={level:.4g})"
-    passes_on = promote and cfg.fallback
+    promote, why = _verdict(cmp, level, k, cfg)
+    budget_after = spending.after_test(ledger.tests, ledger.alpha_spent, ledger.terms, level, promote, cfg.alpha, cfg)
     after = GateLedger(
-        tests=k,
-        alpha_spent=ledger.alpha_spent + (0.0 if passes_on else level),
+        **budget_after.ledger_fields(),
         promotions=ledger.promotions + int(promote),
-        carry=level if passes_on else 0.0,
         problem_set_hash=set_hash,
         tests_on_set=on_set + 1,
-        terms=ledger.terms or spending.budget_terms(cfg.alpha, cfg),
     )
-    kept = "passed on to the next test" if passes_on else "spent"
+    kept = "passed on to the next test" if budget_after.passed_on else "spent"
     verdict = "PROMOTE" if promote else "KEEP champion"
-    scale = math.lcm(champion_provenance.n, candidate_provenance.n)
-    note = _monte_carlo_note(cmp.n_problems, scale, level, cfg)
-    return GateDecision(
-        promote=promote,
-        run=True,
-        delta=cmp.delta,
-        ci_low=cmp.ci_low,
-        ci_high=cmp.ci_high,
-        p_value=cmp.p_value,
-        alpha_level=level,
-        n_problems=cmp.n_problems,
-        reason=(f"{verdict}: {why}. Test {k} at alpha_{k}={level:.4g} ({kept}); {budget} before it.{note} {facts}"),
-        comparison=cmp,
-        ledger_after=after,
-    )
+    note = _monte_carlo_note(cmp.n_problems, math.lcm(champion_provenance.n, candidate_provenance.n), level, cfg)
+    reason = f"{verdict}: {why}. Test {k} at alpha_{k}={level:.4g} ({kept}); {budget} before it.{note} {facts}"
+    return _gate_decision(cmp, promote=promote, level=level, reason=reason, ledger_after=after)
 
 
 def min_detectable_delta(

@@ -65,6 +65,54 @@ class PairedComparison(BaseModel):
     ties: int
 
 
+def _pick_test(
+    settings: PairedTestSettings, pairs: list[tuple[ProblemCounts, ProblemCounts]], binary: bool
+) -> Literal["mcnemar", "signflip"]:
+    """ "auto": McNemar when every n is 1, else sign-flip; McNemar forced on n > 1 is an error."""
+    test = settings.test
+    if test == "auto":
+        return "mcnemar" if binary else "signflip"
+    if test == "mcnemar" and not binary:
+        bad = [ref.problem_id for ref, ch in pairs if ref.n != 1 or ch.n != 1][:10]
+        raise ValueError(f"test='mcnemar' needs n=1 per problem on both arms; n>1 on {bad}")
+    return test
+
+
+def _mcnemar(
+    pairs: list[tuple[ProblemCounts, ProblemCounts]],
+    wins: int,
+    losses: int,
+    alternative: Literal["greater", "less"],
+    settings: PairedTestSettings,
+) -> tuple[float, bool, tuple[float, float]]:
+    """Exact McNemar p-value, exactness (always), and the Newcombe CI."""
+    p = stats.mcnemar_exact(wins, losses, alternative)
+    both = sum(1 for ref, ch in pairs if ref.c == 1 and ch.c == 1)
+    neither = len(pairs) - both - wins - losses
+    ci = stats.newcombe_paired_ci(both, losses, wins, neither, settings.confidence) if settings.report_ci else _NO_CI
+    return p, True, ci
+
+
+def _sign_flip(
+    ints: list[int], scale: int, alternative: Literal["greater", "less"], settings: PairedTestSettings
+) -> tuple[float, bool, tuple[float, float]]:
+    """Sign-flip p-value (exact when feasible, else Monte Carlo), exactness, and the bootstrap CI."""
+    p, exact = stats.sign_flip_test_numerators(
+        ints,
+        scale,
+        alternative,
+        n_resamples=settings.n_permutations,
+        seed=settings.seed,
+        max_exact_work=settings.max_exact_work,
+    )
+    ci = _NO_CI
+    if settings.report_ci:
+        ci = stats.paired_bootstrap_ci(
+            [d / scale for d in ints], settings.confidence, n_resamples=settings.n_bootstrap, seed=settings.seed
+        )
+    return p, exact, ci
+
+
 def compare_paired(
     reference: Sequence[ProblemCounts],
     challenger: Sequence[ProblemCounts],
@@ -101,53 +149,51 @@ def compare_paired(
         ch_sum += ch.c / ch.n
     wins = sum(1 for d in ints if d > 0)
     losses = sum(1 for d in ints if d < 0)
-    ref_p1, ch_p1 = ref_sum / m, ch_sum / m
-    delta = sum(ints) / (scale * m)
-    binary = scale == 1
-    test = settings.test
-    if test == "auto":
-        test = "mcnemar" if binary else "signflip"
-    if test == "mcnemar" and not binary:
-        bad = [ref.problem_id for ref, ch in pairs if ref.n != 1 or ch.n != 1][:10]
-        raise ValueError(f"test='mcnemar' needs n=1 per problem on both arms; n>1 on {bad}")
-    conf = settings.confidence
+    test = _pick_test(settings, pairs, binary=scale == 1)
     if test == "mcnemar":
-        p = stats.mcnemar_exact(wins, losses, alternative)
-        exact = True
-        both = sum(1 for ref, ch in pairs if ref.c == 1 and ch.c == 1)
-        neither = m - both - wins - losses
-        lo, hi = stats.newcombe_paired_ci(both, losses, wins, neither, conf) if settings.report_ci else _NO_CI
+        p, exact, (lo, hi) = _mcnemar(pairs, wins, losses, alternative, settings)
     else:
-        p, exact = stats.sign_flip_test_numerators(
-            ints,
-            scale,
-            alternative,
-            n_resamples=settings.n_permutations,
-            seed=settings.seed,
-            max_exact_work=settings.max_exact_work,
-        )
-        if settings.report_ci:
-            lo, hi = stats.paired_bootstrap_ci(
-                [d / scale for d in ints], conf, n_resamples=settings.n_bootstrap, seed=settings.seed
-            )
-        else:
-            lo, hi = _NO_CI
+        p, exact, (lo, hi) = _sign_flip(ints, scale, alternative, settings)
     return PairedComparison(
         n_problems=m,
-        reference_pass1=ref_p1,
-        challenger_pass1=ch_p1,
-        delta=delta,
+        reference_pass1=ref_sum / m,
+        challenger_pass1=ch_sum / m,
+        delta=sum(ints) / (scale * m),
         p_value=p,
         alternative=alternative,
         ci_low=lo,
         ci_high=hi,
-        ci_confidence=conf,
+        ci_confidence=settings.confidence,
         test=test,
         exact=exact,
         wins=wins,
         losses=losses,
         ties=m - wins - losses,
     )
+
+
+def compare_for_ledger_test(
+    reference: Sequence[ProblemCounts],
+    challenger: Sequence[ProblemCounts],
+    settings: PairedTestSettings,
+    tests_so_far: int,
+    *,
+    alternative: Literal["greater", "less"],
+    reference_name: str,
+    challenger_name: str,
+) -> tuple[PairedComparison, str]:
+    """`compare_paired` for the next test of a ledger that has run ``tests_so_far`` tests, with
+    fresh, reproducible Monte Carlo / bootstrap draws for every test (seed + tests so far);
+    returns the comparison and its one-line description (`describe`)."""
+    cmp = compare_paired(
+        reference,
+        challenger,
+        settings.model_copy(update={"seed": settings.seed + tests_so_far}),
+        alternative=alternative,
+        reference_name=reference_name,
+        challenger_name=challenger_name,
+    )
+    return cmp, describe(cmp, reference_name, challenger_name)
 
 
 def describe(cmp: PairedComparison, reference_name: str, challenger_name: str) -> str:

@@ -84,6 +84,54 @@ def _validate(state: RetentionState) -> dict[str, AdapterInfo]:
     return by_version
 
 
+def _optional_loaded(
+    state: RetentionState,
+    cfg: RetentionConfig,
+    by_version: dict[str, AdapterInfo],
+    required: list[str],
+    rollback_target: str | None,
+) -> list[str]:
+    """What else stays loaded in the free slots: the rollback target, then other loaded good
+    adapters, newest first."""
+    free = cfg.max_loras - len(required)
+    optional: list[str] = []
+    target = by_version[rollback_target] if rollback_target else None
+    if cfg.preload_rollback_target and target and (target.on_disk or target.loaded):
+        optional.append(target.version)
+    others = sorted(
+        (a for a in state.adapters if a.loaded and not a.marked_bad and a.version not in required),
+        key=lambda a: a.seq,
+        reverse=True,
+    )
+    optional += [a.version for a in others]
+    return [v for v in _unique(optional) if v not in required][:free]
+
+
+def _plan_disk(state: RetentionState, cfg: RetentionConfig, protected: set[str], errors: list[str]) -> list[str]:
+    """Folders to delete: bad ones (if `delete_bad`), then the oldest unprotected ones until
+    within `max_on_disk`. Appends to `errors` when the protected ones alone exceed it."""
+    on_disk = sorted((a for a in state.adapters if a.on_disk), key=lambda a: a.seq)
+    delete: list[str] = []
+    if cfg.delete_bad:
+        delete += [a.version for a in on_disk if a.marked_bad and a.version not in protected]
+    if cfg.max_on_disk is not None:
+        remaining = [a for a in on_disk if a.version not in delete]
+        excess = len(remaining) - cfg.max_on_disk
+        for a in remaining:  # oldest first
+            if excess <= 0:
+                break
+            if a.version not in protected:
+                delete.append(a.version)
+                excess -= 1
+        if excess > 0:
+            n_protected = sum(1 for a in remaining if a.version in protected)
+            errors.append(
+                f"disk budget max_on_disk={cfg.max_on_disk} is below the {n_protected} protected "
+                f"versions; kept them all"
+            )
+    return delete
+
+
 def plan_retention(state: RetentionState, cfg: RetentionConfig) -> RetentionPlan:
     """Plan loads, unloads and deletions within `cfg.max_loras` slots and the disk budget.
 
@@ -108,7 +156,6 @@ def plan_retention(state: RetentionState, cfg: RetentionConfig) -> RetentionPlan
     rollback_target = good_history[0] if good_history else None
     rollback_chain = good_history[: cfg.keep_rollback_chain]
 
-    currently_loaded = [a.version for a in state.adapters if a.loaded]
     if len(required) > cfg.max_loras:
         errors.append(
             f"{len(required)} adapters must stay loaded (champion, in-flight, pinned: {required}) "
@@ -117,46 +164,14 @@ def plan_retention(state: RetentionState, cfg: RetentionConfig) -> RetentionPlan
         keep_loaded = [v for v in required if by_version[v].loaded]
         load: list[str] = []
     else:
-        free = cfg.max_loras - len(required)
-        optional: list[str] = []
-        target = by_version[rollback_target] if rollback_target else None
-        if cfg.preload_rollback_target and target and (target.on_disk or target.loaded):
-            optional.append(target.version)
-        others = sorted(
-            (a for a in state.adapters if a.loaded and not a.marked_bad and a.version not in required),
-            key=lambda a: a.seq,
-            reverse=True,
-        )
-        optional += [a.version for a in others]
-        optional = [v for v in _unique(optional) if v not in required][:free]
-        keep_loaded = required + optional
+        keep_loaded = required + _optional_loaded(state, cfg, by_version, required, rollback_target)
         load = [v for v in keep_loaded if not by_version[v].loaded and by_version[v].on_disk]
-    unload = [v for v in currently_loaded if v not in keep_loaded]
+    unload = [a.version for a in state.adapters if a.loaded and a.version not in keep_loaded]
     if unload:
         notes.append(f"unload {unload}")
     if load:
         notes.append(f"load {load}")
-
-    protected_disk = set(required) | set(keep_loaded) | set(rollback_chain)
-    on_disk = sorted((a for a in state.adapters if a.on_disk), key=lambda a: a.seq)
-    delete: list[str] = []
-    if cfg.delete_bad:
-        delete += [a.version for a in on_disk if a.marked_bad and a.version not in protected_disk]
-    if cfg.max_on_disk is not None:
-        remaining = [a for a in on_disk if a.version not in delete]
-        excess = len(remaining) - cfg.max_on_disk
-        for a in remaining:  # oldest first
-            if excess <= 0:
-                break
-            if a.version not in protected_disk:
-                delete.append(a.version)
-                excess -= 1
-        if excess > 0:
-            n_protected = sum(1 for a in remaining if a.version in protected_disk)
-            errors.append(
-                f"disk budget max_on_disk={cfg.max_on_disk} is below the {n_protected} protected "
-                f"versions; kept them all"
-            )
+    delete = _plan_disk(state, cfg, set(required) | set(keep_loaded) | set(rollback_chain), errors)
     if delete:
         notes.append(f"delete from disk {delete}")
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from policies import spending
 from policies.counts import ProblemCounts
-from policies.paired import PairedComparison, PairedTestSettings, compare_paired, describe
+from policies.paired import PairedComparison, PairedTestSettings, compare_for_ledger_test
 from policies.provenance import EvalProvenance, check_comparable, check_counts_match
 from policies.spending import BudgetTerms, SpendingSettings
 
@@ -71,6 +71,30 @@ def reevaluation_due(cfg: ReevalConfig, rounds_since_promotion: int) -> bool:
     return rounds_since_promotion >= cfg.cooldown_rounds
 
 
+def _not_run(reason: str, ledger: ReevalLedger, cmp: PairedComparison | None = None) -> ReevalDecision:
+    return ReevalDecision(
+        rollback=False,
+        run=False,
+        p_value=cmp.p_value if cmp else None,
+        alpha_level=None,
+        delta=cmp.delta if cmp else None,
+        reason=reason,
+        ledger_after=ledger,
+        comparison=cmp,
+    )
+
+
+def _verdict(cmp: PairedComparison, level: float, k: int, cfg: ReevalConfig) -> tuple[bool, str]:
+    """Roll back iff worse, significant at alpha_k and by more than min_regression; and why."""
+    if cmp.delta >= 0.0:
+        return False, "champion is not worse than its parent"
+    if cmp.p_value > level:
+        return False, f"drop is within noise (p={cmp.p_value:.4g} > alpha_{k}={level:.4g})"
+    if -cmp.delta <= cfg.min_regression:
+        return False, f"significant but drop {-cmp.delta:.4f} <= min_regression {cfg.min_regression}"
+    return True, f"significant regression (p={cmp.p_value:.4g} <= alpha_{k}={level:.4g})"
+
+
 def decide_reevaluation(
     parent: Sequence[ProblemCounts],
     champion: Sequence[ProblemCounts],
@@ -104,63 +128,28 @@ def decide_reevaluation(
     left = cfg.alpha - ledger.alpha_spent
     budget = f"lifetime alpha {cfg.alpha:g}: {ledger.tests} tests run, {ledger.alpha_spent:.4g} spent, {left:.4g} left"
     if not reevaluation_due(cfg, rounds_since_promotion):
-        return ReevalDecision(
-            rollback=False,
-            run=False,
-            p_value=None,
-            alpha_level=None,
-            delta=None,
-            reason=(
-                f"KEEP champion, not re-evaluated, nothing spent: promoted {rounds_since_promotion} rounds ago "
-                f"< cooldown_rounds={cfg.cooldown_rounds} ({budget})"
-            ),
-            ledger_after=ledger,
-            comparison=None,
+        return _not_run(
+            f"KEEP champion, not re-evaluated, nothing spent: promoted {rounds_since_promotion} rounds ago "
+            f"< cooldown_rounds={cfg.cooldown_rounds} ({budget})",
+            ledger,
         )
-    # Fresh, reproducible Monte Carlo / bootstrap draws for every test: seed + tests so far.
-    cmp = compare_paired(
-        parent,
-        champion,
-        cfg.model_copy(update={"seed": cfg.seed + ledger.tests}),
-        alternative="less",
-        reference_name="parent",
-        challenger_name="champion",
+    cmp, facts = compare_for_ledger_test(
+        parent, champion, cfg, ledger.tests, alternative="less", reference_name="parent", challenger_name="champion"
     )
-    facts = describe(cmp, "parent", "champion")
     if cmp.n_problems < cfg.min_problems:
-        return ReevalDecision(
-            rollback=False,
-            run=False,
-            p_value=cmp.p_value,
-            alpha_level=None,
-            delta=cmp.delta,
-            reason=(
-                f"KEEP champion, test not run, nothing spent: only {cmp.n_problems} problems "
-                f"< min_problems={cfg.min_problems}; no rollback on thin evidence ({budget}). {facts}"
-            ),
-            ledger_after=ledger,
-            comparison=cmp,
+        return _not_run(
+            f"KEEP champion, test not run, nothing spent: only {cmp.n_problems} problems "
+            f"< min_problems={cfg.min_problems}; no rollback on thin evidence ({budget}). {facts}",
+            ledger,
+            cmp,
         )
     k = ledger.tests + 1
     level = spending.next_level(cfg.alpha, ledger.tests, ledger.carry, cfg)
-    if cmp.delta >= 0.0:
-        rollback, why = False, "champion is not worse than its parent"
-    elif cmp.p_value > level:
-        rollback, why = False, f"drop is within noise (p={cmp.p_value:.4g} > alpha_{k}={level:.4g})"
-    elif -cmp.delta <= cfg.min_regression:
-        rollback, why = False, f"significant but drop {-cmp.delta:.4f} <= min_regression {cfg.min_regression}"
-    else:
-        rollback, why = True, f"significant regression (p={cmp.p_value:.4g} <= alpha_{k}={level:.4g})"
-    passes_on = rollback and cfg.fallback
-    after = ReevalLedger(
-        tests=k,
-        alpha_spent=ledger.alpha_spent + (0.0 if passes_on else level),
-        rollbacks=ledger.rollbacks + int(rollback),
-        carry=level if passes_on else 0.0,
-        terms=ledger.terms or spending.budget_terms(cfg.alpha, cfg),
-    )
+    rollback, why = _verdict(cmp, level, k, cfg)
+    budget_after = spending.after_test(ledger.tests, ledger.alpha_spent, ledger.terms, level, rollback, cfg.alpha, cfg)
+    after = ReevalLedger(**budget_after.ledger_fields(), rollbacks=ledger.rollbacks + int(rollback))
     verdict = "ROLLBACK to parent, mark champion bad" if rollback else "KEEP champion"
-    kept = "passed on to the next test" if passes_on else "spent"
+    kept = "passed on to the next test" if budget_after.passed_on else "spent"
     return ReevalDecision(
         rollback=rollback,
         run=True,

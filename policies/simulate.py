@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -495,74 +495,83 @@ def _fmt_p(e: Estimate) -> str:
     return f"{e.rate:.4f} ± {e.mc_se:.4f} (95% upper {e.upper95:.4f})"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the markdown tables of docs/policies.md (sizes scaled down by --quick)."""
-    ap = argparse.ArgumentParser(prog="python -m policies.simulate", description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="about 10x fewer simulations (smoke run)")
-    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
-    ap.add_argument("--seed", type=int, default=2026)
-    args = ap.parse_args(argv)
-    q = 10 if args.quick else 1
-    seed = args.seed
+POWER_GAINS = (0.02, 0.05, 0.10)
+POWER_GRID = [(d, m, n) for d in POWER_GAINS for m in (76, 400, 1000) for n in (1, 4, 8)]
+POWER_LATE = [(d, 400, 4) for d in POWER_GAINS]  # after 100 tests already run
+ROLLBACK_CASES = ((100, 1), (400, 4))
+
+
+class SimulationResults(BaseModel):
+    """Everything the report prints, in the order of the case lists above."""
+
+    null: list[Estimate]
+    old: list[Estimate]
+    power: list[PowerRow]
+    power_late: list[PowerRow]
+    rollback: list[Estimate]
+    power_sims: int
+
+
+def run_simulations(quick: bool, seed: int, jobs: int) -> SimulationResults:
+    """Every row of the report, over `jobs` worker processes (about 10x fewer with `quick`)."""
+    q = 10 if quick else 1
     # Simulations per row; T-tuned rows cost three comparisons per round.
     s_null = {c.label: (200 if c.calibration_problems else 400) // q for c in NULL_CASES}
     s_old = {c.label: (1000 if c.rounds == 1 else 400) // q for c in OLD_CASES}
     s_power, s_rb = 300 // q, 400 // q
-
-    jobs: list[tuple] = []
-    jobs += [("null", (c,), dict(sims=s_null[c.label], seed=seed)) for c in NULL_CASES]
-    jobs += [("old", (c,), dict(sims=s_old[c.label], seed=seed)) for c in OLD_CASES]
-    grid = [(d, m, n) for d in (0.02, 0.05, 0.10) for m in (76, 400, 1000) for n in (1, 4, 8)]
-    jobs += [("power", (d, m, n), dict(sims=s_power, seed=seed)) for d, m, n in grid]
-    late = [(d, 400, 4) for d in (0.02, 0.05, 0.10)]
-    jobs += [("power", (d, m, n), dict(sims=s_power, seed=seed, start_tests=100)) for d, m, n in late]
-    rb_cases = ((100, 1), (400, 4))
-    jobs += [("rollback", (m, n), dict(sims=s_rb, seed=seed)) for m, n in rb_cases]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(_run, jobs))
+    work: list[tuple] = []
+    work += [("null", (c,), dict(sims=s_null[c.label], seed=seed)) for c in NULL_CASES]
+    work += [("old", (c,), dict(sims=s_old[c.label], seed=seed)) for c in OLD_CASES]
+    work += [("power", (d, m, n), dict(sims=s_power, seed=seed)) for d, m, n in POWER_GRID]
+    work += [("power", (d, m, n), dict(sims=s_power, seed=seed, start_tests=100)) for d, m, n in POWER_LATE]
+    work += [("rollback", (m, n), dict(sims=s_rb, seed=seed)) for m, n in ROLLBACK_CASES]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_run, work))
     else:
-        results = [_run(j) for j in jobs]
+        results = [_run(j) for j in work]
     it = iter(results)
-    null: list[Estimate] = [next(it) for _ in NULL_CASES]
-    old: list[Estimate] = [next(it) for _ in OLD_CASES]
-    power: list[PowerRow] = [next(it) for _ in grid]
-    power_late: list[PowerRow] = [next(it) for _ in late]
-    rb: list[Estimate] = [next(it) for _ in rb_cases]
-
-    cfg = GateConfig()
-    out = sys.stdout
-    out.write(
-        f"Simulations: seed {seed}; difficulties Beta(0.5, 1); gains are logit shifts; "
-        f"defaults alpha {cfg.alpha}, spend_horizon {cfg.spend_horizon:g}, spend_shape {cfg.spend_shape:g}, "
-        f"fallback {cfg.fallback}.\n\n"
+    return SimulationResults(
+        null=[next(it) for _ in NULL_CASES],
+        old=[next(it) for _ in OLD_CASES],
+        power=[next(it) for _ in POWER_GRID],
+        power_late=[next(it) for _ in POWER_LATE],
+        rollback=[next(it) for _ in ROLLBACK_CASES],
+        power_sims=s_power,
     )
+
+
+def _write_schedule(out: TextIO, cfg: GateConfig) -> None:
     out.write("### Spending schedule (lifetime alpha 0.05)\n\n| test k | alpha_k | scheduled by k |\n|---|---|---|\n")
     for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
         lvl = cfg.alpha * spending.gamma(k, cfg)
         out.write(f"| {k} | {lvl:.3g} | {cfg.alpha * (1 - spending.unscheduled_fraction(k, cfg)):.4f} |\n")
 
+
+def _write_false_promotions(out: TextIO, res: SimulationResults) -> None:
     out.write("\n### P(at least one false promotion), new gate (bound 0.05)\n\n")
     out.write(
         "| case | rounds | simulations | P(any false promotion) ± MC s.e. | tests run per simulation |\n"
         "|---|---|---|---|---|\n"
     )
-    for c, e in zip(NULL_CASES, null):
+    for c, e in zip(NULL_CASES, res.null):
         out.write(f"| {c.label} | {c.rounds} | {e.sims} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
-
     out.write("\n### The old round, for comparison (100 problems, alpha 0.05 per round)\n\n")
     out.write("| case | rounds | simulations | P(any false promotion) ± MC s.e. |\n|---|---|---|---|\n")
-    for oc, e in zip(OLD_CASES, old):
+    for oc, e in zip(OLD_CASES, res.old):
         out.write(f"| {oc.label} | {oc.rounds} | {e.sims} | {_fmt_p(e)} |\n")
 
+
+def _write_power(out: TextIO, res: SimulationResults) -> None:
+    s_power = res.power_sims
     out.write(
         f"\n### Power: P(a truly better candidate is promoted within 1 / 5 / 20 rounds), fresh ledger "
         f"({s_power} simulations per cell; MC s.e. <= {0.5 / math.sqrt(s_power):.3f})\n\n"
     )
     out.write("| gain | problems | n=1 | n=4 | n=8 |\n|---|---|---|---|---|\n")
-    for d in (0.02, 0.05, 0.10):
+    for d in POWER_GAINS:
         for m in (76, 400, 1000):
-            cells = [p for p in power if p.delta == d and p.n_problems == m]
+            cells = [p for p in res.power if p.delta == d and p.n_problems == m]
             txt = [
                 " / ".join(f"{p.within[h]:.2f}" for h in (1, 5, 20)) for p in sorted(cells, key=lambda p: p.n_samples)
             ]
@@ -570,11 +579,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write(
         "\nAfter 100 tests already run (400 problems, n=4): "
         + "; ".join(
-            f"+{p.delta * 100:.0f} points {' / '.join(f'{p.within[h]:.2f}' for h in (1, 5, 20))}" for p in power_late
+            f"+{p.delta * 100:.0f} points {' / '.join(f'{p.within[h]:.2f}' for h in (1, 5, 20))}"
+            for p in res.power_late
         )
         + "\n"
     )
 
+
+def _write_min_detectable(out: TextIO, cfg: GateConfig) -> None:
     out.write("\n### Minimum detectable gain (80% power, base pass@1 0.3, `budget_status`)\n\n")
     out.write("| problems x n | test 1 | test 10 | test 100 | test 1000 |\n|---|---|---|---|---|\n")
     for m in (76, 400, 1000):
@@ -586,10 +598,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row.append("n/a" if st.min_detectable_delta is None else f"{st.min_detectable_delta:+.3f}")
             out.write(f"| {m} x {n} | " + " | ".join(row) + " |\n")
 
+
+def _write_rollbacks(out: TextIO, res: SimulationResults) -> None:
     out.write("\n### False rollbacks (bound 0.05)\n\n")
     out.write("| case | simulations | P(any false rollback) ± MC s.e. | tests per simulation |\n|---|---|---|---|\n")
-    for e in rb:
+    for e in res.rollback:
         out.write(f"| {e.label} | {e.sims} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the markdown tables of docs/policies.md (sizes scaled down by --quick)."""
+    ap = argparse.ArgumentParser(prog="python -m policies.simulate", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="about 10x fewer simulations (smoke run)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--seed", type=int, default=2026)
+    args = ap.parse_args(argv)
+    res = run_simulations(args.quick, args.seed, args.jobs)
+    cfg = GateConfig()
+    out = sys.stdout
+    out.write(
+        f"Simulations: seed {args.seed}; difficulties Beta(0.5, 1); gains are logit shifts; "
+        f"defaults alpha {cfg.alpha}, spend_horizon {cfg.spend_horizon:g}, spend_shape {cfg.spend_shape:g}, "
+        f"fallback {cfg.fallback}.\n\n"
+    )
+    _write_schedule(out, cfg)
+    _write_false_promotions(out, res)
+    _write_power(out, res)
+    _write_min_detectable(out, cfg)
+    _write_rollbacks(out, res)
     return 0
 
 

@@ -106,3 +106,40 @@ def check_terms(recorded: BudgetTerms | None, alpha: float, settings: SpendingSe
             f"{what}: the budget terms cannot change during a ledger's life ({'; '.join(diff)}); "
             "open a new ledger to change them"
         )
+
+
+class BudgetAfterTest(BaseModel):
+    """A ledger's budget fields after one test run; `passed_on` says whether its level went on to
+    the next test (a rejecting test under fallback) instead of being spent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tests: int
+    alpha_spent: float
+    carry: float
+    terms: BudgetTerms
+    passed_on: bool
+
+    def ledger_fields(self) -> dict[str, object]:
+        return {"tests": self.tests, "alpha_spent": self.alpha_spent, "carry": self.carry, "terms": self.terms}
+
+
+def after_test(
+    tests: int,
+    alpha_spent: float,
+    terms: BudgetTerms | None,
+    level: float,
+    rejected: bool,
+    alpha: float,
+    settings: SpendingSettings,
+) -> BudgetAfterTest:
+    """Advance a ledger by one test run at `level`: a rejecting test passes its level on to the
+    next (fallback) instead of spending it; the budget terms are fixed at the first test."""
+    passed_on = rejected and settings.fallback
+    return BudgetAfterTest(
+        tests=tests + 1,
+        alpha_spent=alpha_spent + (0.0 if passed_on else level),
+        carry=level if passed_on else 0.0,
+        terms=terms or budget_terms(alpha, settings),
+        passed_on=passed_on,
+    )

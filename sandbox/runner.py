@@ -287,84 +287,86 @@ def _fail(rfd, exc, kind="exc", name=None):
     _exit(1)
 
 
-def main():
-    pfd, rfd = int(sys.argv[1]), int(sys.argv[2])
-    payload = _json_loads(_read_all(pfd))
-    mode = payload["mode"]
-    src = payload["program"]
-    sys.argv = ["main.py"]
-    linecache.cache["main.py"] = (_len(src), None, src.splitlines(True), "main.py")
-    used = None
-    if mode == "assert" and not payload.get("entry_point"):
-        # The program's functions the module-level test names, found before the program runs.
-        import ast
+def _names_used_by(test_src):
+    """The names a module-level assert test uses: the program's functions among them get
+    guarded. Found before the program runs."""
+    import ast
 
-        try:
-            used = {n.id for n in ast.walk(ast.parse(payload["test"])) if _type(n) is ast.Name}
-        except _BaseException:  # noqa: BLE001 - a broken test is reported when it is compiled
-            used = set()
+    try:
+        return {n.id for n in ast.walk(ast.parse(test_src)) if _type(n) is ast.Name}
+    except _BaseException:  # noqa: BLE001 - a broken test is reported when it is compiled
+        return set()
 
-    if mode == "stdio":
-        ns = {"__name__": "__main__", "__builtins__": builtins, "__file__": "main.py"}
-        try:
-            _exec(_compile(src, "main.py", "exec"), ns)
-        except _SystemExit:
-            raise
-        except _BaseException as exc:  # noqa: BLE001 - any failure of the program is its verdict
-            _fail(rfd, exc)
-        _flush_std()
-        return
 
+def _run_as_main(src, rfd):
+    """stdio kind: the program runs as __main__; the host compares what it printed."""
+    ns = {"__name__": "__main__", "__builtins__": builtins, "__file__": "main.py"}
+    try:
+        _exec(_compile(src, "main.py", "exec"), ns)
+    except _SystemExit:
+        raise
+    except _BaseException as exc:  # noqa: BLE001 - any failure of the program is its verdict
+        _fail(rfd, exc)
+    _flush_std()
+
+
+def _run_as_module(src, rfd):
+    """call and assert kinds: the program runs as a module; returns its namespace."""
     ns = {"__name__": "solution", "__builtins__": builtins, "__file__": "main.py"}
     try:
         _exec(_compile(src, "main.py", "exec"), ns)
     except _BaseException as exc:  # noqa: BLE001 - SystemExit too: exiting is not returning
         _fail(rfd, exc)
+    return ns
 
-    if mode == "call":
-        fn_name = payload["fn_name"]
-        try:
-            sol = ns.get("Solution")
-            if _isinstance(sol, _type):
-                fn = _getattr(sol(), fn_name)
-            else:
-                if fn_name not in ns:
-                    raise _NameError(f"function {fn_name!r} is not defined")
-                fn = ns[fn_name]
-            value = fn(*payload["args"])
-        except _BaseException as exc:  # noqa: BLE001 - SystemExit too: no value was returned
-            _fail(rfd, exc)
-        _flush_std()
-        try:
-            value = plain_value(value, json_only=True)
-            text = _json_dumps(value, allow_nan=True)
-        except NonPlainReturn as exc:
-            _report(rfd, {"fail": "unserializable", "exc": exc.args[0]})
-            _exit(0)
-        except _BaseException as exc:  # noqa: BLE001 - e.g. int too large to convert
-            _report(rfd, {"fail": "unserializable", "exc": _type_name(_type(exc))})
-            _exit(0)
-        _report(rfd, {"value": text})
+
+def _call_and_report(ns, payload, rfd):
+    """call kind: call the function (or Solution().method) with the case's arguments and
+    report its return value as JSON for the host to compare. Never returns."""
+    fn_name = payload["fn_name"]
+    try:
+        sol = ns.get("Solution")
+        if _isinstance(sol, _type):
+            fn = _getattr(sol(), fn_name)
+        else:
+            if fn_name not in ns:
+                raise _NameError(f"function {fn_name!r} is not defined")
+            fn = ns[fn_name]
+        value = fn(*payload["args"])
+    except _BaseException as exc:  # noqa: BLE001 - SystemExit too: no value was returned
+        _fail(rfd, exc)
+    _flush_std()
+    try:
+        value = plain_value(value, json_only=True)
+        text = _json_dumps(value, allow_nan=True)
+    except NonPlainReturn as exc:
+        _report(rfd, {"fail": "unserializable", "exc": exc.args[0]})
         _exit(0)
+    except _BaseException as exc:  # noqa: BLE001 - e.g. int too large to convert
+        _report(rfd, {"fail": "unserializable", "exc": _type_name(_type(exc))})
+        _exit(0)
+    _report(rfd, {"value": text})
+    _exit(0)
 
-    # assert kind
-    nonce = payload["nonce"]
-    test_src = payload["test"]
-    entry = payload.get("entry_point")
-    payload = None
+
+def _guard(fn, state):
+    """The candidate as the test sees it: every return value must be plain data."""
+
+    def candidate(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        try:
+            return plain_value(result)
+        except NonPlainReturn as exc:
+            state["bad"] = exc.args[0]
+            raise NonPlainReturn(f"candidate returned a non-builtin {exc.args[0]}") from None
+
+    return candidate
+
+
+def _test_and_report(ns, test_src, entry, used, nonce, rfd):
+    """assert kind: run the test against the program's guarded functions; a pass reports the
+    nonce. Never returns."""
     state = {"bad": None}
-
-    def guard(fn):
-        def candidate(*args, **kwargs):
-            result = fn(*args, **kwargs)
-            try:
-                return plain_value(result)
-            except NonPlainReturn as exc:
-                state["bad"] = exc.args[0]
-                raise NonPlainReturn(f"candidate returned a non-builtin {exc.args[0]}") from None
-
-        return candidate
-
     try:
         test_code = _compile(test_src, "test.py", "exec")
     except _BaseException as exc:  # noqa: BLE001 - a broken test fails every program
@@ -382,11 +384,11 @@ def main():
             check = test_ns.get("check")
             if check is None:
                 raise _NameError("the test defines no check()")
-            check(guard(ns[entry]))
+            check(_guard(ns[entry], state))
         else:
             for name in used:
                 if name in ns and _type(ns[name]) is _FunctionType:
-                    test_ns[name] = guard(ns[name])
+                    test_ns[name] = _guard(ns[name], state)
             _exec(test_code, test_ns)
     except NonPlainReturn as exc:
         _fail(rfd, exc, kind="nonplain", name=state["bad"])
@@ -401,6 +403,30 @@ def main():
     _flush_std()
     _report(rfd, {"passed": nonce})
     _exit(0)
+
+
+def main():
+    pfd, rfd = int(sys.argv[1]), int(sys.argv[2])
+    payload = _json_loads(_read_all(pfd))
+    mode = payload["mode"]
+    src = payload["program"]
+    sys.argv = ["main.py"]
+    linecache.cache["main.py"] = (_len(src), None, src.splitlines(True), "main.py")
+    used = None
+    if mode == "assert" and not payload.get("entry_point"):
+        used = _names_used_by(payload["test"])
+    if mode == "stdio":
+        _run_as_main(src, rfd)
+        return
+    ns = _run_as_module(src, rfd)
+    if mode == "call":
+        _call_and_report(ns, payload, rfd)
+    # assert kind
+    nonce = payload["nonce"]
+    test_src = payload["test"]
+    entry = payload.get("entry_point")
+    payload = None
+    _test_and_report(ns, test_src, entry, used, nonce, rfd)
 
 
 if __name__ == "__main__":

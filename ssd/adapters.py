@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ssd.vllm_server import ADAPTER_REQUIRED_FILES, ADAPTER_WEIGHT_FILES
+from ssd.vllm_server import ADAPTER_REQUIRED_FILES, ADAPTER_WEIGHT_FILES, missing_adapter_files
 
 MANIFEST = "ssd_adapter.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -178,9 +178,7 @@ def validate_adapter(
     folder = Path(folder)
     if not folder.is_dir():
         raise AdapterError(f"adapter folder {folder} does not exist")
-    missing = [n for n in ADAPTER_REQUIRED_FILES if not (folder / n).is_file()]
-    if not any((folder / n).is_file() for n in ADAPTER_WEIGHT_FILES):
-        missing.append(" or ".join(ADAPTER_WEIGHT_FILES))
+    missing = missing_adapter_files(folder)
     manifest_present = (folder / MANIFEST).is_file()
     if require_manifest and not manifest_present:
         missing.append(MANIFEST)

@@ -1,9 +1,13 @@
-"""Atomic file writes: a reader (or a crash) sees the old file or the new one, never half."""
+"""Atomic writes: a reader (or a crash) sees the old file or the new one, never half; a
+folder appears whole or not at all."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,4 +23,27 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def publish_dir(target: str | Path, *, replace: bool = False) -> Iterator[Path]:
+    """Build a folder under a hidden temporary name beside ``target`` (yielded), then rename it
+    to ``target`` when the block ends without an error; on an error it is removed. What a crash
+    leaves under the temporary name is removed by the next publish of the same target.
+
+    ``replace``: an existing ``target`` is removed just before the rename (between the two
+    there is no folder); otherwise an existing ``target`` makes the rename fail."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if replace:
+            shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -105,6 +105,16 @@ def group_members(pgid: int) -> list[int]:
     return out
 
 
+def group_alive(pgid: int) -> bool:
+    """``group_members(pgid)`` is not empty, without scanning /proc while the group's leader
+    lives (the watchdog asks 4 times a second for as long as vLLM runs: a scan costs ~10 ms
+    per 100 processes on this machine, a read of the leader's stat ~0.05 ms)."""
+    st = _proc_stat(pgid)
+    if st and st[0] != "Z" and int(st[2]) == pgid:
+        return True
+    return bool(group_members(pgid))
+
+
 def kill_group(pgid: int, grace_s: float = 10.0, proc: subprocess.Popen | None = None) -> bool:
     """SIGTERM the group, SIGKILL what is left after ``grace_s``; True once nobody is left.
 
@@ -115,10 +125,10 @@ def kill_group(pgid: int, grace_s: float = 10.0, proc: subprocess.Popen | None =
         while time.monotonic() < deadline:
             if proc is not None:
                 proc.poll()
-            if not group_members(pgid):
+            if not group_alive(pgid):
                 return True
             time.sleep(0.05)
-        return not group_members(pgid)
+        return not group_alive(pgid)
 
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         if sig == signal.SIGTERM and grace_s <= 0:
@@ -201,10 +211,10 @@ def _watch(parent: int, pgid: int, kill_after_s: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while os.getppid() == parent:
         time.sleep(0.25)
-        if not group_members(pgid):
+        if not group_alive(pgid):
             return  # stopped normally, or exited on its own
     started = time.monotonic()
-    while group_members(pgid):
+    while group_alive(pgid):
         late = time.monotonic() - started >= kill_after_s
         try:
             os.killpg(pgid, signal.SIGKILL if late else signal.SIGTERM)

@@ -87,7 +87,7 @@ def models_list(data_dir: Path = typer.Option(DEFAULT_DATA_DIR)) -> None:
 
     root = model_store.models_dir(data_dir)
     for folder in sorted(root.glob("*")) if root.is_dir() else []:
-        if (folder / model_store.MANIFEST).is_file():
+        if not folder.name.startswith(".") and (folder / model_store.MANIFEST).is_file():
             info = model_store.ModelInfo.model_validate_json((folder / model_store.MANIFEST).read_text())
             print(f"{info.name}\t{info.path}\t{info.content_hash[:19]}")
 
@@ -113,7 +113,7 @@ def sample(
 ) -> None:
     """SSD data generation: raw samples at T_train for the training prompts (resumable)."""
     from ssd import model_store
-    from ssd.round import build_problem_sets, open_server
+    from ssd.round import build_problem_sets, open_vllm
     from ssd.sampling import sample as run_sample
 
     with user_errors():
@@ -121,7 +121,7 @@ def sample(
         model = model_store.resolve(cfg.data_dir, cfg.model)
         train = build_problem_sets(cfg).train[:limit]
         out = out or cfg.run_dir / "samples.jsonl"
-        with open_server(cfg, model) as server:
+        with open_vllm(cfg, model) as server:
             report = run_sample(
                 server.base_url,
                 server.served_model_name,
@@ -179,7 +179,7 @@ def evaluate(
     from ssd import model_store
     from ssd.evaluate import evaluate as run_evaluate
     from ssd.evaluate import print_report, save_report
-    from ssd.round import build_problem_sets, open_server
+    from ssd.round import build_problem_sets, open_vllm
 
     overrides = list(set_ or [])
     if t_eval:
@@ -188,7 +188,7 @@ def evaluate(
         cfg = _config(config, overrides)
         model = model_store.resolve(cfg.data_dir, cfg.model)
         heldout = build_problem_sets(cfg).heldout
-        with open_server(cfg, model) as server, open_sandbox(cfg.sandbox) as sb:
+        with open_vllm(cfg, model) as server, open_sandbox(cfg.sandbox) as sb:
             name = server.served_model_name
             if adapter is not None:
                 name = "eval-" + hashlib.sha256(str(adapter.resolve()).encode()).hexdigest()[:10]

@@ -17,6 +17,10 @@ EXIT_INPUT = 2  # bad input from the user: file, row, config value
 EXIT_RUNTIME = 1  # a real part failed: server, sandbox, training
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(verbose: bool = False, json_logs: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     processors: list[Any] = [
@@ -30,7 +34,9 @@ def configure_logging(verbose: bool = False, json_logs: bool = False) -> None:
     structlog.configure(
         processors=processors + [renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr looked up per logger, not bound now: a stream swapped in by a test runner
+        # or a redirect is closed later, and a logger still holding it would fail every line.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

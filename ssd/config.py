@@ -1,12 +1,19 @@
 """The one config file every command reads (YAML or JSON), validated strictly.
 
 Unknown keys are rejected at every level and every value is checked by the section's own
-model. Command-line overrides use dotted paths: ``--set sampling.temperature=1.2``.
+model. Values come from three places, later ones winning: the file, environment variables
+``SSD_<SECTION>__<KEY>=value`` (``__`` between levels, any case, e.g.
+``SSD_SAMPLING__PARAMS__TEMPERATURE=1.2`` or ``SSD_DATA_DIR=/srv/ssd``), and command-line
+overrides with dotted paths (``--set sampling.params.temperature=1.2``). Environment and
+``--set`` values are read as YAML scalars (``1.2``, ``true``, ``[0.6, 0.8]``). Only variables
+whose first part names a top-level key count: ``SSD_EXTRA`` and the like belong to other tools.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +25,7 @@ from sandbox.config import SandboxConfig
 from ssd.distill import DistillConfig
 from ssd.evaluate import EvalConfig
 from ssd.filters import FilterConfig
-from ssd.problems import InputError
+from ssd.problems import InputError, validation_message
 from ssd.sampling import SamplingParams
 from ssd.sources.registry import SourceSpec
 from ssd.split import SplitConfig
@@ -90,33 +97,61 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
+ENV_PREFIX = "SSD_"
+ENV_NESTED_DELIMITER = "__"
+
+
+def _set_path(raw: dict, key: str, value: str, source: str) -> None:
+    parts = key.strip().split(".")
+    node = raw
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise InputError(source, None, f"{key}: {p} is not a section")
+        node = nxt
+    node[parts[-1]] = _parse_scalar(value)
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``--set section.key=value`` items to the raw (not yet validated) config."""
     for item in overrides:
         if "=" not in item:
             raise InputError("--set", None, f"{item!r} is not KEY=VALUE (e.g. sampling.params.temperature=1.2)")
         key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = raw
-        for p in parts[:-1]:
-            nxt = node.setdefault(p, {})
-            if not isinstance(nxt, dict):
-                raise InputError("--set", None, f"{key}: {p} is not a section")
-            node = nxt
-        node[parts[-1]] = _parse_scalar(value)
+        _set_path(raw, key, value, "--set")
     return raw
+
+
+def env_overrides(model: type[BaseModel], environ: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """The ``SSD_...`` environment variables that set a value of ``model``, as (variable,
+    dotted key, value), sorted by variable name."""
+    env = os.environ if environ is None else environ
+    found = []
+    for name, value in sorted(env.items()):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split(ENV_NESTED_DELIMITER)
+        if parts[0] in model.model_fields and all(parts):
+            found.append((name, ".".join(parts), value))
+    return found
+
+
+def apply_env(raw: dict, model: type[BaseModel], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Apply the ``SSD_...`` variables to the raw config; returns the names of those used."""
+    used = env_overrides(model, environ)
+    for name, key, value in used:
+        _set_path(raw, key, value, name)
+    return [name for name, _, _ in used]
 
 
 ConfigT = TypeVar("ConfigT", bound=SSDConfig)
 
 
-def validation_lines(exc: ValidationError, limit: int = 10) -> str:
-    """A pydantic error as ``loc: msg`` lines, the one format every config error uses."""
-    return "\n  ".join(f"{'.'.join(str(p) for p in e['loc']) or '<top>'}: {e['msg']}" for e in exc.errors()[:limit])
-
-
 def load_config(path: Path | None, overrides: list[str] | None = None, model: type[ConfigT] = SSDConfig) -> ConfigT:  # type: ignore[assignment]
-    """Read, override and validate a config. ``model`` is the schema: ``SSDConfig`` for the
-    method's sections alone, ``daemon.config.DaemonConfig`` for the whole file."""
+    """The one loader: read the file (``path``; None: defaults only), apply the ``SSD_...``
+    environment variables, then ``overrides`` (``--set`` items), and validate. ``model`` is the
+    schema: ``SSDConfig`` for the method's sections alone, ``daemon.config.DaemonConfig`` for
+    the whole file, ``daemon.serve_config.ServeConfig`` for a serve-only file."""
     raw: dict = {}
     if path is not None:
         try:
@@ -129,11 +164,15 @@ def load_config(path: Path | None, overrides: list[str] | None = None, model: ty
             raise InputError(path, None, f"not valid YAML/JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise InputError(path, None, "the config must be a mapping at the top level")
+    from_env = apply_env(raw, model)
     raw = apply_overrides(raw, overrides or [])
     try:
         cfg = model.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(path or "<config>", None, "invalid config:\n  " + validation_lines(exc)) from exc
+        msg = "invalid config:\n  " + validation_message(exc, empty="<top>", limit=10, sep="\n  ")
+        if from_env:
+            msg += f"\n  (values set by environment variables: {', '.join(from_env)})"
+        raise InputError(path or "<config>", None, msg) from exc
     if path is not None and not cfg.data_dir.is_absolute():
         # Relative data dirs are relative to where the command runs (the repo for `make round`).
         cfg = cfg.model_copy(update={"data_dir": Path.cwd() / cfg.data_dir})

@@ -87,7 +87,9 @@ class GroupSummary(BaseModel):
     pass_at_k: dict[int, float]
 
 
-class TemperatureResult(BaseModel):
+class TemperatureEval(BaseModel):
+    """One model's evaluation at one temperature: pass@k with its CI, per problem and per difficulty."""
+
     temperature: float
     n: int
     pass_at_k: dict[int, float]
@@ -109,18 +111,18 @@ class EvalReport(BaseModel):
     problems: int
     config: EvalConfig
     ci_method: str = CI_METHOD
-    temperatures: list[TemperatureResult]
+    temperatures: list[TemperatureEval]
     best_temperature: float
     best_pass_at_1: float
 
-    def at(self, temperature: float) -> TemperatureResult:
+    def at(self, temperature: float) -> TemperatureEval:
         for t in self.temperatures:
             if t.temperature == temperature:
                 return t
         raise KeyError(f"no result at T={temperature}; have {[t.temperature for t in self.temperatures]}")
 
     @property
-    def best(self) -> TemperatureResult:
+    def best(self) -> TemperatureEval:
         return self.at(self.best_temperature)
 
 
@@ -176,7 +178,7 @@ def summarize(
     *,
     generate_s: float = 0.0,
     judge_s: float = 0.0,
-) -> TemperatureResult:
+) -> TemperatureEval:
     """pass@k overall, per difficulty and per problem from per-sample statuses."""
     by_problem: dict[int, Counter] = {i: Counter() for i in range(len(problems))}
     for r, status in zip(results, statuses, strict=True):
@@ -202,7 +204,7 @@ def summarize(
     groups: dict[str, list[ProblemResult]] = {}
     for pr in per_problem:
         groups.setdefault(pr.difficulty or "unknown", []).append(pr)
-    return TemperatureResult(
+    return TemperatureEval(
         temperature=temperature,
         n=n,
         pass_at_k=_mean_pass(per_problem, ks),
@@ -230,7 +232,7 @@ def _one_temperature(
     progress: bool,
     details: list[dict] | None,
     blog,
-) -> TemperatureResult:
+) -> TemperatureEval:
     params = cfg.params_for(temperature)
     t0 = time.monotonic()
     results = generate(

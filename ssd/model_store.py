@@ -19,6 +19,8 @@ from pathlib import Path
 import structlog
 from pydantic import BaseModel
 
+from ssd.atomic_io import publish_dir, write_text_atomic
+
 log = structlog.get_logger(__name__)
 
 SMOLLM2_NAME = "smollm2-135m"
@@ -79,15 +81,16 @@ def validate_model_dir(folder: Path) -> None:
         raise ModelError(f"model folder {folder} has no chat template")
 
 
-def _write_manifest(folder: Path, name: str, source: str) -> ModelInfo:
+def _write_manifest(folder: Path, name: str, source: str, final: Path) -> ModelInfo:
+    """The manifest of a folder being built, naming the path it is published at."""
     info = ModelInfo(
         name=name,
-        path=str(folder.resolve()),
+        path=str(final.resolve()),
         source=source,
         content_hash=content_hash(folder),
         created_at=datetime.now(timezone.utc).isoformat(),
     )
-    (folder / MANIFEST).write_text(info.model_dump_json(indent=2))
+    write_text_atomic(folder / MANIFEST, info.model_dump_json(indent=2))
     return info
 
 
@@ -121,18 +124,11 @@ def prepare_smollm2(data_dir: Path, *, dtype: str = "bfloat16", force: bool = Fa
         del model.config.quantization_config
     model.config.architectures = ["LlamaForCausalLM"]
 
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    validate_model_dir(tmp)
-    _write_manifest(tmp, SMOLLM2_NAME, f"gguf:{gguf.name}")
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.replace(target)
-    info = ModelInfo.model_validate_json((target / MANIFEST).read_text())
-    info = info.model_copy(update={"path": str(target.resolve())})
-    (target / MANIFEST).write_text(info.model_dump_json(indent=2))
+    with publish_dir(target, replace=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        validate_model_dir(tmp)
+        info = _write_manifest(tmp, SMOLLM2_NAME, f"gguf:{gguf.name}", target)
     log.info("model.prepared", stage="models", model=SMOLLM2_NAME, path=str(target))
     return info
 
@@ -145,13 +141,9 @@ def register(data_dir: Path, name: str, source_dir: Path) -> ModelInfo:
     target = models_dir(data_dir) / name
     if target.exists():
         raise ModelError(f"model {name!r} already exists at {target}")
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source_dir, tmp)
-    info = _write_manifest(tmp, name, f"dir:{Path(source_dir).resolve()}")
-    tmp.replace(target)
-    info = info.model_copy(update={"path": str(target.resolve())})
-    (target / MANIFEST).write_text(info.model_dump_json(indent=2))
+    with publish_dir(target) as tmp:
+        shutil.copytree(source_dir, tmp, dirs_exist_ok=True)
+        info = _write_manifest(tmp, name, f"dir:{Path(source_dir).resolve()}", target)
     return info
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "load_problems",
     "load_solutions",
     "parse_rows",
+    "validation_message",
     "write_problems",
 ]
 
@@ -73,10 +74,18 @@ class Solution(BaseModel):
     program: str
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "<row>"
-    return f"{loc}: {err['msg']}"
+def validation_message(
+    exc: ValidationError,
+    *,
+    empty: str = "<row>",
+    limit: int | None = 1,
+    sep: str = "; ",
+    template: str = "{loc}: {msg}",
+) -> str:
+    """A pydantic error as ``loc: msg`` (its first ``limit`` errors, joined by ``sep``): the one
+    format every input error uses. ``empty`` names an error of the whole object."""
+    errors = exc.errors()[:limit] if limit else exc.errors()
+    return sep.join(template.format(loc=".".join(str(p) for p in e["loc"]) or empty, msg=e["msg"]) for e in errors)
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
@@ -105,7 +114,7 @@ def parse_rows(path: Path, model: type[BaseModel]) -> list[Any]:
         try:
             out.append(model.model_validate(row))
         except ValidationError as exc:
-            raise InputError(path, lineno, _first_error(exc)) from exc
+            raise InputError(path, lineno, validation_message(exc)) from exc
     return out
 
 
@@ -132,7 +141,7 @@ def load_solutions(path: str | Path, known_ids: Iterable[str]) -> list[Solution]
         try:
             sol = Solution.model_validate(row)
         except ValidationError as exc:
-            raise InputError(path, lineno, _first_error(exc)) from exc
+            raise InputError(path, lineno, validation_message(exc)) from exc
         if sol.problem_id not in known:
             raise InputError(path, lineno, f"unknown problem_id {sol.problem_id!r}")
         sols.append(sol)

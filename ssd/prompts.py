@@ -41,6 +41,8 @@ class PromptStyle(str, Enum):
     stdin = "stdin"
     starter = "starter"
     completion = "completion"
+    chat = "chat"  # a captured or imported conversation, rendered as the endpoint serves it
+    text = "text"  # a captured /v1/completions prompt, sent as the endpoint sends it
 
 
 # How HumanEval-like problems (the prompt is the function header plus docstring) are asked.
@@ -58,7 +60,13 @@ class RenderedPrompt(BaseModel):
     prefill: str = ""  # the part of the assistant turn we wrote ourselves
 
 
+SERVED_STYLES = (PromptStyle.chat, PromptStyle.text)
+
+
 def style_for(problem: Problem) -> PromptStyle:
+    served = problem.meta.get("served_as")  # set on captured prompts by ssd.traffic.mix
+    if served in (PromptStyle.chat.value, PromptStyle.text.value):
+        return PromptStyle(served)
     if (
         isinstance(problem.tests, AssertTests)
         and problem.tests.entry_point
@@ -118,6 +126,8 @@ def render(problem: Problem, tokenizer, style: PromptStyle | None = None) -> Ren
     """The text sent to the model for ``problem``. ``style`` overrides the automatic choice
     (only for experiments: sampling, training and evaluation must all use the default)."""
     style = style or style_for(problem)
+    if style in SERVED_STYLES:
+        return RenderedPrompt(problem_id=problem.id, style=style, text=render_served(problem, tokenizer, style))
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user_message(problem, style)},
@@ -128,6 +138,21 @@ def render(problem: Problem, tokenizer, style: PromptStyle | None = None) -> Ren
         prefill = COMPLETION_FENCE + _with_body_indent(problem.prompt)
         text += prefill
     return RenderedPrompt(problem_id=problem.id, style=style, text=text, prefill=prefill)
+
+
+def render_served(problem: Problem, tokenizer, style: PromptStyle) -> str:
+    """A captured prompt exactly as the endpoint's vLLM renders it: chat messages through the
+    model's chat template with the generation prompt (vLLM's chat defaults), a completions
+    prompt behind the special tokens the tokenizer puts in front (vLLM's completions default)."""
+    if style is PromptStyle.chat:
+        messages = problem.meta.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ValueError(f"captured prompt {problem.id!r} has no messages to render")
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    plain = tokenizer(problem.prompt, add_special_tokens=False).input_ids
+    full = tokenizer(problem.prompt).input_ids
+    head = full[: len(full) - len(plain)] if plain and full[len(full) - len(plain) :] == plain else []
+    return (tokenizer.decode(head) if head else "") + problem.prompt
 
 
 def render_for_model(problem: Problem, model_dir: str | Path, style: PromptStyle | None = None) -> RenderedPrompt:

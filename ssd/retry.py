@@ -7,11 +7,14 @@ server that is restarting): which exceptions count, how many attempts, how long 
 
 After the last attempt the last exception propagates unchanged, so callers keep their own
 ``except`` clauses (and their own error messages). Anything not in ``on`` propagates at once.
+A status code worth retrying is turned into an exception by the caller's function, so that it
+goes through the same policy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,15 +31,29 @@ log = structlog.get_logger(__name__)
 class Retry:
     attempts: int = 3
     on: tuple[type[BaseException], ...] = (Exception,)
-    backoff_s: float = 0.5  # wait backoff_s * n after the n-th failure (linear)
+    # Wait backoff_s * n after the n-th failure (linear), or backoff_s * 2**n (exponential),
+    # at most max_backoff_s; jitter scales each wait by a random factor in [0.5, 1.5) so that
+    # many clients do not hammer a restarting server together.
+    backoff_s: float = 0.5
     max_backoff_s: float = 5.0
+    exponential: bool = False
+    jitter: bool = False
+    # Called with (failures so far, exception) before each wait; default: a debug log line.
+    on_retry: Callable[[int, BaseException], None] | None = None
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {self.attempts}")
 
     def delay(self, failures: int) -> float:
-        return min(self.backoff_s * failures, self.max_backoff_s)
+        wait = min(self.backoff_s * (2**failures if self.exponential else failures), self.max_backoff_s)
+        return wait * (0.5 + random.random()) if self.jitter else wait
+
+    def _failed(self, fn: Callable, n: int, exc: BaseException) -> None:
+        if self.on_retry is not None:
+            self.on_retry(n, exc)
+        else:
+            log.debug("retry", fn=getattr(fn, "__name__", repr(fn)), attempt=n, error=repr(exc))
 
     def call(self, fn: Callable[..., T], *args, **kwargs) -> T:
         for n in range(1, self.attempts + 1):
@@ -45,7 +62,7 @@ class Retry:
             except self.on as exc:
                 if n == self.attempts:
                     raise
-                log.debug("retry", fn=getattr(fn, "__name__", repr(fn)), attempt=n, error=repr(exc))
+                self._failed(fn, n, exc)
                 time.sleep(self.delay(n))
         raise AssertionError("unreachable")
 
@@ -56,6 +73,6 @@ class Retry:
             except self.on as exc:
                 if n == self.attempts:
                     raise
-                log.debug("retry", fn=getattr(fn, "__name__", repr(fn)), attempt=n, error=repr(exc))
+                self._failed(fn, n, exc)
                 await asyncio.sleep(self.delay(n))
         raise AssertionError("unreachable")

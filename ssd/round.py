@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from ssd.adapters import AdapterManifest, load_manifest
 from ssd.atomic_io import write_text_atomic
 from ssd.config import SSDConfig
 from ssd.distill import distill
-from ssd.evaluate import EvalReport, TemperatureResult, evaluate, load_report, save_report
+from ssd.evaluate import EvalReport, TemperatureEval, evaluate, load_report, save_report
 from ssd.filters import FilterReport, filter_samples
 from ssd.problems import Problem
 from ssd.sampling import SampleReport, read_samples, sample
@@ -94,7 +94,7 @@ def build_problem_sets(cfg: SSDConfig) -> ProblemSets:
 
 
 @contextmanager
-def open_server(cfg: SSDConfig, model: model_store.ModelInfo) -> Iterator[VLLMServer]:
+def open_vllm(cfg: SSDConfig, model: model_store.ModelInfo) -> Iterator[VLLMServer]:
     """The configured server: attached by URL (left running), or started here (stopped after)."""
     served = cfg.served_model_name or model.name
     if cfg.server.url:
@@ -104,7 +104,7 @@ def open_server(cfg: SSDConfig, model: model_store.ModelInfo) -> Iterator[VLLMSe
         yield server
 
 
-def counts_at(result: TemperatureResult) -> list[ProblemCounts]:
+def counts_at(result: TemperatureEval) -> list[ProblemCounts]:
     return [ProblemCounts(problem_id=r.problem_id, n=r.n, c=r.c) for r in result.per_problem]
 
 
@@ -116,21 +116,93 @@ def next_round_id(run_dir: Path) -> str:
     return f"r{(rounds[0] + 1) if rounds else 1}"
 
 
-def _evaluate_cached(path: Path, **kwargs) -> tuple[EvalReport, float]:
+def _evaluate_cached(rdir: Path, arm: str, model_name: str, **kwargs) -> tuple[EvalReport, float]:
+    """One arm's evaluation into ``<arm>_eval.json`` (its samples beside it), unless already there."""
+    path = rdir / f"{arm}_eval.json"
     if path.is_file():
         return load_report(path), 0.0
     t0 = time.monotonic()
-    report = evaluate(**kwargs)
+    report = evaluate(model_name=model_name, details_path=rdir / f"{arm}_eval.samples.jsonl", **kwargs)
     save_report(report, path)
     return report, time.monotonic() - t0
 
 
-def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = True) -> RoundReport:
-    run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    round_id = round_id or next_round_id(run_dir)
-    rdir = run_dir / round_id
+def _open_round_dir(cfg: SSDConfig, round_id: str | None) -> tuple[str, Path]:
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    round_id = round_id or next_round_id(cfg.run_dir)
+    rdir = cfg.run_dir / round_id
     rdir.mkdir(parents=True, exist_ok=True)
+    return round_id, rdir
+
+
+def _sample_stage(
+    cfg: SSDConfig, server: VLLMServer, model: model_store.ModelInfo, sets: ProblemSets, rdir: Path, **kw
+) -> tuple[SampleReport, float]:
+    """Raw samples at T_train into samples.jsonl, resumable row by row."""
+    t0 = time.monotonic()
+    report = sample(
+        server.base_url,
+        server.served_model_name,
+        sets.train,
+        model.path,
+        cfg.sampling.params,
+        rdir / "samples.jsonl",
+        concurrency=cfg.sampling.concurrency,
+        **kw,
+    )
+    return report, time.monotonic() - t0
+
+
+def _filter_stage(cfg: SSDConfig, rdir: Path, rlog) -> tuple[FilterReport, Path]:
+    """Drop only degenerate outputs into train.jsonl; no correctness filter (that is the method)."""
+    report = filter_samples(read_samples(rdir / "samples.jsonl"), cfg.sampling.filters)
+    train_path = rdir / "train.jsonl"
+    write_text_atomic(train_path, "".join(r.model_dump_json() + "\n" for r in report.kept))
+    rlog.info("filter.done", stage="filter", total=report.total, kept=report.kept_count, dropped=report.dropped)
+    return report, train_path
+
+
+def _distill_stage(
+    cfg: SSDConfig, model: model_store.ModelInfo, train_path: Path, adapter_dir: Path, round_id: str
+) -> tuple[AdapterManifest, float]:
+    """A LoRA adapter trained on the kept samples (own process); an adapter already there is kept."""
+    t0 = time.monotonic()
+    if adapter_dir.is_dir():
+        manifest = load_manifest(adapter_dir)
+    else:
+        manifest = distill(Path(model.path), train_path, adapter_dir, cfg.distill, round_id=round_id)
+    return manifest, time.monotonic() - t0
+
+
+def _load_candidate(
+    cfg: SSDConfig, server: VLLMServer, manifest: AdapterManifest, adapter_dir: Path, round_id: str
+) -> str:
+    """Hot-load the candidate under an immutable versioned name; returns that name."""
+    digest = hashlib.sha256(manifest.model_dump_json().encode()).hexdigest()[:8]
+    adapter_name = f"{cfg.run_name}-{round_id}-{digest}"
+    if adapter_name not in server.list_models():
+        server.load_adapter(adapter_name, adapter_dir)
+    return adapter_name
+
+
+def _decide(cfg: SSDConfig, base_at: TemperatureEval, cand_at: TemperatureEval) -> PromotionDecision:
+    """The gate: both arms at one decoding, the first configured T_eval, problem by problem.
+
+    Picking each arm's temperature on these same problems would inflate the false-promotion
+    rate (docs/policies.md); other temperatures are reported, not compared."""
+    return decide_promotion(counts_at(base_at), counts_at(cand_at), cfg.promotion)
+
+
+def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = True) -> RoundReport:
+    """One stand-alone SSD round (`ssd round`), without the daemon: evaluate the base model on
+    the held-out set, sample the training prompts at T_train, drop degenerate outputs, distill a
+    LoRA candidate, evaluate it, and decide with `policies.promotion`.
+
+    ``round_id`` names the round's folder under ``cfg.run_dir`` (default: resume the latest
+    unfinished round, else the next one). Stages whose result is already in the folder are
+    skipped; ``round.json``, written last, marks the round finished. Returns its report.
+    """
+    round_id, rdir = _open_round_dir(cfg, round_id)
     structlog.contextvars.bind_contextvars(round_id=round_id)
     rlog = log.bind(stage="round", round_id=round_id)
 
@@ -139,11 +211,9 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
     (rdir / "config.json").write_text(cfg.model_dump_json(indent=2))
     rlog.info("round.start", model=model.name, train=len(sets.train), heldout=len(sets.heldout))
     times = StageTimes()
+    adapter_dir = rdir / "adapter"
 
-    with ExitStack() as stack:
-        server = stack.enter_context(open_server(cfg, model))
-        served = server.served_model_name
-        sandbox = stack.enter_context(open_sandbox(cfg.sandbox))
+    with open_vllm(cfg, model) as server, open_sandbox(cfg.sandbox) as sandbox:
         common = dict(
             base_url=server.base_url,
             problems=sets.heldout,
@@ -153,66 +223,22 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
             progress=progress,
             round_id=round_id,
         )
-
-        # 1. The base model on the held-out set.
-        base_report, times.base_eval_s = _evaluate_cached(
-            rdir / "base_eval.json", model_name=served, details_path=rdir / "base_eval.samples.jsonl", **common
+        base_report, times.base_eval_s = _evaluate_cached(rdir, "base", server.served_model_name, **common)
+        sample_report, times.sample_s = _sample_stage(
+            cfg, server, model, sets, rdir, progress=progress, round_id=round_id
         )
+        filtered, train_path = _filter_stage(cfg, rdir, rlog)
+        manifest, times.distill_s = _distill_stage(cfg, model, train_path, adapter_dir, round_id)
+        adapter_name = _load_candidate(cfg, server, manifest, adapter_dir, round_id)
+        cand_report, times.candidate_eval_s = _evaluate_cached(rdir, "candidate", adapter_name, **common)
 
-        # 2. SSD data: raw samples at T_train, resumable.
-        t0 = time.monotonic()
-        samples_path = rdir / "samples.jsonl"
-        sample_report = sample(
-            server.base_url,
-            served,
-            sets.train,
-            model.path,
-            cfg.sampling.params,
-            samples_path,
-            concurrency=cfg.sampling.concurrency,
-            progress=progress,
-            round_id=round_id,
-        )
-        times.sample_s = time.monotonic() - t0
-
-        # 3. Drop only degenerate outputs; no correctness filter (that is the method).
-        report: FilterReport = filter_samples(read_samples(samples_path), cfg.sampling.filters)
-        train_path = rdir / "train.jsonl"
-        write_text_atomic(train_path, "".join(r.model_dump_json() + "\n" for r in report.kept))
-        rlog.info("filter.done", stage="filter", total=report.total, kept=report.kept_count, dropped=report.dropped)
-
-        # 4. Distill: a LoRA adapter trained on the kept samples (own process).
-        adapter_dir = rdir / "adapter"
-        t0 = time.monotonic()
-        manifest: AdapterManifest = (
-            load_manifest(adapter_dir)
-            if adapter_dir.is_dir()
-            else distill(Path(model.path), train_path, adapter_dir, cfg.distill, round_id=round_id)
-        )
-        times.distill_s = time.monotonic() - t0
-
-        # 5. The candidate, hot-loaded under an immutable versioned name.
-        digest = hashlib.sha256(manifest.model_dump_json().encode()).hexdigest()[:8]
-        adapter_name = f"{cfg.run_name}-{round_id}-{digest}"
-        if adapter_name not in server.list_models():
-            server.load_adapter(adapter_name, adapter_dir)
-        cand_report, times.candidate_eval_s = _evaluate_cached(
-            rdir / "candidate_eval.json",
-            model_name=adapter_name,
-            details_path=rdir / "candidate_eval.samples.jsonl",
-            **common,
-        )
-
-    # 6. The gate: both arms at one decoding, the first configured T_eval, problem by problem.
-    # Picking each arm's temperature on these same problems would inflate the false-promotion
-    # rate (docs/policies.md); other temperatures are reported, not compared.
     t_eval = cfg.evaluation.t_eval[0]
     base_at, cand_at = base_report.at(t_eval), cand_report.at(t_eval)
-    decision = decide_promotion(counts_at(base_at), counts_at(cand_at), cfg.promotion)
+    decision = _decide(cfg, base_at, cand_at)
     losses = [p.loss for p in manifest.loss_curve]
     result = RoundReport(
         round_id=round_id,
-        run_dir=str(run_dir),
+        run_dir=str(cfg.run_dir),
         base_model=model.name,
         base_model_hash=model.content_hash,
         adapter_name=adapter_name,
@@ -220,8 +246,8 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
         train_prompts=len(sets.train),
         heldout_problems=len(sets.heldout),
         sampling=sample_report,
-        kept_samples=report.kept_count,
-        dropped=report.dropped,
+        kept_samples=filtered.kept_count,
+        dropped=filtered.dropped,
         distill_loss_first=losses[0] if losses else None,
         distill_loss_last=losses[-1] if losses else None,
         t_eval=t_eval,

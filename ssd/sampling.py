@@ -18,7 +18,6 @@ import asyncio
 import fcntl
 import hashlib
 import os
-import random
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ssd.problems import InputError, Problem
+from ssd.problems import InputError, Problem, validation_message
 from ssd.prompts import PromptStyle, RenderedPrompt, render_for_model
+from ssd.retry import Retry
 from ssd.vllm_server import ServerError
 
 log = structlog.get_logger(__name__)
@@ -132,6 +132,38 @@ async def _check_server(client: httpx.AsyncClient, base_url: str, model: str) ->
         raise GenerationError(f"model {model!r} is not served at {base_url}; served: {served}")
 
 
+class _RetryableStatus(Exception):
+    """An answer the server gives while restarting or overloaded: worth another try."""
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, _RetryableStatus) else f"{type(exc).__name__}: {exc}"
+
+
+async def _post_completion(client: httpx.AsyncClient, body: dict, timeout_s: float) -> httpx.Response:
+    r = await client.post("/v1/completions", json=body, timeout=timeout_s)
+    if r.status_code in _RETRYABLE_STATUS:
+        raise _RetryableStatus(f"HTTP {r.status_code}: {r.text[:300]}")
+    return r
+
+
+def _request_retry(retries: int, problem_id: str) -> Retry:
+    """Transport errors and retryable statuses, jittered exponential back-off (up to 30 s)."""
+
+    def warn(failures: int, exc: BaseException) -> None:
+        log.warning("generate.retry", stage="sample", problem_id=problem_id, attempt=failures, error=_describe(exc))
+
+    return Retry(
+        attempts=retries + 1,
+        on=(httpx.TransportError, _RetryableStatus),
+        backoff_s=0.5,
+        max_backoff_s=30.0,
+        exponential=True,
+        jitter=True,
+        on_retry=warn,
+    )
+
+
 async def _one(
     client: httpx.AsyncClient,
     base_url: str,
@@ -147,58 +179,43 @@ async def _one(
 ) -> GenerationResult:
     seed = params.request_seed(prompt.problem_id, job.sample_index)
     body = _payload(model, prompt, params, seed, priority)
-    last = ""
     t0 = time.monotonic()
-    for attempt in range(retries + 1):
-        if attempt:
-            # Jittered backoff so many workers do not hammer a restarting server together.
-            await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
-        try:
-            r = await client.post("/v1/completions", json=body, timeout=timeout_s)
-        except httpx.TransportError as exc:  # connect/read/timeouts/protocol: worth a retry
-            last = f"{type(exc).__name__}: {exc}"
-            log.warning("generate.retry", stage="sample", problem_id=prompt.problem_id, attempt=attempt + 1, error=last)
-            continue
-        if r.status_code in _RETRYABLE_STATUS:
-            last = f"HTTP {r.status_code}: {r.text[:300]}"
-            log.warning("generate.retry", stage="sample", problem_id=prompt.problem_id, attempt=attempt + 1, error=last)
-            continue
-        if r.status_code != 200:
-            msg = (
-                f"{base_url}/v1/completions rejected problem {prompt.problem_id!r}: "
-                f"HTTP {r.status_code}: {r.text[:500]}"
+    try:
+        r = await _request_retry(retries, prompt.problem_id).acall(_post_completion, client, body, timeout_s)
+    except (httpx.TransportError, _RetryableStatus) as exc:
+        raise GenerationError(
+            f"request for problem {prompt.problem_id!r} sample {job.sample_index} to {base_url} failed "
+            f"after {retries + 1} tries; last error: {_describe(exc)}"
+        ) from exc
+    if r.status_code != 200:
+        msg = f"{base_url}/v1/completions rejected problem {prompt.problem_id!r}: HTTP {r.status_code}: {r.text[:500]}"
+        if record_rejected and 400 <= r.status_code < 500:
+            return GenerationResult(
+                job.prompt_index,
+                prompt.problem_id,
+                job.sample_index,
+                seed,
+                "",
+                0,
+                0,
+                "rejected",
+                msg,
+                time.monotonic() - t0,
             )
-            if record_rejected and 400 <= r.status_code < 500:
-                return GenerationResult(
-                    job.prompt_index,
-                    prompt.problem_id,
-                    job.sample_index,
-                    seed,
-                    "",
-                    0,
-                    0,
-                    "rejected",
-                    msg,
-                    time.monotonic() - t0,
-                )
-            raise GenerationError(msg)
-        data = r.json()
-        choice = data["choices"][0]
-        usage = data.get("usage") or {}
-        return GenerationResult(
-            prompt_index=job.prompt_index,
-            problem_id=prompt.problem_id,
-            sample_index=job.sample_index,
-            seed=seed,
-            text=choice.get("text") or "",
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            finish_reason=choice.get("finish_reason") or "unknown",
-            latency_s=time.monotonic() - t0,
-        )
-    raise GenerationError(
-        f"request for problem {prompt.problem_id!r} sample {job.sample_index} to {base_url} failed "
-        f"after {retries + 1} tries; last error: {last}"
+        raise GenerationError(msg)
+    data = r.json()
+    choice = data["choices"][0]
+    usage = data.get("usage") or {}
+    return GenerationResult(
+        prompt_index=job.prompt_index,
+        problem_id=prompt.problem_id,
+        sample_index=job.sample_index,
+        seed=seed,
+        text=choice.get("text") or "",
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        finish_reason=choice.get("finish_reason") or "unknown",
+        latency_s=time.monotonic() - t0,
     )
 
 
@@ -382,7 +399,7 @@ def read_samples(path: str | Path, *, repair: bool = False) -> list[SampleRecord
                 good_end = start  # a torn final row that happened to end in a newline byte
                 log.warning("samples.torn_line", stage="sample", path=str(path), line=lineno)
                 break
-            msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            msg = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
             raise InputError(path, lineno, f"bad sample row: {msg}") from exc
     if good_end < len(data):
         log.warning("samples.torn_tail", stage="sample", path=str(path), bytes=len(data) - good_end)
@@ -453,6 +470,44 @@ def _check_compatible(
             )
 
 
+def _render_unique(problems: Sequence[Problem], model_dir: str | Path) -> list[RenderedPrompt]:
+    ids = [p.id for p in problems]
+    if len(set(ids)) != len(ids):
+        raise InputError("<problems>", None, "duplicate problem ids")
+    return [render_for_model(p, model_dir) for p in problems]
+
+
+class _Persist:
+    """`sample`'s on_result: each result becomes one row of the samples file, and is counted."""
+
+    def __init__(self, appender: _Appender, rendered: Sequence[RenderedPrompt], params: SamplingParams, model: str):
+        self.appender, self.rendered, self.params, self.model = appender, rendered, params, model
+        self.written = self.rejected = self.tokens = 0
+
+    def __call__(self, res: GenerationResult) -> None:
+        p = self.rendered[res.prompt_index]
+        self.appender.write(
+            SampleRecord(
+                problem_id=res.problem_id,
+                sample_index=res.sample_index,
+                prompt=p.text,
+                prompt_style=p.style,
+                completion=res.text,
+                params=self.params,
+                seed=res.seed,
+                prompt_tokens=res.prompt_tokens,
+                completion_tokens=res.completion_tokens,
+                finish_reason=res.finish_reason,
+                model=self.model,
+                created_at=datetime.now(timezone.utc).isoformat(),
+                error=res.error,
+            )
+        )
+        self.written += 1
+        self.tokens += res.completion_tokens
+        self.rejected += res.finish_reason == "rejected"
+
+
 def sample(
     base_url: str,
     model: str,
@@ -473,18 +528,14 @@ def sample(
     ``model_dir`` (the base model's, so the template matches training)."""
     out_path = Path(out_path)
     blog = log.bind(stage="sample", round_id=round_id)
-    ids = [p.id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise InputError("<problems>", None, "duplicate problem ids")
-    rendered = [render_for_model(p, model_dir) for p in problems]
-    by_id = {r.problem_id: r for r in rendered}
+    rendered = _render_unique(problems, model_dir)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     appender = _Appender(out_path)  # take the lock before reading, so nobody appends meanwhile
+    persist = _Persist(appender, rendered, params, model)
     t0 = time.monotonic()
-    written = rejected = tokens = 0
     try:
         existing = read_samples(out_path, repair=True)
-        _check_compatible(existing, out_path, model, params, by_id)
+        _check_compatible(existing, out_path, model, params, {r.problem_id: r for r in rendered})
         done = {(r.problem_id, r.sample_index) for r in existing}
         blog.info(
             "sample.start",
@@ -495,31 +546,6 @@ def sample(
             base_url=base_url,
             model=model,
         )
-
-        def persist(res: GenerationResult) -> None:
-            nonlocal written, rejected, tokens
-            p = rendered[res.prompt_index]
-            appender.write(
-                SampleRecord(
-                    problem_id=res.problem_id,
-                    sample_index=res.sample_index,
-                    prompt=p.text,
-                    prompt_style=p.style,
-                    completion=res.text,
-                    params=params,
-                    seed=res.seed,
-                    prompt_tokens=res.prompt_tokens,
-                    completion_tokens=res.completion_tokens,
-                    finish_reason=res.finish_reason,
-                    model=model,
-                    created_at=datetime.now(timezone.utc).isoformat(),
-                    error=res.error,
-                )
-            )
-            written += 1
-            tokens += res.completion_tokens
-            rejected += res.finish_reason == "rejected"
-
         generate(
             base_url,
             model,
@@ -543,12 +569,12 @@ def sample(
         model=model,
         problems=len(problems),
         expected=len(problems) * params.n,
-        already_done=len(done & {(pid, s) for pid in ids for s in range(params.n)}),
-        generated=written,
-        rejected=rejected,
-        completion_tokens=tokens,
+        already_done=len(done & {(p.id, s) for p in problems for s in range(params.n)}),
+        generated=persist.written,
+        rejected=persist.rejected,
+        completion_tokens=persist.tokens,
         elapsed_s=round(elapsed, 3),
-        tokens_per_s=round(tokens / elapsed, 2) if elapsed > 0 else 0.0,
+        tokens_per_s=round(persist.tokens / elapsed, 2) if elapsed > 0 else 0.0,
     )
     blog.info("sample.done", **report.model_dump(exclude={"path", "model"}))
     return report

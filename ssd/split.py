@@ -151,14 +151,6 @@ def split(problems: Sequence[Problem], cfg: SplitConfig) -> Split:
     return Split(train=train, heldout=heldout, config=cfg, notes=notes)
 
 
-def check_disjoint(train_ids: Iterable[str], heldout_ids: Iterable[str]) -> None:
-    """Raise OverlapError listing every id present on both sides."""
-    train = set(train_ids)
-    both = sorted({i for i in heldout_ids if i in train})
-    if both:
-        raise OverlapError(both, [])
-
-
 def check_disjoint_problems(train: Iterable[Problem], heldout: Iterable[Problem]) -> None:
     """Ids must not overlap, nor may a held-out prompt equal a training prompt after
     normalization (the same question published under two ids). Used when a run starts with

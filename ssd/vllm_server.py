@@ -114,13 +114,19 @@ def reclaim_stale_server(pidfile: Path, host: str, port: int, grace_s: float = 1
     return True
 
 
+def missing_adapter_files(path: Path) -> list[str]:
+    """What a PEFT adapter folder lacks for vLLM to load it: its config and a weights file."""
+    missing = [n for n in ADAPTER_REQUIRED_FILES if not (path / n).is_file()]
+    if not any((path / n).is_file() for n in ADAPTER_WEIGHT_FILES):
+        missing.append(" or ".join(ADAPTER_WEIGHT_FILES))
+    return missing
+
+
 def validate_adapter_dir(path: Path) -> None:
     path = Path(path)
     if not path.is_dir():
         raise ServerError(f"adapter folder {path} does not exist")
-    missing = [n for n in ADAPTER_REQUIRED_FILES if not (path / n).is_file()]
-    if not any((path / n).is_file() for n in ADAPTER_WEIGHT_FILES):
-        missing.append(" or ".join(ADAPTER_WEIGHT_FILES))
+    missing = missing_adapter_files(path)
     if missing:
         raise ServerError(f"adapter folder {path} lacks {', '.join(missing)}")
 

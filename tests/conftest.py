@@ -54,3 +54,89 @@ def docker_sandbox():
 
     with open_sandbox(SandboxConfig(backend="docker", workers=2)) as sb:
         yield sb
+
+
+# -- marker drift ------------------------------------------------------------------------------
+# `-m "not vllm"` / `-m "not docker"` must really leave those parts alone. A test that needs a
+# shared real part through a fixture must carry the part's marker, and so must one that starts
+# vLLM or talks to Docker in this process (guarded below). Parts started in a child process
+# (`ssdd serve`, `ssd round`) are not seen here: those modules mark themselves.
+FIXTURE_MARKERS = {"vllm_server": "vllm", "serving_server": "vllm", "docker_sandbox": "docker"}
+_running: list[pytest.Item] = []  # the test being set up, run or torn down
+
+
+def _markers(item: pytest.Item) -> set[str]:
+    return {m.name for m in item.iter_markers()}
+
+
+def missing_markers(item: pytest.Item) -> list[str]:
+    """What ``item`` lacks: its fixtures (transitively) need these markers."""
+    have = _markers(item)
+    names = getattr(item, "fixturenames", ())
+    return [f"{fx} needs @pytest.mark.{m}" for fx, m in FIXTURE_MARKERS.items() if fx in names and m not in have]
+
+
+class MarkerDrift(RuntimeError):
+    pass
+
+
+def _guard(part: str, marker: str) -> None:
+    item = _running[-1] if _running else None
+    if item is not None and marker not in _markers(item):
+        raise MarkerDrift(f"{item.nodeid} {part} without @pytest.mark.{marker}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    missing = missing_markers(item)
+    if missing:
+        pytest.fail(f"marker drift: {item.nodeid}: {'; '.join(missing)}", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    _running.append(item)
+    try:
+        yield
+    finally:
+        _running.pop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _guard_real_parts():
+    """Starting vLLM, or any Docker client, from a test without the marker fails that test."""
+    import docker.api.client
+
+    from ssd.vllm_server import VLLMServer
+
+    start, docker_init = VLLMServer.start.__func__, docker.api.client.APIClient.__init__
+
+    def guarded_start(cls, *a, **kw):
+        _guard("starts vLLM", "vllm")
+        return start(cls, *a, **kw)
+
+    def guarded_docker(self, *a, **kw):
+        _guard("uses Docker", "docker")
+        docker_init(self, *a, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(VLLMServer, "start", classmethod(guarded_start))
+    mp.setattr(docker.api.client.APIClient, "__init__", guarded_docker)
+    yield
+    mp.undo()
+
+
+# -- adapters left on the shared server ----------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _no_adapter_left_on_the_shared_server(request):
+    """Tests share one vLLM server: an adapter a test leaves loaded would make later results
+    depend on test order (model lists, LoRA slots). Fail the test that leaves one, and unload it."""
+    yield
+    shared = [f for f in ("serving_server", "vllm_server") if f in request.fixturenames]
+    if not shared:
+        return
+    server = request.getfixturevalue(shared[0])
+    left = [m for m in server.list_models() if m != server.served_model_name]
+    for name in left:
+        server.unload_adapter(name)
+    assert not left, f"the test left adapters loaded on the shared vLLM server: {left}"

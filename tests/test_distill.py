@@ -190,9 +190,9 @@ def test_missing_base_model_is_a_clear_error(tmp_path, magic_samples):
 def test_config_rejects_unservable_or_unknown_settings():
     with pytest.raises(ValueError, match="lm_head"):
         DistillConfig(target_modules=["q_proj", "lm_head"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"lora_rank\n  Input should be greater than or equal to 1"):
         DistillConfig(lora_rank=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"lr\n  Extra inputs are not permitted"):
         DistillConfig(learning_rate=2e-4, lr=1)  # extra=forbid catches typos
     assert DistillConfig().model_dump()["adam_beta2"] == 0.95
 
@@ -239,7 +239,10 @@ def test_adapter_loads_into_vllm_and_changes_greedy_output(magic_adapter, vllm_s
         r.raise_for_status()
         return r.json()["choices"][0]["text"]
 
-    base, tuned = complete(vllm_server.served_model_name), complete(name)
+    try:
+        base, tuned = complete(vllm_server.served_model_name), complete(name)
+    finally:
+        vllm_server.unload_adapter(name)  # the server is shared: later tests must not see it
     assert tuned != base
     assert "QUOKKA" in tuned and "QUOKKA" not in base, (base, tuned)
 
@@ -519,4 +522,5 @@ def test_registry_accepts_the_trained_weights_and_refuses_a_wrong_prediction(mag
             registry.promote("magic-forged", forged)
         assert registry.champion == "magic-ok"
     finally:
+        registry.unload_all()
         registry.close()

@@ -20,7 +20,7 @@ from ssd.evaluate import (
     summarize,
 )
 from ssd.problems import CallCase, CallTests, InputError, Problem
-from ssd.prompts import PromptStyle, RenderedPrompt
+from ssd.prompts import PromptStyle, RenderedPrompt, render_for_model
 from ssd.sampling import GenerationResult
 
 
@@ -63,8 +63,14 @@ def starter_problems() -> list[Problem]:
 def test_config_validation():
     assert EvalConfig(t_eval=[0.0, 0.7]).params_for(0.0).n == 1
     assert EvalConfig(n=5).params_for(0.7).n == 5
-    for bad in [dict(t_eval=[]), dict(t_eval=[-0.1]), dict(t_eval=[0.5, 0.5]), dict(n=0), dict(x=1)]:
-        with pytest.raises(ValidationError):
+    for bad, why in [
+        (dict(t_eval=[]), r"t_eval\n  List should have at least 1 item"),
+        (dict(t_eval=[-0.1]), r"t_eval values must be >= 0"),
+        (dict(t_eval=[0.5, 0.5]), r"t_eval has duplicates"),
+        (dict(n=0), r"n\n  Input should be greater than or equal to 1"),
+        (dict(x=1), r"x\n  Extra inputs are not permitted"),
+    ]:
+        with pytest.raises(ValidationError, match=why):
             EvalConfig(**bad)
 
 
@@ -119,6 +125,63 @@ def test_accounting_over_real_verdicts(docker_sandbox):
     assert 0.25 <= lo <= tr.pass_at_k[1] <= hi <= 0.5
     with pytest.raises(RuntimeError, match="expected 4"):
         summarize(0.8, 4, probs, results[:7], statuses[:7])
+
+
+def _fenced_answer(program: str) -> str:
+    """How a chat model answers a starter-style prompt: words, the program in a fence, words."""
+    return f"Here is a solution.\n\n```python\n{program.rstrip()}\n```\n\nIt runs in linear time."
+
+
+@pytest.mark.docker
+def test_known_solutions_get_known_verdicts_through_extraction_and_judging(docker_sandbox, model_dir):
+    """Extraction and judging exactly as evaluation runs them, on prompts rendered for the
+    model: reference solutions written as a model answers pass, known-wrong ones fail, so a
+    regression that marks everything wrong (or everything right) cannot hide."""
+    from ssd.sources.humaneval import humaneval_canonical, load_humaneval
+    from ssd.sources.starter import load_starter, starter_solutions
+
+    starters = load_starter()[:6]
+    refs = {s.problem_id: s.program for s in starter_solutions("reference")}
+    wrongs = {s.problem_id: s.program for s in starter_solutions("wrong")}
+    humaneval = load_humaneval()[:6]
+    canonical = {s.problem_id: s.program for s in humaneval_canonical()}
+    problems = starters + humaneval
+    rendered = [render_for_model(p, model_dir) for p in problems]
+    assert {r.style for r in rendered[:6]} != {PromptStyle.completion}
+    assert {r.style for r in rendered[6:]} == {PromptStyle.completion}
+
+    results: list[GenerationResult] = []
+    expected: list[str] = []
+    for i, (p, r) in enumerate(zip(problems, rendered)):
+        if r.style is PromptStyle.completion:
+            # The model continues the prefilled header: the rest of the canonical body, then the fence.
+            header = r.prefill[len("```python\n") :]
+            assert canonical[p.id].startswith(header)
+            body = canonical[p.id][len(header) :]
+            results += [
+                _res(i, p.id, 0, body + "\n```\nThat is all."),
+                _res(i, p.id, 1, body, finish="length"),  # cut by the token limit after the body
+                _res(i, p.id, 2, "return None\n```"),
+                _res(i, p.id, 3, "```"),
+            ]
+            expected += [PASSED, PASSED, "fail", NO_CODE]
+        else:
+            results += [
+                _res(i, p.id, 0, _fenced_answer(refs[p.id])),
+                _res(i, p.id, 1, _fenced_answer(wrongs[p.id])),
+                _res(i, p.id, 2, "I would write a loop."),
+                _res(i, p.id, 3, _fenced_answer("raise SystemExit(3)")),
+            ]
+            expected += [PASSED, "fail", NO_CODE, "fail"]
+    statuses = [st for st, _ in judge_results(problems, rendered, results, docker_sandbox)]
+    for got, want, r in zip(statuses, expected, results):
+        where = f"{r.problem_id} sample {r.sample_index}"
+        if want == "fail":  # a known-wrong program: whatever it trips, it is judged and not passed
+            assert got not in (PASSED, NO_CODE, "sandbox_error"), (where, got)
+        else:
+            assert got == want, (where, got)
+    report = summarize(0.0, 4, problems, results, statuses)
+    assert [pr.c for pr in report.per_problem] == [1] * 6 + [2] * 6
 
 
 @pytest.mark.docker

@@ -78,7 +78,7 @@ def test_switches_off_and_config_validation():
     rows = [rec("a", ""), rec("b", "x")]
     rep = filter_samples(rows, FilterConfig(drop_empty=False, drop_single_line=False, drop_shortest_frac=0))
     assert len(rep.kept) == 2
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"drop_shortest_frac\n  Input should be less than 1"):
         FilterConfig(drop_shortest_frac=1.0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"bogus\n  Extra inputs are not permitted"):
         FilterConfig(bogus=True)

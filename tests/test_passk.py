@@ -30,8 +30,16 @@ def test_pass_at_1_is_fraction_correct():
 def test_edges_and_errors():
     assert pass_at_k(4, 0, 4) == 0.0
     assert pass_at_k(4, 1, 4) == 1.0
-    for bad in [(0, 0, 1), (3, 4, 1), (3, 1, 0), (3, 1, 4), (3, -1, 1)]:
-        with pytest.raises(ValueError):
+    bad_c = r"need 0 <= c <= n and n >= 1"
+    bad_k = r"need 1 <= k <= n"
+    for bad, why in [
+        ((0, 0, 1), bad_c),
+        ((3, 4, 1), bad_c),
+        ((3, 1, 0), bad_k),
+        ((3, 1, 4), bad_k),
+        ((3, -1, 1), bad_c),
+    ]:
+        with pytest.raises(ValueError, match=why):
             pass_at_k(*bad)
 
 

@@ -57,7 +57,8 @@ def test_params_validation():
         dict(n=0),
         dict(bogus=1),
     ]:
-        with pytest.raises(ValidationError):
+        (field,) = bad
+        with pytest.raises(ValidationError, match=rf"for SamplingParams\n{field}\n"):  # refused for that field
             SamplingParams(**bad)
     assert SamplingParams(top_k=-1, seed=None).request_seed("a", 0) is None
     p = SamplingParams()

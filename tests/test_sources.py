@@ -90,7 +90,7 @@ def test_malicious_pickle_is_rejected_without_running(tmp_path):
         load_str_pickle(payload)
     # Through the whole private-test decoding, in the hub encoding.
     raw = base64.b64encode(zlib.compress(payload)).decode()
-    with pytest.raises(UnsafePickleError):
+    with pytest.raises(UnsafePickleError, match="opcode STACK_GLOBAL is not allowed"):
         decode_private_tests(raw)
     # And inside a dataset row: an InputError naming the field, and no side effect.
     row = _lcb_rows()[0]
@@ -113,7 +113,7 @@ def test_second_line_unpickler_refuses_globals(tmp_path):
 
 @pytest.mark.parametrize("obj", [["a list"], {"k": "v"}, 42, b"bytes"])
 def test_pickle_of_non_str_is_rejected(obj):
-    with pytest.raises(UnsafePickleError):
+    with pytest.raises(UnsafePickleError, match="is not allowed; only a pickled str is accepted"):
         load_str_pickle(pickle.dumps(obj))
 
 
@@ -280,8 +280,11 @@ def test_version_tags_map_to_release_files():
     assert len(version_files("release_v6")) == 6
     assert version_files("v4") == ["test4.jsonl"]
     assert version_files("v2_v3") == ["test2.jsonl", "test3.jsonl"]
-    for bad in ("release_v7", "v0", "v3_v2", "latest", "release_v"):
-        with pytest.raises(ValueError):
+    for bad in ("release_v7", "v0", "v3_v2"):
+        with pytest.raises(ValueError, match=rf"version tag '{bad}' is outside releases 1\.\.6"):
+            version_files(bad)
+    for bad in ("latest", "release_v"):
+        with pytest.raises(ValueError, match=rf"unknown LiveCodeBench version tag '{bad}'"):
             version_files(bad)
 
 
@@ -394,3 +397,20 @@ def test_unreachable_hub_is_one_clear_error(monkeypatch):
         load_livecodebench(hub="ssd-test/no-such-repo", version="release_v1", limit=1)
     with pytest.raises(SourceUnavailable, match=r"ssd-test/no-such-repo \(config seed_sft\)"):
         load_rstar(hub="ssd-test/no-such-repo", limit=1)
+
+
+def test_without_the_datasets_package_hub_and_parquet_sources_say_which_extra(monkeypatch, tmp_path):
+    import sys
+
+    from ssd.sources.livecodebench import SourceUnavailable
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # what an install without the extra sees
+    extra = r"needs the 'datasets' package: pip install 'ssd-daemon\[hub\]'"
+    with pytest.raises(SourceUnavailable, match=extra):
+        load_livecodebench(hub="ssd-test/no-such-repo", version="release_v1", limit=1)
+    with pytest.raises(SourceUnavailable, match=extra):
+        load_rstar(hub="ssd-test/no-such-repo", limit=1)
+    parquet = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"x": [1]}), parquet)
+    with pytest.raises(SourceUnavailable, match=extra):
+        load_livecodebench(path=parquet)

@@ -12,7 +12,6 @@ from ssd.sources.humaneval import load_humaneval
 from ssd.split import (
     OverlapError,
     SplitConfig,
-    check_disjoint,
     check_disjoint_problems,
     normalize_text,
     split,
@@ -38,10 +37,10 @@ def test_config_needs_exactly_one_size():
         SplitConfig()
     with pytest.raises(ValidationError, match="exactly one"):
         SplitConfig(heldout_frac=0.2, heldout_count=5)
-    for bad in (0.0, 1.0, -0.1):
-        with pytest.raises(ValidationError):
+    for bad, why in ((0.0, "greater than 0"), (1.0, "less than 1"), (-0.1, "greater than 0")):
+        with pytest.raises(ValidationError, match=rf"heldout_frac\n  Input should be {why}"):
             SplitConfig(heldout_frac=bad)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"heldout_count\n  Input should be greater than or equal to 1"):
         SplitConfig(heldout_count=0)
 
 
@@ -100,7 +99,6 @@ def test_sides_are_disjoint_and_cover_the_pool():
     s = split(pool, SplitConfig(heldout_frac=0.5))
     assert not set(s.train_ids) & set(s.heldout_ids)
     assert sorted(s.train_ids + s.heldout_ids) == sorted(p.id for p in pool)
-    check_disjoint(s.train_ids, s.heldout_ids)
     check_disjoint_problems(s.train, s.heldout)
 
 
@@ -125,13 +123,13 @@ def test_duplicate_ids_in_pool_are_refused():
 
 
 def test_check_disjoint_lists_overlapping_ids():
-    with pytest.raises(OverlapError, match=r"2 id\(s\) in both: a, c") as info:
-        check_disjoint(["a", "b", "c"], ["c", "a", "z"])
-    assert info.value.ids == ["a", "c"]
-    check_disjoint(["a"], ["b"])
-    many = [f"id{i:03d}" for i in range(30)]
-    with pytest.raises(OverlapError, match=r"id019 \.\.\. and 10 more"):
-        check_disjoint(many, many)
+    with pytest.raises(OverlapError, match=r"2 id\(s\) in both: pa, pc") as info:
+        check_disjoint_problems([_p("a"), _p("b"), _p("c")], [_p("c"), _p("a"), _p("z")])
+    assert info.value.ids == ["pa", "pc"] and info.value.text_pairs == []
+    check_disjoint_problems([_p("a")], [_p("b")])
+    many = [_p(f"{i:03d}") for i in range(30)]
+    with pytest.raises(OverlapError, match=r"p019 \.\.\. and 10 more"):
+        check_disjoint_problems(many, many)
 
 
 def test_separate_sources_overlap_by_text_is_detected():

@@ -75,7 +75,7 @@ def test_one_reference_and_one_wrong_each(problems):
     by_ref = {s.problem_id: s.program for s in refs}
     for s in wrongs:
         assert s.program.strip() and s.program != by_ref[s.problem_id], s.problem_id
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="role must be one of .*got 'canonical'"):
         starter_solutions("canonical")
 
 

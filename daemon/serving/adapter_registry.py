@@ -11,7 +11,6 @@ restart of vLLM or of this process can load the same adapters again.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -26,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from policies.retention import AdapterInfo, RetentionConfig, RetentionState, plan_retention
 from ssd.adapters import MANIFEST as ADAPTER_MANIFEST
-from ssd.adapters import PROBE_PROMPT, AdapterError, load_manifest
+from ssd.adapters import PROBE_PROMPT, AdapterError, adapter_content_hash, load_manifest
 from ssd.atomic_io import write_text_atomic
 from ssd.retry import Retry
-from ssd.vllm_server import ADAPTER_WEIGHT_FILES, ServerError, VLLMServer, validate_adapter_dir
+from ssd.vllm_server import ServerError, VLLMServer, validate_adapter_dir
 
 log = structlog.get_logger(__name__).bind(stage="serve")
 
@@ -133,20 +132,6 @@ def policies_retention_plan(
     # what they load), and deleting folders is the daemon's disk retention, not the server's.
     unload = set(plan.unload)
     return [v for v in loaded if v in unload]
-
-
-def adapter_content_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    names = ["adapter_config.json", *ADAPTER_WEIGHT_FILES]
-    for name in names:
-        f = Path(path) / name
-        if not f.is_file():
-            continue
-        h.update(name.encode())
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def vllm_name_for(version: str, content_hash: str) -> str:

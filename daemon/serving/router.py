@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from daemon.serve_config import EndpointConfig
 from daemon.serving.adapter_registry import AdapterRegistry, Resolved
 from daemon.serving.auth import ApiKeyAuth
+from daemon.serving.capture import PromptCapture
 from daemon.serving.limits import ConcurrencyLimiter, Slot, check_caps
 from daemon.serving.metrics import ServeMetrics
 from daemon.serving.protocol import (
@@ -56,6 +57,7 @@ class EndpointContext:
     limiter: ConcurrencyLimiter
     started: int = field(default_factory=lambda: int(time.time()))
     upstream: Upstream | None = None
+    capture: PromptCapture | None = None  # learning.capture (opt-in): see daemon.serving.capture
     _context_len: tuple[int, int | None] | None = None  # (id of the server handle, max_model_len)
 
     async def max_model_len(self) -> int | None:
@@ -215,6 +217,8 @@ async def generate(request: Request, path: str) -> Response:
         req, payload, lease = await admit(ctx, request, call)
     except APIError as err:
         return call.fail(err)
+    if ctx.capture is not None:  # opt-in prompt capture: a non-blocking queue put, never fails the request
+        ctx.capture.offer(call.route, payload, request.headers.get("authorization", ""))
     try:
         payload["model"] = lease.resolved.vllm_name
         strip_usage = False

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -41,6 +41,7 @@ from ssd.problems import (
     StdioCase,
     StdioTests,
     iter_jsonl,
+    validation_message,
 )
 
 log = structlog.get_logger(__name__).bind(stage="sources")
@@ -219,9 +220,7 @@ def _parse_tests(field: str, value: Any) -> list[_LCBTest]:
         try:
             out.append(_LCBTest.model_validate(item))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "<case>"
-            raise _RowError(field, f"case {i}: {loc}: {err['msg']}") from exc
+            raise _RowError(field, f"case {i}: {validation_message(exc, empty='<case>')}") from exc
     return out
 
 
@@ -289,24 +288,32 @@ def _convert(row: LCBRow) -> Problem:
     )
 
 
-def lcb_row_to_problem(row: Any, source: str, line: int | None, where: str = "") -> Problem:
-    """Convert one raw row; any defect becomes an InputError naming the location and field."""
+RowT = TypeVar("RowT", bound=BaseModel)
+
+
+def parse_hub_row(schema: type[RowT], row: Any, source: str, line: int | None, where: str = "") -> RowT:
+    """One raw row checked against its hub schema; a defect is an InputError naming the location
+    (``source``, ``line``, ``where``) and the field."""
     prefix = f"{where}: " if where else ""
     if not isinstance(row, dict):
         raise InputError(source, line, f"{prefix}expected an object, got {type(row).__name__}")
     try:
-        parsed = LCBRow.model_validate(row)
+        return schema.model_validate(row)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "<row>"
-        raise InputError(source, line, f"{prefix}field {loc!r}: {err['msg']}") from exc
+        raise InputError(source, line, prefix + validation_message(exc, template="field {loc!r}: {msg}")) from exc
+
+
+def lcb_row_to_problem(row: Any, source: str, line: int | None, where: str = "") -> Problem:
+    """Convert one raw row; any defect becomes an InputError naming the location and field."""
+    prefix = f"{where}: " if where else ""
+    parsed = parse_hub_row(LCBRow, row, source, line, where)
     qid = f"question_id={parsed.question_id!r}: "
     try:
         return _convert(parsed)
     except _RowError as exc:
         raise InputError(source, line, f"{prefix}{qid}{exc}") from exc
     except ValidationError as exc:  # our own Problem model refused a converted value
-        raise InputError(source, line, f"{prefix}{qid}{exc.errors()[0]['msg']}") from exc
+        raise InputError(source, line, f"{prefix}{qid}{validation_message(exc)}") from exc
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -334,10 +341,22 @@ class LCBFilter:
         return True
 
 
+def datasets_library() -> Any:
+    """``datasets``: an optional dependency (the ``hub`` extra), needed only to read hub datasets
+    and local ``.parquet`` files; a clear SourceUnavailable when it is missing."""
+    try:
+        import datasets
+    except ImportError as exc:
+        raise SourceUnavailable(
+            "reading Hugging Face hub datasets and .parquet files needs the 'datasets' package: "
+            "pip install 'ssd-daemon[hub]' (or give the rows as a local .jsonl file)"
+        ) from exc
+    return datasets
+
+
 def _hf_rows(builder: str, data_files: str, **kwargs: Any) -> Iterator[dict]:
     # Streaming: nothing is copied into the datasets cache, and ``limit`` stops the download.
-    import datasets
-
+    datasets = datasets_library()
     ds = datasets.load_dataset(builder, data_files=data_files, split="train", streaming=True, **kwargs)
     yield from ds
 
@@ -354,7 +373,7 @@ def iter_rows(path: Path) -> Iterator[tuple[str, int | None, str, Any]]:
         try:
             for i, row in enumerate(_hf_rows("parquet", str(path))):
                 yield str(path), None, f"row {i}", row
-        except InputError:
+        except (InputError, SourceUnavailable):
             raise
         except Exception as exc:  # pyarrow's many error types for a damaged file
             raise InputError(path, None, f"cannot read parquet: {exc}") from exc
@@ -371,6 +390,8 @@ def hub_stream(url: str, rows: Iterator[dict]) -> Iterator[tuple[str, int | None
     try:
         for i, row in enumerate(rows):
             yield url, None, f"row {i}", row
+    except SourceUnavailable:
+        raise
     except Exception as exc:
         raise SourceUnavailable(
             f"cannot read {url}: {type(exc).__name__}: {exc} "

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from ssd.problems import InputError, Problem, load_problems
+from ssd.problems import InputError, Problem, load_problems, validation_message
 
 
 class _Spec(BaseModel):
@@ -88,9 +88,7 @@ def parse_source_spec(raw: Any, where: str = "source spec") -> SourceSpec:
     try:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "<spec>"
-        raise InputError(where, None, f"{loc}: {err['msg']}") from exc
+        raise InputError(where, None, validation_message(exc, empty="<spec>")) from exc
 
 
 def load_source(spec: SourceSpec) -> list[Problem]:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from ssd.problems import InputError, Problem
-from ssd.sources.livecodebench import hub_stream, iter_rows
+from ssd.problems import Problem
+from ssd.sources.livecodebench import datasets_library, hub_stream, iter_rows, parse_hub_row
 
 log = structlog.get_logger(__name__).bind(stage="sources")
 
@@ -47,15 +47,7 @@ class RStarRow(BaseModel):
 def rstar_row_to_problem(
     row: Any, source: str, line: int | None, where: str = "", subset: str = RSTAR_CONFIG
 ) -> Problem:
-    prefix = f"{where}: " if where else ""
-    if not isinstance(row, dict):
-        raise InputError(source, line, f"{prefix}expected an object, got {type(row).__name__}")
-    try:
-        r = RStarRow.model_validate(row)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "<row>"
-        raise InputError(source, line, f"{prefix}field {loc!r}: {err['msg']}") from exc
+    r = parse_hub_row(RStarRow, row, source, line, where)
     return Problem(
         id=f"rstar/{r.question_id}",
         prompt=r.question,
@@ -67,9 +59,7 @@ def rstar_row_to_problem(
 
 def _hub_rows(hub: str, config: str, revision: str | None) -> Iterator[tuple[str, int | None, str, Any]]:
     def rows() -> Iterator[dict]:
-        import datasets
-
-        yield from datasets.load_dataset(hub, config, split="train", streaming=True, revision=revision)
+        yield from datasets_library().load_dataset(hub, config, split="train", streaming=True, revision=revision)
 
     yield from hub_stream(f"hf://datasets/{hub} (config {config})", rows())
 

@@ -104,6 +104,7 @@ class DaemonProcess:
 
     def start(self, ready_timeout_s: float = 240) -> DaemonProcess:
         fh = self.log_path.open("a")
+        since = fh.tell()  # a restart appends to the same log: only this run's lines count
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daemon.cli", "--json-logs", "run", "-c", str(self.config)],
@@ -116,7 +117,7 @@ class DaemonProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"ssdd run exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if '"event": "daemon.ready"' in self.log_path.read_text(errors="replace"):
+            if b'"event": "daemon.ready"' in self.log_path.read_bytes()[since:]:
                 return self
             time.sleep(0.5)
         raise AssertionError(f"ssdd run not ready in {ready_timeout_s}s:\n{self.log_tail()}")
@@ -131,6 +132,14 @@ class DaemonProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+def unload_adapters(server) -> None:
+    """What a daemon attached to the shared test server left loaded (it keeps its champion and
+    pins loaded on purpose: a restart serves them again)."""
+    for name in server.list_models():
+        if name != server.served_model_name:
+            server.unload_adapter(name)
 
 
 def wait_for(

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from daemon_util import DaemonProcess, ssdd, status, tiny_config, wait_for
+from daemon_util import DaemonProcess, ssdd, status, tiny_config, unload_adapters, wait_for
 
 pytestmark = [pytest.mark.daemon_e2e, pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(5400)]
 
@@ -38,6 +39,7 @@ def daemon_env(tmp_path_factory, model_dir, vllm_server):
         "cfg": load_daemon_config(config),
         "good": fixture("ref", Path(model_dir)),
         "bad": fixture("wrong", Path(model_dir)),
+        "vllm": vllm_server,
     }
 
 
@@ -46,10 +48,11 @@ class Traffic(threading.Thread):
 
     def __init__(self, url: str):
         super().__init__(daemon=True)
-        self.url, self.ok, self.failures, self.stop = url, 0, [], threading.Event()
+        self.url, self.ok, self.stop = url, 0, threading.Event()
+        self.failures: list[tuple[float, str]] = []  # (monotonic time, what went wrong)
 
     def run(self):
-        with httpx.Client(timeout=120) as c:
+        with httpx.Client(timeout=300) as c:  # slow under a round on 2 CPU cores, but answered
             while not self.stop.is_set():
                 try:
                     r = c.post(
@@ -59,9 +62,9 @@ class Traffic(threading.Thread):
                     if r.status_code == 200:
                         self.ok += 1
                     else:
-                        self.failures.append(f"{r.status_code} {r.text[:200]}")
+                        self.failures.append((time.monotonic(), f"{r.status_code} {r.text[:200]}"))
                 except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
+                    self.failures.append((time.monotonic(), repr(exc)))
                 self.stop.wait(1.0)
 
 
@@ -115,6 +118,7 @@ def test_daemon_life(daemon_env):
         with pytest.raises(AssertionError, match="rolled back before"):
             ssdd(config, "submit", str(daemon_env["bad"]), "--name", "wrong3")
     finally:
+        restart_from = time.monotonic()
         code = d.kill(signal.SIGTERM, timeout=90)
     assert code == 0, d.log_tail()
     # 5. Restarted with back-to-back rounds: two more SSD rounds, each from the champion of its start.
@@ -123,16 +127,19 @@ def test_daemon_life(daemon_env):
         config.read_text().replace("rounds: 'every: 24h'", "rounds: continuous")
     )
     d.start()
+    restart_to = time.monotonic()
     try:
         wait_for(lambda: _ssd_done(config) >= 3, 2400, "three SSD rounds", d)
     finally:
         traffic.stop.set()
         traffic.join(130)
         code = d.kill(signal.SIGTERM, timeout=90)
+        unload_adapters(daemon_env["vllm"])  # the daemon leaves its champion loaded on a server it attached to
     assert code == 0, d.log_tail()
     # The endpoint answered throughout, except while the daemon itself was restarted.
     assert traffic.ok > 20, traffic.ok
-    assert all("ConnectError" in f for f in traffic.failures), traffic.failures[:5]
+    outside = [f for t, f in traffic.failures if not restart_from <= t <= restart_to]
+    assert not outside, outside[:10]
     _check_lineage(daemon_env)
     hist = ssdd(config, "history").stderr
     assert "ref1" in hist and "wrong1" in hist

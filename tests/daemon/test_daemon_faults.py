@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from daemon_util import DaemonProcess, ssdd, tiny_config, wait_for
+from daemon_util import DaemonProcess, ssdd, tiny_config, unload_adapters, wait_for
 
 pytestmark = [pytest.mark.daemon_e2e, pytest.mark.vllm, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -94,6 +95,7 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
     finally:
         if d.alive():
             d.kill(signal.SIGKILL)
+        unload_adapters(vllm_server)  # the daemon keeps its champion loaded on the server it attached to
     assert seen == ["sample", "distill", "evaluate", "decide", "promote"]
 
 
@@ -102,7 +104,7 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path, model_dir, vllm_server):
     blocker.write_text("a file where the data dir should be")
     config = tiny_config(tmp_path, model_dir, vllm_server.base_url, data_dir=str(blocker / "data"))
     proc = subprocess.run(
-        [os.environ.get("PYTHON", "python"), "-m", "daemon.cli", "run", "-c", str(config)],
+        [sys.executable, "-m", "daemon.cli", "run", "-c", str(config)],
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
@@ -111,3 +113,50 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path, model_dir, vllm_server):
     assert proc.returncode == 2
     assert "cannot create" in proc.stderr and "Traceback" not in proc.stderr
     assert blocker.read_text() == "a file where the data dir should be"
+
+
+def test_vllm_killed_mid_round_is_restarted_and_the_stage_retried(tmp_path, model_dir):
+    """The daemon's own vLLM, SIGKILLed while a round evaluates: the supervisor starts a new
+    one, the stage is retried, the round finishes, and the endpoint answers again."""
+    from net_util import free_port
+
+    from daemon.config import load_daemon_config
+    from ssd.child_process import ProcessRecord
+
+    config = tiny_config(
+        tmp_path,
+        model_dir,
+        None,
+        schedule__rounds="every: 24h",
+        server__port=free_port(),
+        server__cpu_kvcache_gib=1.0,
+        endpoint__port=free_port(),
+    )
+    cfg = load_daemon_config(config)
+    pidfile = cfg.daemon_dir / "vllm.pid"  # next to the vllm.log the daemon gives its server
+    d = DaemonProcess(config, tmp_path / "daemon.log").start(ready_timeout_s=900)
+    try:
+        first = ProcessRecord.read(pidfile)
+        assert first is not None and first.is_running()
+        ssdd(config, "round-now")
+        wait_for(lambda: _running_stage(cfg) == "evaluate", 900, "the evaluate stage", d, every=0.2)
+        os.killpg(first.pgid, signal.SIGKILL)
+        wait_for(lambda: _running_stage(cfg) is None, 1500, "the round to finish", d)
+        (row,) = _store(cfg).rounds()
+        assert row.status == "done" and row.decision in ("promote", "reject"), row
+        log_text = d.log_path.read_text()
+        assert '"event": "serve.vllm_restart"' in log_text
+        assert '"event": "round.failed"' in log_text, "the stage that lost its server failed, then was retried"
+        assert row.attempts == 1, "failures while the server was down do not use up the round's attempts"
+        second = ProcessRecord.read(pidfile)
+        assert second is not None and second.pid != first.pid and second.is_running()
+        ep = _store(cfg).get_kv("daemon")["endpoint"]
+        r = httpx.post(
+            ep + "/v1/completions", json={"model": "ssd", "prompt": "def f():", "max_tokens": 4}, timeout=120
+        )
+        assert r.status_code == 200, r.text
+        assert d.kill(signal.SIGTERM, timeout=90) == 0, d.log_tail()
+        assert not second.is_running(), "vLLM stops with the daemon"
+    finally:
+        if d.alive():
+            d.kill(signal.SIGKILL)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -111,3 +113,69 @@ def test_controls_round_trip(tmp_path):
     assert [p.id for p in s.pending_controls()] == [c.id]
     s.finish_control(c, True, "done")
     assert s.pending_controls() == [] and s.control(c.id).ok
+
+
+def test_a_second_daemon_on_the_same_data_dir_is_refused(tmp_path):
+    from daemon.app import hold_instance_lock
+
+    lock = tmp_path / "ssdd.lock"
+    held = hold_instance_lock(lock)
+    # Another process, as a second `ssdd run` would be (flock is per open file, so a thread
+    # of this process would not show it).
+    code = (
+        "import sys; from pathlib import Path; from daemon.app import hold_instance_lock\n"
+        "from daemon.state import StateError\n"
+        f"try:\n    hold_instance_lock(Path({str(lock)!r}))\nexcept StateError as e:\n    print(e); sys.exit(3)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert f"pid {os.getpid()}" in proc.stdout and "already uses" in proc.stdout
+    held.close()  # the holder is gone: the next start takes it
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 2 MiB filesystem (tmpfs), so 'disk full' is the kernel's own ENOSPC."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(path) -> None:
+    with open(path, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(tiny_disk):
+    from ssd.atomic_io import write_text_atomic
+
+    store = Store(tiny_disk / "state.db")
+    store.add(RoundRow(name="r1", kind="ssd", stage="sample", status="running"))
+    store.event("promotion", "kept", version="a1")
+    write_text_atomic(tiny_disk / "round.json", '{"stage": "sample"}')
+    _fill(tiny_disk / "filler")
+
+    with pytest.raises(StateError, match=r"cannot write the state database .*disk is full.*nothing was changed"):
+        for i in range(10_000):  # the WAL grows until the disk refuses
+            store.event("error", "x" * 2000 + str(i))
+    with pytest.raises(OSError, match="No space left"):
+        write_text_atomic(tiny_disk / "round.json", '{"stage": "distill"}' + " " * 4_000_000)
+    assert sorted(p.name for p in tiny_disk.iterdir() if ".tmp" in p.name) == []  # no half-written file
+
+    (tiny_disk / "filler").unlink()
+    again = Store(tiny_disk / "state.db", create=False)
+    assert [r.name for r in again.rounds()] == ["r1"]
+    assert any(e.kind == "promotion" and e.version == "a1" for e in again.events(100_000))
+    assert (tiny_disk / "round.json").read_text() == '{"stage": "sample"}'
+    again.event("restart", "space is back")  # and it goes on

@@ -1,3 +1,5 @@
+"""The T_eval policy: the incumbent stays unless another temperature wins after correction."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -5,7 +7,7 @@ import pytest
 from policy_builders import binary_pair, from_arrays, simulate_pair
 
 from policies.counts import ProblemCounts
-from policies.decoding import TemperatureResult, TEvalConfig, choose_gate_decoding, choose_t_eval, sampling_defaults
+from policies.decoding import TemperatureResult, TEvalConfig, choose_gate_decoding, choose_t_eval
 from policies.simulate import frozen_heap
 
 
@@ -183,10 +185,3 @@ def test_gate_decoding_refuses_the_gate_set_and_partial_sweeps():
 def test_gate_decoding_with_one_temperature_needs_no_calibration():
     d = choose_gate_decoding([], [0.6], TEvalConfig(incumbent_t=0.6), gate_problem_ids=["a"])
     assert d.t_eval == 0.6 and not d.tuned and d.decision is None and "nothing to tune" in d.reason
-
-
-def test_sampling_defaults_for_instruct_models():
-    d = sampling_defaults("instruct")
-    assert (d.t_train, d.top_k, d.top_p) == (1.6, 20, 0.8)
-    with pytest.raises(ValueError, match="no paper sampling default"):
-        sampling_defaults("base")

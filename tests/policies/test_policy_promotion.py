@@ -1,3 +1,5 @@
+"""The one-round promotion decision (`ssd round`): paired test, min_delta, too few problems, bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -73,9 +75,9 @@ def test_duplicate_problem_ids_raise():
 def test_invalid_counts_are_rejected():
     with pytest.raises(ValidationError, match="exceed"):
         ProblemCounts(problem_id="x", n=1, c=2)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"\nn\n  Input should be greater than or equal to 1"):
         ProblemCounts(problem_id="x", n=0, c=0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"problem_id\n  String should have at least 1 character"):
         ProblemCounts(problem_id="", n=1, c=0)
 
 

@@ -1,3 +1,5 @@
+"""Retention of loaded adapters and folders: required ones never evicted, oldest optional ones first."""
+
 from __future__ import annotations
 
 import pytest

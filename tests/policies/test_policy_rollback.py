@@ -71,7 +71,7 @@ def test_cooldown_skips_without_spending_or_comparing():
     assert "cooldown_rounds=3" in d.reason
     assert not reevaluation_due(cfg, 2) and reevaluation_due(cfg, 3)
     assert _decide(parent, champ, led, cfg, rounds=3).run
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rounds_since_promotion must be >= 0, got -1"):
         reevaluation_due(cfg, -1)
 
 

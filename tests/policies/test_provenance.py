@@ -1,3 +1,5 @@
+"""Evaluation provenance: only evaluations made the same way are ever compared."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,11 +49,11 @@ def test_each_field_counts(field, value):
 
 def test_provenance_is_frozen_and_strict():
     p = prov()
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"seed\n  Instance is frozen"):
         p.seed = 3
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"extra_field\n  Extra inputs are not permitted"):
         EvalProvenance(**p.model_dump(), extra_field=1)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"\nn\n  Input should be greater than or equal to 1"):
         prov(n=0)
     assert EvalProvenance.model_validate_json(p.model_dump_json()) == p
 

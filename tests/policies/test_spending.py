@@ -1,3 +1,5 @@
+"""The lifetime alpha-spending schedule: levels, telescoping, fallback carry and fixed budget terms."""
+
 from __future__ import annotations
 
 import math
@@ -46,9 +48,9 @@ def test_next_level_includes_carry_only_with_fallback():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="tests are numbered from 1, got k=0"):
         spending.gamma(0, S)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="tests must be >= 0, got -1"):
         spending.unscheduled_fraction(-1, S)
 
 

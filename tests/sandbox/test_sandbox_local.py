@@ -75,3 +75,20 @@ def test_local_timeout_memory_fork_bomb(local_sandbox):
     assert time.monotonic() - t0 < 30
     # The host is fine and the next program passes.
     assert local_sandbox.judge(ADD, ADD_PROGRAM).passed
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "cpu_s", "status"),
+    [
+        (-24, 2.86, "timeout"),  # SIGXCPU below the tick-sampled limit: seen in a hostile-suite run
+        (-24, 3.0, "timeout"),
+        (-9, 3.0, "timeout"),  # SIGKILL at the hard CPU limit
+        (-9, 0.5, "runtime_error"),  # SIGKILL well under it: not a CPU timeout
+    ],
+)
+def test_cpu_limit_signals_are_timeouts(exit_code, cpu_s, status):
+    from sandbox.harness import classify
+
+    rec = {"exit": exit_code, "cpu_s": cpu_s, "wall_s": cpu_s, "stderr": "", "clean": True}
+    limits = {"cpu_s": 3.0, "memory_mb": 256}
+    assert classify("stdio", rec, None, limits, 0, b"", "n")["status"] == status

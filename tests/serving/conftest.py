@@ -68,20 +68,6 @@ def stack(make_stack):
     return make_stack()
 
 
-@pytest.fixture(autouse=True)
-def _no_adapter_left_on_the_shared_server(request):
-    """Tests share one vLLM server: an adapter a test leaves loaded would make later results
-    depend on test order. Fail the test that leaves one (and unload it)."""
-    yield
-    if "serving_server" not in request.fixturenames:
-        return
-    server = request.getfixturevalue("serving_server")
-    left = [m for m in server.list_models() if m != server.served_model_name]
-    for name in left:
-        server.unload_adapter(name)
-    assert not left, f"the test left adapters loaded on the shared vLLM server: {left}"
-
-
 # -- without a model: the fake vLLM ------------------------------------------------------------
 def make_fake_adapter(root: Path, name: str) -> Path:
     """A folder that passes adapter validation; its bytes (and so its vLLM name) depend on ``name``."""

@@ -378,7 +378,11 @@ def test_a_champion_file_hands_a_champion_to_the_running_endpoint(serving_server
     ).start_in_thread()
     try:
         write_text_atomic(champion_file, "{not json")
-        time.sleep(1.5)  # three supervisor ticks
+        st = champion_file.stat()
+        deadline = time.monotonic() + 30
+        while stack.supervisor._seen_champion_file != (st.st_mtime_ns, st.st_size):  # it read the file
+            assert time.monotonic() < deadline, "the supervisor never looked at the champion file"
+            time.sleep(0.1)
         assert stack.registry.champion is None and stack.supervisor.is_up
 
         version = new_version("file")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -306,3 +307,106 @@ def test_spawn_works_in_a_forked_child():
             os._exit(99)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 7
+
+
+def _watchdogs_of(pgids: set[int]) -> list[int]:
+    """Live watchdogs (``python -m ssd.child_process --watch PARENT PGID ...``) this process
+    started for the groups ``pgids`` (an exited one, a zombie, has no command line)."""
+    from ssd.child_process import proc_cmdline
+
+    found = []
+    for entry in os.scandir("/proc"):
+        cmd = proc_cmdline(int(entry.name)) if entry.name.isdigit() else None
+        if cmd and cmd[1:4] == ["-m", "ssd.child_process", "--watch"] and cmd[4] == str(os.getpid()):
+            if int(cmd[5]) in pgids:
+                found.append(int(entry.name))
+    return found
+
+
+def _reaper_threads() -> int:
+    import threading
+
+    return sum(t.name == "ssd-child-watchdog-reaper" for t in threading.enumerate())
+
+
+def _wait_until(cond, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_watchdogs_exit_once_their_child_group_is_gone():
+    """A long-running daemon spawns many children (vLLM restarts): each watchdog must leave
+    with its child's group, however that group ends, or they pile up."""
+    reapers_before = _reaper_threads()
+    ends = [spawn([sys.executable, "-c", "pass"]) for _ in range(4)]  # end on their own
+    stopped = [spawn([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(3)]
+    # The leader exits at once, a grandchild in its group lives on: the group is not gone yet.
+    grandchild = "import subprocess; subprocess.Popen(['sleep', '60']); print('up', flush=True)"
+    lingering = spawn([sys.executable, "-c", grandchild], stdout=subprocess.PIPE, text=True)
+    assert lingering.stdout.readline() == "up\n"
+    lingering.wait(30)
+    pgids = {p.pid for p in [*ends, *stopped, lingering]}
+    assert len(_watchdogs_of(pgids)) >= 4  # the sleepers' and the lingering group's at least
+    for p in ends:
+        p.wait(30)
+    for p in stopped:
+        assert kill_group(p.pid, grace_s=5, proc=p)
+    _wait_until(lambda: _watchdogs_of(pgids) == _watchdogs_of({lingering.pid}), 10, "watchdogs of gone groups linger")
+    assert len(_watchdogs_of({lingering.pid})) == 1  # its group still has a member: still watched
+    assert kill_group(lingering.pid, grace_s=5)
+    _wait_until(lambda: not _watchdogs_of(pgids), 10, "a watchdog outlives its group")
+    _wait_until(lambda: _reaper_threads() <= reapers_before, 10, "reaper threads linger")
+
+
+# -- `ssdd serve`'s signal handling, without vLLM ----------------------------------------------------
+SERVE_LIKE = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from daemon.serving.serve import graceful_signals
+from ssd.child_process import kill_group, spawn
+with graceful_signals(bound_s=3):
+    child = spawn([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        print(child.pid, flush=True)
+        time.sleep(120)
+    finally:
+        if {hang}:
+            time.sleep(120)  # a shutdown path that hangs
+        kill_group(child.pid, grace_s=5, proc=child)
+        print("stopped", flush=True)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_sigint_and_sigterm_take_the_shutdown_path(sig):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_LIKE.format(repo=os.getcwd(), hang=False)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        child = int(proc.stdout.readline())
+        proc.send_signal(sig)
+        assert proc.wait(30) == 0  # not 143: SIGTERM unwinds like SIGINT
+        out = proc.stdout.read()
+        assert "serve.shutdown" in out and out.endswith("stopped\n") and not group_members(child)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_hanging_shutdown_is_cut_off_at_its_bound():
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_LIKE.format(repo=os.getcwd(), hang=True)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        child = int(proc.stdout.readline())
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # a second signal neither cuts it short nor lengthens it
+        assert proc.wait(30) == 1
+        assert 2.5 < time.monotonic() - t0 < 15
+    finally:
+        proc.kill()
+        proc.wait()
+    _wait_until(lambda: not group_members(child), 20, "the child outlived the forced exit")
