@@ -1,7 +1,7 @@
 """Soak: many tiny rounds back to back under steady assistant traffic; does anything grow?
 
 Starts its own vLLM server (or attaches with --vllm-url), runs ``ssdd run`` with an ultra-tiny
-config (2 training prompts, 5 gate problems, 1 distill step, short generations) in continuous
+config (2 training prompts, 6 gate problems, 2 distill steps, short generations) in continuous
 mode, sends one short chat request a second to the endpoint, and after every finished round
 records: the daemon's and vLLM's RSS and open file descriptors, sandbox containers, adapters
 loaded in vLLM, the state DB size and the data dir size. At the end it prints one row a round
@@ -52,9 +52,15 @@ def du_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def containers() -> int:
-    out = subprocess.run(["docker", "ps", "-q", "--filter", "label=ssd-sandbox=1"], capture_output=True, text=True)
-    return len(out.stdout.split())
+def containers(owner_pid: int) -> int:
+    """Sandbox containers of this daemon only (owner label ``host:pid:start``): other jobs on
+    the machine may run their own."""
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "label=ssd-sandbox=1", "--format", '{{.Label "ssd-sandbox.owner"}}'],
+        capture_output=True,
+        text=True,
+    )
+    return sum(1 for owner in out.stdout.split() if owner.split(":")[-2:-1] == [str(owner_pid)])
 
 
 def slope(ys: list[float]) -> float:
@@ -98,7 +104,7 @@ METRICS = (
 
 
 def write_soak_config(root: Path, model_dir: Path, vllm_url: str, port: int) -> Path:
-    """The ultra-tiny daemon config: 2 training prompts, a few gate problems, 1 distill step."""
+    """The ultra-tiny daemon config: 2 training prompts, a few gate problems, 2 distill steps."""
     from daemon_util import tiny_config
 
     return tiny_config(
@@ -110,7 +116,7 @@ def write_soak_config(root: Path, model_dir: Path, vllm_url: str, port: int) -> 
         data__split={"heldout_count": 6, "seed": 0},
         heldout__audit_frac=0.0,
         sampling__params__max_tokens=24,
-        distill__max_steps=1,
+        distill__max_steps=2,  # step 1 runs at warm-up lr 0: one step leaves a zero adapter
         evaluation__max_tokens=48,
         schedule__retention="every: 60s",
         retention__keep_rejected=2,
@@ -140,7 +146,7 @@ def measure(cfg, daemon_pid: int, vllm_pid: int | None, vllm_url: str, seen: int
         "daemon_fds": fds(daemon_pid),
         "vllm_rss_mb": round(tree_rss_mb(vllm_pid), 1) if vllm_pid else None,
         "vllm_fds": fds(vllm_pid) if vllm_pid else None,
-        "containers": containers(),
+        "containers": containers(daemon_pid),
         "loaded_adapters": len(models) - 1,
         "db_kb": round(cfg.db_path.stat().st_size / 1024, 1),
         "data_mb": round(du_mb(cfg.data_dir), 1),

@@ -44,7 +44,7 @@ def test_without_replace_an_existing_folder_is_not_overwritten(tmp_path):
     target = tmp_path / "m"
     target.mkdir()
     (target / "old").write_text("x")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="not empty|exists"):
         with publish_dir(target) as tmp:
             (tmp / "new").write_text("y")
     assert sorted(p.name for p in target.iterdir()) == ["old"] and not (tmp_path / ".m.tmp").exists()
