@@ -148,7 +148,12 @@ def measure(cfg, daemon_pid: int, vllm_pid: int | None, vllm_url: str, seen: int
         "vllm_fds": fds(vllm_pid) if vllm_pid else None,
         "containers": containers(daemon_pid),
         "loaded_adapters": len(models) - 1,
-        "db_kb": round(cfg.db_path.stat().st_size / 1024, 1),
+        # The database with its write-ahead log: between checkpoints most new rows live there.
+        "db_kb": round(
+            sum(p.stat().st_size for p in (cfg.db_path, cfg.db_path.with_name(cfg.db_path.name + "-wal")) if p.exists())
+            / 1024,
+            1,
+        ),
         "data_mb": round(du_mb(cfg.data_dir), 1),
     }
 

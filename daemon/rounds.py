@@ -27,7 +27,7 @@ import structlog
 from daemon import round_learning as learning
 from daemon.config import DaemonConfig
 from daemon.metrics import DaemonMetrics
-from daemon.serving.adapter_registry import AdapterRegistry
+from daemon.serving.adapter_registry import AdapterNotApplied, AdapterRegistry
 from daemon.state import AdapterRow, RoundRow, Store, utcnow
 from policies.counts import ProblemCounts
 from policies.gate import GateLedger, decide_gate
@@ -323,6 +323,16 @@ class RoundRunner:
         )
 
     def evaluate_stage(self, row: RoundRow) -> str:
+        try:
+            served_name(self.deps, row.candidate)  # loaded and probed before anything is spent on it
+        except AdapterNotApplied as exc:
+            # Not a failure to retry: the candidate is the base model again, so there is
+            # nothing to test and no budget to spend. Rejected with the reason.
+            row.decision = "reject"
+            row.reason = f"REJECT without a test: the candidate changes nothing. {exc}"
+            self.deps.store.save(row)
+            log.warning("round.candidate_changes_nothing", candidate=row.candidate)
+            return "promote"
         ev = self.decoding(row)
         rdir = self.rdir(row)
         gate = self.deps.sets.gate

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from ssd.adapters import AdapterError, AdapterManifest, ParentAdapter, adapter_content_hash, validate_adapter
 from ssd.atomic_io import write_text_atomic
+from ssd.child_process import kill_group
 from ssd.model_store import MANIFEST as MODEL_MANIFEST
 from ssd.model_store import ModelError, ModelInfo, content_hash, validate_model_dir
 
@@ -211,13 +211,6 @@ def worker_command(spec_path: Path, launcher: list[str] | None = None) -> list[s
     return prefix + ["-m", "ssd.distill_worker", "--spec", str(spec_path)]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def cpu_threads(cfg: DistillConfig) -> int:
     return cfg.cpu_threads or max(1, (os.cpu_count() or 2) // 2)
 
@@ -246,7 +239,7 @@ def _run_worker(
 
         def _expire():
             timed_out.set()
-            _kill_group(proc)
+            kill_group(proc.pid, 0, proc)
 
         timer = threading.Timer(timeout_s, _expire)
         timer.daemon = True
@@ -263,7 +256,7 @@ def _run_worker(
                     on_line(line.rstrip("\n"))
         rc = proc.wait()
     except BaseException:
-        _kill_group(proc)
+        kill_group(proc.pid, 0, proc)
         proc.wait()
         raise
     finally:

@@ -52,6 +52,11 @@ class RegistryError(RuntimeError):
     """A promotion, pin or rollback was refused; the current champion is left unchanged."""
 
 
+class AdapterNotApplied(RegistryError):
+    """The adapter loads but its probe output equals the base model's: it changes nothing
+    (a zero adapter, e.g. one trained only at a warm-up learning rate of 0)."""
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc)
     return " ".join(text.splitlines()[:3]) if len(text) > 300 else text
@@ -311,7 +316,7 @@ class AdapterRegistry:
         base = self.base_probe()
         got = self._probe(entry.vllm_name)
         if not got.differs_from(base):
-            raise RegistryError(
+            raise AdapterNotApplied(
                 f"adapter {entry.version} ({entry.path}) loaded as {entry.vllm_name} but its probe "
                 f"output equals the base model's: it is not applied (or is a zero adapter)"
             )

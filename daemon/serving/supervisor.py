@@ -119,6 +119,10 @@ class Supervisor:
         owned = proc is not None
         exited = proc is not None and proc.poll() is not None
         healthy = False if exited else server.health(timeout_s=self.config.health_timeout_s)
+        if not healthy and proc is not None and not exited:
+            # It may have died while we asked (a check can take health_timeout_s): act on
+            # this tick, not one interval later.
+            exited = proc.poll() is not None
         if healthy:
             self._fails = 0
             if self._state != "up":

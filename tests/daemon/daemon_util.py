@@ -18,6 +18,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
+# Two optimiser steps: with one, the step at warm-up learning rate 0 leaves a zero adapter.
+TINY_DISTILL = {
+    "lora_rank": 8,
+    "lora_alpha": 16,
+    "epochs": 1,
+    "per_device_batch_size": 2,
+    "grad_accum_steps": 1,
+    "max_seq_len": 384,
+    "cpu_threads": 1,
+    "max_steps": 2,
+}
+
+
 def tiny_config(root: Path, model_dir: Path, vllm_url: str, **override) -> Path:
     """A config small enough for a round in a few minutes on 2 cores."""
     cfg = {
@@ -35,16 +48,7 @@ def tiny_config(root: Path, model_dir: Path, vllm_url: str, **override) -> Path:
             "concurrency": 4,
             "filters": {"drop_empty": True, "drop_single_line": False, "drop_shortest_frac": 0.0},
         },
-        "distill": {
-            "lora_rank": 8,
-            "lora_alpha": 16,
-            "epochs": 1,
-            "per_device_batch_size": 2,
-            "grad_accum_steps": 1,
-            "max_seq_len": 384,
-            "cpu_threads": 1,
-            "max_steps": 2,
-        },
+        "distill": dict(TINY_DISTILL),
         "evaluation": {"t_eval": [0.0], "n": 1, "max_tokens": 128, "concurrency": 12},
         # 13 gate problems: a lifetime budget of 0.05 spread over unlimited tests could never
         # reach significance here, so the tiny config spends a larger budget faster.

@@ -139,10 +139,17 @@ def test_no_failed_request_while_swapping_under_8_streaming_clients(stack, lora_
         c = openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key="x", max_retries=0, timeout=120)
 
         async def one(i: int) -> None:
+            # Streams of different lengths that never stop early: with one length for all, the
+            # 8 streams start and end together, and a swap can fall in the gap between rounds.
             while not stop.is_set():
                 try:
                     stream = await c.chat.completions.create(
-                        model="ssd", messages=CHAT, max_tokens=12, temperature=0, stream=True
+                        model="ssd",
+                        messages=CHAT,
+                        max_tokens=8 + 4 * i,
+                        temperature=0,
+                        stream=True,
+                        extra_body={"ignore_eos": True},
                     )
                     parts, first = [], None
                     async for ch in stream:

@@ -80,7 +80,12 @@ def test_killed_or_hung_vllm_is_restarted_with_the_champion(model_dir, lora_pair
             assert r.status_code == 503, r.text
             assert r.headers["retry-after"] == "4"
             assert r.json()["error"]["code"] == "service_unavailable"
-        h = httpx.get(owned.url + "/health", timeout=5)
+        # /health follows the supervisor, which notices within one check (a check may take
+        # up to health_timeout_s) after the endpoint woke it.
+        t0 = time.monotonic()
+        while (h := httpx.get(owned.url + "/health", timeout=5)).status_code == 200:
+            assert time.monotonic() - t0 < 10, "/health still says ok 10 s after vLLM died"
+            time.sleep(0.2)
         assert h.status_code == 503 and h.headers["retry-after"] == "4"
 
         _wait_health(owned, 600)

@@ -39,15 +39,15 @@ def _wait(cond, timeout_s: float, what: str) -> None:
 
 
 def _stack(server: VLLMServer, tmp_path: Path, **kw) -> ServingStack:
-    cfg = EndpointConfig(
+    settings = dict(
         port=0,
         health_interval_s=0.2,
         health_timeout_s=1.0,
         health_failures=3,
         retry_after_s=2,
         shutdown_timeout_s=5,
-        **kw,
     )
+    cfg = EndpointConfig(**{**settings, **kw})
     return ServingStack(server, cfg, tmp_path / "registry.json", own_server=True).start_in_thread()
 
 
@@ -100,6 +100,27 @@ def test_the_restart_budget_refills_after_its_window(tmp_path):
             "no restart once the window has room",
         )
         assert "ssd_serve_vllm_restarts_total 2.0" in httpx.get(stack.url + "/metrics").text
+    finally:
+        stack.close()
+
+
+def test_a_server_that_dies_during_a_health_check_is_restarted_on_that_check(tmp_path):
+    # The fault: vLLM dies while a check waits on it (a check can take health_timeout_s).
+    # Acting one tick later leaves /health saying "ok" for a server that is gone.
+    stack = _stack(_launch(tmp_path), tmp_path, health_interval_s=3600)  # we tick by hand
+    try:
+        server = stack.registry.server
+        first = server.proc.pid
+
+        def dies_while_asked(timeout_s: float = 5.0) -> bool:
+            os.kill(first, signal.SIGKILL)
+            server.proc.wait(5)
+            return False
+
+        server.health = dies_while_asked
+        stack.supervisor.tick()
+        assert stack.registry.server.proc.pid != first and stack.supervisor.is_up
+        assert "ssd_serve_vllm_restarts_total 1.0" in httpx.get(stack.url + "/metrics").text
     finally:
         stack.close()
 

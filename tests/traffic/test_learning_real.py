@@ -7,6 +7,7 @@ DB and every derived file. (No Docker: the gate's sandboxed evaluation is not pa
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,9 @@ import openai
 import pytest
 import yaml
 from traffic_util import SECRET_PROMPTS, invoke_ssdd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
+from daemon_util import TINY_DISTILL  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -53,16 +57,7 @@ def write_config(root: Path, model_dir: Path, vllm_url: str) -> Path:
             "concurrency": 4,
             "filters": {"drop_empty": True, "drop_single_line": False, "drop_shortest_frac": 0.0},
         },
-        "distill": {
-            "lora_rank": 8,
-            "lora_alpha": 16,
-            "epochs": 1,
-            "per_device_batch_size": 2,
-            "grad_accum_steps": 1,
-            "max_seq_len": 384,
-            "cpu_threads": 1,
-            "max_steps": 2,
-        },
+        "distill": dict(TINY_DISTILL),
         "evaluation": {"t_eval": [0.0], "n": 1, "max_tokens": 32, "concurrency": 4},
         "learning": {
             "capture": True,
