@@ -53,14 +53,22 @@ def du_mb(path: Path) -> float:
 
 
 def containers(owner_pid: int) -> int:
-    """Sandbox containers of this daemon only (owner label ``host:pid:start``): other jobs on
-    the machine may run their own."""
+    """Sandbox containers of this daemon only: other jobs on the machine may run their own."""
+    from sandbox.docker_backend import LABEL, OWNER_LABEL, parse_owner
+
     out = subprocess.run(
-        ["docker", "ps", "-a", "--filter", "label=ssd-sandbox=1", "--format", '{{.Label "ssd-sandbox.owner"}}'],
+        ["docker", "ps", "-a", "--filter", f"label={LABEL}=1", "--format", f'{{{{.Label "{OWNER_LABEL}"}}}}'],
         capture_output=True,
         text=True,
     )
-    return sum(1 for owner in out.stdout.split() if owner.split(":")[-2:-1] == [str(owner_pid)])
+    owners = [parse_owner(label) for label in out.stdout.split()]
+    return sum(1 for o in owners if o is not None and o[1] == owner_pid)
+
+
+def db_kb(db_path: Path) -> float:
+    """The database with its write-ahead log: between checkpoints most new rows live there."""
+    files = (db_path, db_path.with_name(db_path.name + "-wal"))
+    return round(sum(f.stat().st_size for f in files if f.exists()) / 1024, 1)
 
 
 def slope(ys: list[float]) -> float:
@@ -148,12 +156,7 @@ def measure(cfg, daemon_pid: int, vllm_pid: int | None, vllm_url: str, seen: int
         "vllm_fds": fds(vllm_pid) if vllm_pid else None,
         "containers": containers(daemon_pid),
         "loaded_adapters": len(models) - 1,
-        # The database with its write-ahead log: between checkpoints most new rows live there.
-        "db_kb": round(
-            sum(p.stat().st_size for p in (cfg.db_path, cfg.db_path.with_name(cfg.db_path.name + "-wal")) if p.exists())
-            / 1024,
-            1,
-        ),
+        "db_kb": db_kb(cfg.db_path),
         "data_mb": round(du_mb(cfg.data_dir), 1),
     }
 

@@ -49,14 +49,23 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{pid}:{_process_start_time(pid)}"
 
 
-def _owner_alive(owner: str) -> bool:
+def parse_owner(owner: str) -> tuple[str, int, str] | None:
+    """``owner_id()``'s ``host:pid:start``, or None for a label that is not one."""
     try:
         host, pid, start = owner.rsplit(":", 2)
+        return host, int(pid), start
     except ValueError:
+        return None
+
+
+def _owner_alive(owner: str) -> bool:
+    parsed = parse_owner(owner)
+    if parsed is None:
         return False
+    host, pid, start = parsed
     if host != socket.gethostname():
         return True  # not ours to judge
-    return _process_start_time(int(pid)) == start
+    return _process_start_time(pid) == start
 
 
 def reap_orphans(client) -> int:
