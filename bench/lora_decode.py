@@ -365,7 +365,9 @@ async def measure(
     """Arms: "base" and each adapter, interleaved; the order reverses every repeat (ABBA)."""
     med = statistics.median
     limits = httpx.Limits(max_connections=len(prompts) * 2 + 4)
-    async with httpx.AsyncClient(base_url=url, timeout=1800, limits=limits) as client:
+    from ssd.vllm_auth import auth_headers
+
+    async with httpx.AsyncClient(base_url=url, timeout=1800, limits=limits, headers=auth_headers(url)) as client:
         # Warm-up outside the timed window (lazy initialisation, first adapter activation).
         for m in ["base", *adapters]:
             await run_pass(client, m, prompts[:2], 4)
@@ -404,6 +406,7 @@ async def measure(
 
 
 def start_server(conf: Conf, args, tmp: Path):
+    from ssd.vllm_auth import TOKEN_ENV, ensure_token, token_file_for
     from ssd.vllm_server import ServerConfig, VLLMServer
 
     model_dir = Path(args.model_dir)
@@ -425,14 +428,16 @@ def start_server(conf: Conf, args, tmp: Path):
     patch_dir = tmp / "grouped_patch"
     patch_dir.mkdir(exist_ok=True)
     (patch_dir / "sitecustomize.py").write_text(GROUPED_PATCH)
+    token = ensure_token(token_file_for(log_path))  # the child refuses to serve without one
     env = {
         "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
         "TOKENIZERS_PARALLELISM": "false",
         "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(args.kv_gib))))),
         "PYTHONPATH": os.pathsep.join(x for x in (str(patch_dir), os.environ.get("PYTHONPATH")) if x),
+        TOKEN_ENV: token,
     }
     server = VLLMServer.launch(
-        VLLMServer.command(model_dir, "base", cfg), "base", cfg, log_path, model_dir=model_dir, env=env
+        VLLMServer.command(model_dir, "base", cfg), "base", cfg, log_path, model_dir=model_dir, env=env, api_key=token
     )
     if PATCH_MARK not in log_path.read_text(errors="replace"):
         server.stop()

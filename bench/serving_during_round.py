@@ -63,6 +63,8 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 from bench_util import free_port, loadavg  # noqa: E402
 
+from ssd.vllm_auth import auth_headers  # noqa: E402
+
 QUESTIONS = [
     "How do I reverse a list in Python?",
     "What does the `yield` keyword do?",
@@ -158,7 +160,7 @@ class Bench:
 
         srv = self.servers[self.server_of(arm)]
         args = self.args
-        async with httpx.AsyncClient(base_url=srv.base_url) as client:
+        async with httpx.AsyncClient(base_url=srv.base_url, headers=auth_headers(srv.base_url)) as client:
             task = None
             if arm.concurrency:
                 # Rotate the prompts so every segment starts on prompts not just sampled.
@@ -209,7 +211,8 @@ class Bench:
         tputs: dict[str, list[float]] = {a.name: [] for a in plan}
         # Warm-up outside the measurement: first chat request, first sampling requests.
         for s in self.servers:
-            async with httpx.AsyncClient(base_url=self.servers[s].base_url) as c:
+            base = self.servers[s].base_url
+            async with httpx.AsyncClient(base_url=base, headers=auth_headers(base)) as c:
                 await self.probe(c, s == "prio")
         for rep in range(self.args.repeats):
             k = rep % len(plan)

@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "daemon"))
 
+from ssd.vllm_auth import auth_headers, read_token, register_token  # noqa: E402
+
 
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -111,7 +113,7 @@ METRICS = (
 )
 
 
-def write_soak_config(root: Path, model_dir: Path, vllm_url: str, port: int) -> Path:
+def write_soak_config(root: Path, model_dir: Path, vllm_url: str, port: int, api_key_file: Path | None) -> Path:
     """The ultra-tiny daemon config: 2 training prompts, a few gate problems, 2 distill steps."""
     from daemon_util import tiny_config
 
@@ -119,6 +121,7 @@ def write_soak_config(root: Path, model_dir: Path, vllm_url: str, port: int) -> 
         root,
         model_dir,
         vllm_url,
+        api_key_file=api_key_file,
         endpoint__port=port,
         data__max_train_prompts=2,
         data__split={"heldout_count": 6, "seed": 0},
@@ -145,7 +148,7 @@ def wait_healthy(endpoint: str, tries: int = 600) -> None:
 
 def measure(cfg, daemon_pid: int, vllm_pid: int | None, vllm_url: str, seen: int, decision: str, t0: float) -> dict:
     """One row: what might grow, right after round `seen` finished."""
-    models = httpx.get(vllm_url + "/v1/models", timeout=10).json()["data"]
+    models = httpx.get(vllm_url + "/v1/models", timeout=10, headers=auth_headers(vllm_url)).json()["data"]
     return {
         "round": seen,
         "t_s": round(time.monotonic() - t0),
@@ -175,6 +178,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--vllm-url", default=None, help="attach to a running server (served as smollm2-135m)")
+    ap.add_argument("--vllm-token-file", type=Path, default=None, help="that server's bearer-token file (vllm.token)")
     ap.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     args = ap.parse_args()
 
@@ -189,6 +193,8 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="ssd-soak-"))
     server = None
     url = args.vllm_url
+    if url is not None and args.vllm_token_file:
+        register_token(url, read_token(args.vllm_token_file))
     if url is None:
         server = VLLMServer.start(
             model_dir,
@@ -198,7 +204,9 @@ def main() -> int:
         )
         url = server.base_url
     port = free_port()
-    config = write_soak_config(root, model_dir, url, port)
+    config = write_soak_config(
+        root, model_dir, url, port, server.config.api_key_file if server else args.vllm_token_file
+    )
     cfg = load_daemon_config(config)
     log = (root / "daemon.log").open("w")
     daemon = subprocess.Popen(

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "tests" / "serving"))
 
 import openai  # noqa: E402
 
-from daemon.serve_config import EndpointConfig  # noqa: E402
+from daemon.serving.config import EndpointConfig  # noqa: E402
 from daemon.serving.serve import ServingStack  # noqa: E402
 from ssd.vllm_server import ServerConfig, VLLMServer  # noqa: E402
 
@@ -105,6 +105,7 @@ async def _bench(stack: ServingStack, adapters: list[Path], clients: int, swaps:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="attach to this vLLM server instead of starting one")
+    ap.add_argument("--token-file", help="that server's bearer-token file (vllm.token beside its log)")
     ap.add_argument("--model-dir", default=str(REPO / ".data" / "models" / "smollm2-135m"))
     ap.add_argument("--vllm-port", type=int, default=8202)
     ap.add_argument("--port", type=int, default=8203, help="endpoint port")
@@ -120,7 +121,7 @@ def main() -> None:
     adapters = make_lora_adapters(Path(args.model_dir), Path(args.adapters_dir), (1, 2))
     tmp = Path(tempfile.mkdtemp(prefix="swapbench-"))
     if args.url:
-        server = VLLMServer.attach(args.url, "smollm2-135m")
+        server = VLLMServer.attach(args.url, "smollm2-135m", ServerConfig(url=args.url, api_key_file=args.token_file))
     else:
         cfg = ServerConfig(port=args.vllm_port, cpu_kvcache_gib=2, max_lora_rank=16, max_loras=4)
         server = VLLMServer.start(Path(args.model_dir), "smollm2-135m", cfg, tmp / "vllm.log")

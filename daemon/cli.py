@@ -9,7 +9,6 @@ endpoint.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -17,8 +16,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from daemon.prompts_cli import register as register_prompt_commands
+from daemon.learning.cli import register as register_prompt_commands
 from ssd.cli_common import EXIT_INPUT, EXIT_RUNTIME, configure_logging, console, fail, user_errors
+from ssd.file_modes import use_private_umask
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 ConfigOpt = typer.Option(
@@ -32,6 +32,7 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     json_logs: bool = typer.Option(False, "--json-logs", help="one JSON object per log line"),
 ) -> None:
+    use_private_umask()  # before anything is created: data_dir holds keys' ids and prompts (ssd.file_modes)
     configure_logging(verbose, json_logs)
 
 
@@ -64,35 +65,14 @@ def run(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
         raise fail(str(exc), EXIT_INPUT) from None
 
 
-def _serve_config(config: Path, overrides: Optional[list[str]]):
-    """The daemon's config, or a serve-only file (the keys of ``daemon.serve_config.ServeConfig``,
-    e.g. with ``champion_file``), for an endpoint without rounds."""
-    import yaml
-
-    from daemon.serve_config import ServeConfig
-    from ssd.config import load_config
-
-    try:
-        raw = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        raw = None
-    if (
-        isinstance(raw, dict)
-        and raw
-        and set(raw) <= set(ServeConfig.model_fields)
-        and set(raw) - {"endpoint", "server", "model", "served_model_name", "data_dir"}
-    ):
-        return load_config(config, overrides or [], model=ServeConfig)  # type: ignore[type-var]
-    return _cfg(config, overrides).serve_config()
-
-
 @app.command()
 def serve(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> None:
-    """Only the endpoint in front of a supervised vLLM (no rounds)."""
+    """Only the endpoint in front of a supervised vLLM (no rounds), from the same config file
+    (its endpoint, server, model and data_dir; ``endpoint.champion_file`` hands it a champion)."""
     from daemon.serving.serve import run_serve
 
     with user_errors():
-        cfg = _serve_config(config, set_)
+        cfg = _cfg(config, set_).serve_config()
         run_serve(cfg)
 
 
@@ -103,15 +83,15 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="one JSON object (a public interface)"),
 ) -> None:
     """Champion, rounds, events, the daemon and its error budget."""
-    from daemon.status import collect_status, print_status
+    from daemon.status import print_status, status_report
 
     with user_errors():
         cfg = _cfg(config, set_)
-    st = collect_status(cfg, _store(cfg))
+    report = status_report(cfg, _store(cfg))
     if as_json:
-        print(json.dumps(st, indent=2))
+        print(report.model_dump_json(indent=2))
     else:
-        print_status(st, console)
+        print_status(report.model_dump(mode="json"), console)
 
 
 @app.command()

@@ -2,8 +2,11 @@
 
 ``DaemonConfig`` extends the method's ``SSDConfig`` (model, server, sandbox, data, sampling,
 distill, evaluation) with what a long-running service needs: the endpoint, the schedule, the
-gate's lifetime error budget, re-evaluation, the held-out partition and retention. Every
-command, ``ssd`` and ``ssdd`` alike, loads this one file through ``load_daemon_config``.
+gate's lifetime error budget, re-evaluation, the held-out partition (``ssd.problem_sets``),
+the disk sweep (``retention``), the GPU plan and learning. It is the one config root: every
+command, ``ssd`` and ``ssdd`` alike (``ssdd serve`` too, through ``serve_config()``), loads
+this one file through ``load_daemon_config``; the ``endpoint:`` section's schema lives with
+the serving code (``daemon.serving.config``).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from daemon.serve_config import EndpointConfig, ServeConfig
+from daemon.serving.config import EndpointConfig, ServeConfig
 from policies.gate import GateConfig
+from policies.health import HealthGuardConfig
 from policies.rollback import ReevalConfig
 from ssd.config import SSDConfig, load_config
+from ssd.problem_sets import HeldoutConfig
 from ssd.traffic.config import LearningConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -39,7 +44,7 @@ class ScheduleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     rounds: str = "continuous"
     reevaluate: str = Field("every: 6h", description="champion re-evaluation: 'every: D', 'cron: ...', or 'off'")
-    retention: str = Field("every: 1h", description="retention sweep of adapter folders")
+    retention: str = Field("every: 1h", description="the disk sweep of adapter folders and old round files")
     misfire_grace_s: int = Field(3600, ge=1)
     retry_backoff_s: list[float] = Field(default_factory=lambda: [30.0, 120.0, 600.0, 1800.0], min_length=1)
     max_attempts_per_round: int = Field(3, ge=1, description="a round that failed this often is closed as failed")
@@ -87,24 +92,11 @@ def parse_trigger_spec(spec: str, *, allow_continuous: bool = False, allow_off: 
     raise ValueError(f"{spec!r}: expected one of {', '.join(allowed)}")
 
 
-class HeldoutConfig(BaseModel):
-    """How the held-out problems are partitioned. The gate set decides promotions; the sealed
-    audit set is never used for a decision, only to report the champion's pass@1 honestly;
-    the calibration set (only when several T_eval are configured) picks the one decoding."""
+class DiskSweepSection(BaseModel):
+    """The ``retention:`` section: what the disk sweep (``daemon.jobs.maintenance.disk_sweep``,
+    scheduled by ``schedule.retention``) keeps on disk. Not the adapters kept *loaded* in vLLM
+    (``endpoint.keep_previous``) nor the captured prompts' limits (``learning.retention``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    audit_frac: float = Field(0.25, ge=0.0, lt=0.9)
-    calibration_frac: float = Field(0.0, ge=0.0, lt=0.9)
-    salt: str = "ssd-heldout-v1"
-
-    @model_validator(mode="after")
-    def _room_left(self) -> HeldoutConfig:
-        if self.audit_frac + self.calibration_frac >= 0.9:
-            raise ValueError("audit_frac + calibration_frac leave less than 10% of the held-out set for the gate")
-        return self
-
-
-class RetentionSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     keep_rejected: int = Field(3, ge=0, description="rejected candidates kept on disk (newest first)")
     keep_former: int = Field(5, ge=1, description="former champions kept on disk as rollback targets")
@@ -129,9 +121,10 @@ class DaemonConfig(SSDConfig):
     gate: GateConfig = GateConfig()
     reevaluation: ReevalConfig = ReevalConfig()
     heldout: HeldoutConfig = HeldoutConfig()
-    retention: RetentionSection = RetentionSection()
+    retention: DiskSweepSection = DiskSweepSection()  # the disk sweep's keep counts
     gpu: GpuPlan | None = None
     learning: LearningConfig = LearningConfig()  # opt-in prompt capture and its use (off by default)
+    health: HealthGuardConfig = HealthGuardConfig()  # collapse guard over the rounds' health signals
     state_db: Path | None = Field(None, description="default: <data_dir>/ssdd/state.db")
 
     @model_validator(mode="after")
@@ -168,6 +161,7 @@ class DaemonConfig(SSDConfig):
             data_dir=self.data_dir,
             state_path=self.daemon_dir / "registry.json",
             vllm_log=self.daemon_dir / "vllm.log",
+            champion_file=self.endpoint.champion_file,
         )
 
 

@@ -1,7 +1,9 @@
 """What ``ssdd status`` shows: from the state DB always, plus live data when the daemon runs.
 
-``collect_status`` returns the public JSON object documented in the README (``ssdd status
---json``); ``print_status`` renders the same object for people.
+``StatusReport`` is the public JSON object of ``ssdd status --json`` (documented in the README;
+its JSON schema is committed as ``docs/status.schema.json`` and a test keeps the two equal).
+``status_report`` builds it, ``collect_status`` returns it as plain JSON data, and
+``print_status`` renders that for people.
 """
 
 from __future__ import annotations
@@ -12,10 +14,141 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from daemon.learning_status import add_learning_status, learning_rows
+from pydantic import BaseModel, ConfigDict
+
+from daemon.config import DaemonConfig
+from daemon.learning.status import (
+    LearningError,
+    LearningStatus,
+    RoundLearning,
+    learning_rows,
+    learning_status,
+    round_learning,
+)
 from daemon.state import RoundRow, Store
 
 EVENT_KINDS = ("promotion", "rejection", "rollback", "restart", "error")
+
+
+class RoundStatusRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    kind: str
+    parent: str | None
+    candidate: str | None
+    stage: str
+    status: str
+    decision: str | None
+    champion_pass_at_1: float | None
+    candidate_pass_at_1: float | None
+    p_value: float | None
+    alpha_level: float | None
+    champion_passed: int | None
+    candidate_passed: int | None
+    samples: int | None
+    attempts: int
+    started_at: str
+    stage_started_at: str
+    finished_at: str | None
+    timings: dict[str, float]
+    error: str | None
+    reason: str | None
+    mix: dict[str, Any] | None = None  # learning: the round's prompt mix
+    traffic_check: dict[str, Any] | None = None  # learning: the label-free check beside pass@1
+    # The round's sequential gate test (None before it was planned): how it stopped
+    # (efficacy | futility | exhausted | not_run | abandoned; None while it runs), the
+    # problems it evaluated of the pool, and the generations both arms drew.
+    gate_outcome: str | None = None
+    gate_problems_evaluated: int | None = None
+    gate_pool: int | None = None
+    gate_generations: int | None = None
+
+
+class RunningRound(RoundStatusRow):
+    eta: str | None = None
+
+
+class ChampionStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    pass_at_1: float | None
+    since: str | None
+    parent: str | None
+    lineage: list[str]
+    source: str
+    pass_at_1_ci: list[float] | None
+    gate_problems: int | None
+    audit_pass_at_1: float | None
+    audit_problems: int | None
+    audit_n: int | None
+
+
+class EventStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    version: str | None
+    at: str
+    reason: str
+    round: str | None
+
+
+class DaemonStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    running: bool
+    pid: int | None
+    next_round_at: str | None
+    paused: bool
+    backoff: dict[str, Any] | None
+    heartbeat_at: str | None
+    started_at: str | None
+
+
+class EndpointHealth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    status: int | None
+    body: str
+
+
+class SequentialTestStatus(BaseModel):
+    """A sequential test that has not decided yet (``sequential_tests`` + ``pair_results``):
+    the progress of the round's gate test, or of a re-evaluation."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str  # the round's name, or the re-evaluation's id
+    kind: str  # "gate" (champion vs candidate) | "reeval" (parent vs champion)
+    reference: str | None  # the reference arm's version (None: the base model)
+    challenger: str | None
+    test_index: int | None  # k: the ledger's test this one runs (None: not run)
+    alpha_level: float | None  # alpha_k; efficacy needs e_value >= 1 / alpha_level
+    problems_evaluated: int  # the in-order prefix folded into the test
+    problems_committed: int  # per-problem rows on disk (a batch in flight is not counted)
+    limit: int | None  # the most problems this test may evaluate
+    pool_problems: int | None
+    batch_size: int | None
+    batches: int  # stop checks passed
+    e_value: float  # efficacy wealth so far
+    futility_e_value: float  # futility wealth so far; 1 / futility_error stops the test
+    p_value: float  # anytime-valid, at the boundaries passed
+    mean_effect: float  # challenger - reference pass@1 on the evaluated prefix ("reeval": the drop)
+    generations: int  # samples drawn so far, both arms
+    outcome: str  # "running", or how it stopped before the decision was recorded
+
+
+class StatusReport(BaseModel):
+    """``ssdd status --json``: a public interface (fields are added, never renamed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    champion: ChampionStatus | None
+    running_round: RunningRound | None
+    rounds: list[RoundStatusRow]
+    events: list[EventStatus]
+    daemon: DaemonStatus
+    endpoint: EndpointHealth | None
+    budget: dict[str, Any] | None  # policies.gate.budget_status + gate_power.design_status, or {"error"}
+    db: str
+    learning: LearningStatus | LearningError
+    gate_test: SequentialTestStatus | None = None  # the sequential test in progress, if any
 
 
 def round_dict(r: RoundRow) -> dict[str, Any]:
@@ -54,7 +187,7 @@ def _pid_alive(pid: int | None) -> bool:
         return False
 
 
-def daemon_running(store: Store, cfg) -> bool:
+def daemon_running(store: Store, cfg: DaemonConfig) -> bool:
     info = store.get_kv("daemon") or {}
     if not _pid_alive(info.get("pid")):
         return False
@@ -65,7 +198,7 @@ def daemon_running(store: Store, cfg) -> bool:
     return (datetime.now(timezone.utc) - beat).total_seconds() < 3 * cfg.schedule.watchdog_s + 10
 
 
-def _eval_ci(cfg, round_name: str | None, which: str) -> list[float] | None:
+def _eval_ci(cfg: DaemonConfig, round_name: str | None, which: str) -> list[float] | None:
     if not round_name:
         return None
     path = cfg.rounds_dir / round_name / f"{which}_eval.json"
@@ -76,41 +209,153 @@ def _eval_ci(cfg, round_name: str | None, which: str) -> list[float] | None:
         return None
 
 
-def _champion(cfg, store: Store) -> dict[str, Any] | None:
+def _champion(cfg: DaemonConfig, store: Store) -> ChampionStatus | None:
     ch = store.champion()
     if ch is None:
         return None
     lineage = store.lineage(ch.version)
     judged = next((r for r in store.rounds() if r.candidate == ch.version and r.decision == "promote"), None)
-    return {
-        "version": ch.version,
-        "pass_at_1": ch.pass_at_1,
-        "since": ch.since,
-        "parent": ch.parent,
-        "lineage": lineage,
-        "source": ch.source,
-        "pass_at_1_ci": _eval_ci(cfg, judged.name if judged else None, "candidate"),
-        "gate_problems": None if judged is None or judged.champion_n is None else judged.champion_n,
-        "audit_pass_at_1": ch.audit_pass_at_1,
-        "audit_problems": ch.audit_problems,
-        "audit_n": ch.audit_n,
-    }
+    return ChampionStatus(
+        version=ch.version,
+        pass_at_1=ch.pass_at_1,
+        since=ch.since,
+        parent=ch.parent,
+        lineage=lineage,
+        source=ch.source,
+        pass_at_1_ci=_eval_ci(cfg, judged.name if judged else None, "candidate"),
+        gate_problems=None if judged is None or judged.champion_n is None else judged.champion_n,
+        audit_pass_at_1=ch.audit_pass_at_1,
+        audit_problems=ch.audit_problems,
+        audit_n=ch.audit_n,
+    )
 
 
-def _budget(cfg, store: Store) -> dict[str, Any] | None:
+def _last_gate_counts(cfg, store: Store) -> tuple[list, int | None, float | None]:
+    """The champion's per-problem counts from the last decided gate test it took part in
+    (the ``pair_results`` rows: as the reference arm, or as the candidate promoted), that
+    test's pool size and temperature; ([], None, None) before any."""
+    from policies.counts import ProblemCounts
+    from policies.provenance import EvalProvenance
+    from policies.sequential import SequentialPlan
+
+    champion = store.champion()
+    version = champion.version if champion else None
+    tests = [t for t in store.sequential_tests("gate") if t.decided_at is not None and t.plan_json]
+    for t in tests:
+        side = "reference" if t.reference == version else "challenger" if t.challenger == version else None
+        if side is None:
+            continue
+        rows = store.pair_results(t.name, t.kind)
+        if not rows:
+            continue
+        try:
+            pool = len(SequentialPlan.model_validate_json(t.plan_json or "").order)
+            temp = EvalProvenance.model_validate_json(t.decoding_json or "").temperature
+        except ValueError:  # a row another version wrote: try the test before
+            continue
+        counts = [
+            ProblemCounts(problem_id=r.problem_id, n=r.n, c=r.reference_c if side == "reference" else r.challenger_c)
+            for r in rows
+        ]
+        return counts, pool, temp
+    return [], None, None
+
+
+def _gate_test(store: Store) -> SequentialTestStatus | None:
+    """The newest sequential test not decided yet, with its progress from the committed rows."""
+    import math
+
+    from policies.sequential import PairResult, SequentialPlan, replay
+
+    undecided = store.sequential_tests(undecided=True, limit=1)
+    if not undecided:
+        return None
+    t = undecided[0]
+    rows = store.pair_results(t.name, t.kind)
+    committed = len(rows)
+    plan = SequentialPlan.model_validate_json(t.plan_json) if t.plan_json else None
+    pairs = [
+        PairResult(problem_id=r.problem_id, n=r.n, reference_c=r.reference_c, challenger_c=r.challenger_c) for r in rows
+    ]
+    state = replay(plan, pairs) if plan else None
+    return SequentialTestStatus(
+        name=t.name,
+        kind=t.kind,
+        reference=t.reference,
+        challenger=t.challenger,
+        test_index=plan.test_index if plan else None,
+        alpha_level=plan.level if plan else None,
+        problems_evaluated=state.evaluated if state else 0,
+        problems_committed=committed,
+        limit=plan.limit if plan else None,
+        pool_problems=len(plan.order) if plan else None,
+        batch_size=plan.settings.batch_size if plan else None,
+        batches=state.batches if state else 0,
+        e_value=state.e_value if state else 1.0,
+        futility_e_value=math.exp(state.log_f) if state else 1.0,
+        p_value=state.p_value if state else 1.0,
+        mean_effect=state.mean_effect(plan.n) if plan and state else 0.0,
+        generations=2 * committed * (plan.n if plan else 0),
+        outcome=state.outcome if state else "not_run",
+    )
+
+
+def _round_gate(store: Store, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each listed round's gate test, as RoundStatusRow's gate_* fields."""
+    out: dict[str, dict[str, Any]] = {}
+    wanted = set(names)
+    for t in store.sequential_tests("gate", limit=max(50, 3 * len(names))):
+        if t.name not in wanted or t.name in out:
+            continue
+        summary = json.loads(t.summary_json) if t.summary_json else {}
+        pool = None
+        if t.plan_json:
+            pool = len(json.loads(t.plan_json).get("order", []))
+        evaluated = summary.get("problems_evaluated")
+        if evaluated is None and t.decided_at is None:
+            evaluated = len(store.pair_results(t.name, t.kind))  # running: the rows so far
+        out[t.name] = {
+            "gate_outcome": t.outcome,
+            "gate_problems_evaluated": evaluated,
+            "gate_pool": pool,
+            "gate_generations": summary.get("generations"),
+        }
+    return out
+
+
+def _budget(cfg: DaemonConfig, store: Store) -> dict[str, Any] | None:
     from policies.gate import GateLedger, budget_status
+    from policies.gate_power import design_status
 
     try:
         ledger = GateLedger.model_validate(store.get_kv("gate_ledger") or {})
-        n = cfg.evaluation.params_for(cfg.evaluation.t_eval[0]).n
-        problems = next((r.champion_n // max(1, n) for r in store.rounds() if r.champion_n), None)
-        st = budget_status(ledger, cfg.gate, n_problems=problems or 100, n_samples=n)
-        return {**st.model_dump(mode="json"), "problems_assumed": problems or 100}
+        counts, pool, t = _last_gate_counts(cfg, store)
+        t = cfg.evaluation.t_eval[0] if t is None else t
+        n = cfg.evaluation.params_for(t).n
+        st = budget_status(ledger, cfg.gate, n_problems=pool or 1, n_samples=n)
+        # The sequential gate's power and cost for the actual design: the measured pool and
+        # champion pass rates, not an assumed base rate or problem count (issue 15).
+        design = design_status(
+            st.next_alpha,
+            cfg.gate,
+            n=n,
+            greedy=t == 0.0,
+            min_problems=cfg.gate.min_problems,
+            min_effect=cfg.gate.min_delta,
+            champion_counts=counts,
+            pool_problems=pool,
+        )
+        return {
+            **st.model_dump(mode="json"),
+            "min_detectable_delta": design.min_detectable_delta,
+            "gate_problems": design.pool_problems,
+            "design": design.model_dump(mode="json"),
+        }
     except Exception as exc:  # status must show something even on an odd ledger
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def _eta(cfg, store: Store, row: RoundRow) -> str | None:
+def _eta(cfg: DaemonConfig, store: Store, row: RoundRow) -> str | None:
     """Finish estimate of a running round from the mean duration of finished ones."""
     secs = [
         (datetime.fromisoformat(r.finished_at) - datetime.fromisoformat(r.started_at)).total_seconds()
@@ -125,45 +370,76 @@ def _eta(cfg, store: Store, row: RoundRow) -> str | None:
     return (start + timedelta(seconds=sum(secs) / len(secs))).isoformat(timespec="seconds")
 
 
-def _endpoint_health(url: str | None) -> dict[str, Any] | None:
+def _endpoint_health(url: str | None, api_keys: list[Any]) -> dict[str, Any] | None:
     if not url:
         return None
     import httpx
 
+    # With api_keys set, /health tells a caller without a key only the status.
+    headers = {"Authorization": f"Bearer {api_keys[0].get_secret_value()}"} if api_keys else {}
     try:
-        r = httpx.get(url + "/health", timeout=3.0)
+        r = httpx.get(url + "/health", timeout=3.0, headers=headers)
         return {"url": url, "status": r.status_code, "body": r.text[:200]}
     except httpx.HTTPError as exc:
         return {"url": url, "status": None, "body": type(exc).__name__}
 
 
-def collect_status(cfg, store: Store, *, rounds: int = 20, events: int = 20) -> dict[str, Any]:
+def _round_status(
+    r: RoundRow, extra: RoundLearning | None, gate: dict[str, dict[str, Any]], **more: Any
+) -> dict[str, Any]:
+    return {**round_dict(r), **(extra or RoundLearning()).model_dump(), **gate.get(r.name, {}), **more}
+
+
+def status_report(cfg: DaemonConfig, store: Store, *, rounds: int = 20, events: int = 20) -> StatusReport:
     info = store.get_kv("daemon") or {}
     running = daemon_running(store, cfg)
     rows = store.rounds(rounds)
     current = next((r for r in rows if r.status == "running"), None)
-    st = {
-        "champion": _champion(cfg, store),
-        "running_round": None if current is None else {**round_dict(current), "eta": _eta(cfg, store, current)},
-        "rounds": [round_dict(r) for r in rows],
-        "events": [
-            {"kind": e.kind, "version": e.version, "at": e.at, "reason": e.reason, "round": e.round_name}
+    learned = round_learning(store, [r.name for r in rows])
+    gate = _round_gate(store, [r.name for r in rows])
+    return StatusReport(
+        champion=_champion(cfg, store),
+        running_round=None
+        if current is None
+        else RunningRound(**_round_status(current, learned.get(current.name), gate, eta=_eta(cfg, store, current))),
+        rounds=[RoundStatusRow(**_round_status(r, learned.get(r.name), gate)) for r in rows],
+        events=[
+            EventStatus(kind=e.kind, version=e.version, at=e.at, reason=e.reason, round=e.round_name)
             for e in store.events(events, EVENT_KINDS)
         ],
-        "daemon": {
-            "running": running,
-            "pid": info.get("pid") if running else None,
-            "next_round_at": (store.get_kv("next_round_at") if running else None),
-            "paused": bool(store.get_kv("paused", False)),
-            "backoff": store.get_kv("backoff"),
-            "heartbeat_at": info.get("heartbeat_at"),
-            "started_at": info.get("started_at"),
-        },
-        "endpoint": _endpoint_health(info.get("endpoint")) if running else None,
-        "budget": _budget(cfg, store),
-        "db": str(Path(cfg.db_path)),
-    }
-    return add_learning_status(st, cfg, store)  # learning: captured/kept/used, mix, traffic check
+        daemon=DaemonStatus(
+            running=running,
+            pid=info.get("pid") if running else None,
+            next_round_at=(store.get_kv("next_round_at") if running else None),
+            paused=bool(store.get_kv("paused", False)),
+            backoff=store.get_kv("backoff"),
+            heartbeat_at=info.get("heartbeat_at"),
+            started_at=info.get("started_at"),
+        ),
+        endpoint=_endpoint_health(info.get("endpoint"), cfg.endpoint.api_keys) if running else None,
+        budget=_budget(cfg, store),
+        db=str(Path(cfg.db_path)),
+        learning=learning_status(cfg, store, rows, learned),  # learning: captured/kept/used, mix, traffic check
+        gate_test=_gate_test(store),
+    )
+
+
+def collect_status(cfg: DaemonConfig, store: Store, *, rounds: int = 20, events: int = 20) -> dict[str, Any]:
+    """``status_report`` as JSON data (what ``ssdd status --json`` prints)."""
+    return status_report(cfg, store, rounds=rounds, events=events).model_dump(mode="json")
+
+
+def _power_text(b: dict[str, Any]) -> str:
+    """The budget row's power figures (policies.gate_power.design_status)."""
+    d = b.get("design") or {}
+    if b.get("min_detectable_delta") is None:
+        return f"min detectable gain: {d.get('basis') or 'unknown'}"
+    gens = d.get("expected_generations") or {}
+    return (
+        f"min detectable +{b['min_detectable_delta']:.1%} at {d['power']:.0%} power on {b['gate_problems']} gate "
+        f"problems x n={d['n']}; ~{gens.get('null', 0):.0f} generations per decision for a useless candidate, "
+        f"~{gens.get('loss_5', 0):.0f} for a clear loser"
+    )
 
 
 def print_status(st: dict[str, Any], console) -> None:
@@ -193,13 +469,21 @@ def print_status(st: dict[str, Any], console) -> None:
             f"{rr['id']} ({rr['kind']}) stage {rr['stage']} since {rr['stage_started_at']}, "
             f"attempt {rr['attempts']}, ETA {rr['eta'] or '-'}",
         )
+    gt = st.get("gate_test")
+    if gt:
+        need = "" if gt["alpha_level"] is None else f" (promotes at {1 / gt['alpha_level']:.3g})"
+        t.add_row(
+            "sequential test",
+            f"{gt['kind']} {gt['name']} ({gt['reference'] or 'base'} vs {gt['challenger'] or 'base'}): "
+            f"{gt['problems_evaluated']}/{gt['limit'] or '-'} problems, e-value {gt['e_value']:.3g}{need}, "
+            f"{gt['outcome']}",
+        )
     b = st.get("budget") or {}
     if "alpha_left" in b:
         t.add_row(
             "error budget",
             f"spent {b['alpha_spent']:.4f}, left {b['alpha_left']:.4f}, next test at "
-            f"{b['next_alpha']:.2g}; min detectable +{b['min_detectable_delta']:.1%} "
-            f"on {b['problems_assumed']} problems" + (" [yellow]refresh due[/]" if b.get("refresh_due") else ""),
+            f"{b['next_alpha']:.2g}; " + _power_text(b) + (" [yellow]refresh due[/]" if b.get("refresh_due") else ""),
         )
     for label, text in learning_rows(st):  # learning: prompt capture, last mix, traffic check
         t.add_row(label, text)
@@ -225,3 +509,11 @@ def print_status(st: dict[str, Any], console) -> None:
     console.print(rt)
     for e in st["events"][:10]:
         console.print(f"{e['at']} [bold]{e['kind']}[/] {e['version'] or ''}: {e['reason'][:160]}", highlight=False)
+
+
+if __name__ == "__main__":  # python -m daemon.status --schema: the committed docs/status.schema.json
+    import sys
+
+    if sys.argv[1:] != ["--schema"]:
+        raise SystemExit("usage: python -m daemon.status --schema")
+    print(json.dumps(StatusReport.model_json_schema(), indent=2, sort_keys=True))

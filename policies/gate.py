@@ -23,16 +23,18 @@ from policies import spending, stats
 from policies.counts import ProblemCounts
 from policies.paired import PairedComparison, PairedTestSettings, compare_for_ledger_test
 from policies.provenance import EvalProvenance, check_comparable, check_counts_match
+from policies.sequential import SequentialSettings
 from policies.spending import BudgetTerms, SpendingSettings
 
 
-class GateConfig(PairedTestSettings, SpendingSettings):
+class GateConfig(PairedTestSettings, SpendingSettings, SequentialSettings):
     """alpha: the *lifetime* budget (probability of ever promoting a candidate that is not
     better). min_delta: the point estimate must exceed this pass@1 gain too (a swap must be
     worth it). refresh_after: if set, the gate refuses to run (spending nothing) after this
     many tests on one held-out set (`problem_set_hash`) until the set is refreshed.
     The reported CI is two-sided at `ci_confidence` (default 1 - 2*alpha): descriptive, not
-    at the test's level alpha_k and not the test's inversion."""
+    at the test's level alpha_k and not the test's inversion. The `SequentialSettings`
+    fields configure the sequential test of `policies.sequential_gate`."""
 
     min_delta: float = Field(0.0, ge=0.0, le=1.0)
     refresh_after: int | None = Field(None, ge=1)

@@ -20,10 +20,11 @@ from policies import spending
 from policies.counts import ProblemCounts
 from policies.paired import PairedComparison, PairedTestSettings, compare_for_ledger_test
 from policies.provenance import EvalProvenance, check_comparable, check_counts_match
+from policies.sequential import SequentialSettings
 from policies.spending import BudgetTerms, SpendingSettings
 
 
-class ReevalConfig(PairedTestSettings, SpendingSettings):
+class ReevalConfig(PairedTestSettings, SpendingSettings, SequentialSettings):
     """alpha: the rollback test's own *lifetime* budget (probability of ever rolling back a
     champion that is not worse than its parent). min_regression: the point estimate's drop
     must exceed this too. cooldown_rounds: no re-evaluation of a champion promoted fewer than

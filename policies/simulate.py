@@ -87,8 +87,35 @@ class Population(BaseModel):
     beta_b: float = Field(1.0, gt=0.0)
 
 
-def draw_rates(rng: np.random.Generator, n_problems: int, population: Population = Population()) -> np.ndarray:
+class BetaMixture(BaseModel):
+    """Per-problem pass rates from a mixture of Betas: the realistic spread of a code model's
+    pool, with many problems almost never and many almost always solved."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weights: list[float] = [0.45, 0.15, 0.40]
+    beta_a: list[float] = [0.3, 4.0, 1.0]
+    beta_b: list[float] = [4.0, 0.3, 1.0]
+
+    @property
+    def mean(self) -> float:
+        return sum(w * a / (a + b) for w, a, b in zip(self.weights, self.beta_a, self.beta_b)) / sum(self.weights)
+
+
+# Default of the sequential-gate simulations: 45% hard (Beta(0.3, 4), mean 0.07), 15% easy
+# (Beta(4, 0.3), mean 0.93), 40% uniform; mean pass@1 0.37.
+REALISTIC = BetaMixture()
+
+
+def draw_rates(
+    rng: np.random.Generator, n_problems: int, population: Population | BetaMixture = Population()
+) -> np.ndarray:
     """Per-problem pass rates of one held-out set, kept away from exactly 0 and 1."""
+    if isinstance(population, BetaMixture):
+        w = np.asarray(population.weights) / sum(population.weights)
+        comp = rng.choice(len(w), size=n_problems, p=w)
+        a, b = np.asarray(population.beta_a)[comp], np.asarray(population.beta_b)[comp]
+        return np.clip(rng.beta(a, b), _EPS, 1 - _EPS)
     return np.clip(rng.beta(population.beta_a, population.beta_b, n_problems), _EPS, 1 - _EPS)
 
 
@@ -210,7 +237,7 @@ def null_gate_fwer(
     *,
     sims: int,
     seed: int = 0,
-    population: Population = Population(),
+    population: Population | BetaMixture = Population(),
     decide: Callable[..., gate_mod.GateDecision] | None = None,
 ) -> Estimate:
     """P(at least one false promotion over `case.rounds` null rounds) through `decide_gate`.
@@ -293,7 +320,7 @@ def old_round_false_promotions(
     *,
     sims: int,
     seed: int = 0,
-    population: Population = Population(),
+    population: Population | BetaMixture = Population(),
 ) -> Estimate:
     """P(at least one false promotion over `case.rounds` rounds) of the old per-round gate."""
     ids = CountsTable(_ids("g", case.n_problems))
@@ -346,7 +373,7 @@ def power_within(
     horizons: Sequence[int] = (1, 5, 20),
     start_tests: int = 0,
     seed: int = 0,
-    population: Population = Population(),
+    population: Population | BetaMixture = Population(),
 ) -> PowerRow:
     """Each round a fresh candidate `delta` better than the champion (same rates each round)
     meets the gate; the first promotion ends the simulation. `start_tests` null tests are
@@ -405,7 +432,7 @@ def false_rollbacks(
     reevaluations: int = 100,
     sims: int,
     seed: int = 0,
-    population: Population = Population(),
+    population: Population | BetaMixture = Population(),
 ) -> Estimate:
     """P(at least one rollback over `reevaluations` re-evaluations of a champion exactly as
     good as its parent), through `decide_reevaluation` with the carried `ReevalLedger`."""
@@ -435,6 +462,378 @@ def false_rollbacks(
         tests += ledger.tests
     label = f"equal champion and parent, {n_problems} problems x n={n_samples}, {reevaluations} re-evaluations"
     return _estimate(label, events, sims, cfg.alpha, tests)
+
+
+# ---------------------------------------------------------------------------------------
+# The sequential gate (`policies.sequential_gate`) through its real code path: plan ->
+# batches of both arms -> commit -> advance (with crash-and-replay) -> decide -> ledger.
+
+
+class SeqCase(BaseModel):
+    """One simulated design for the sequential gate. `crash_prob`: after each batch the
+    round is killed with this probability and resumes by `replay` from the committed
+    results (the decision must not change; `seq_gate_test` checks it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    n_problems: int = 400
+    n: int = 4
+    n_candidate: int | None = None  # != n: the unequal-n design, refused
+    temperature: float = 0.6
+    rounds: int = 100
+    crash_prob: float = 0.1
+    population: BetaMixture = REALISTIC
+    # T_eval tuned each round on a disjoint calibration split (`choose_gate_decoding`) among
+    # `temperatures` (the first is the incumbent), every model `t_gains` better at some T.
+    temperatures: list[float] = []
+    t_gains: dict[float, float] = {}
+    calibration_problems: int = 0
+
+
+class SeqStats(BaseModel):
+    """A simulated probability with the decisions' cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    estimate: Estimate
+    decisions: int  # tests decided
+    mean_problems: float  # per decision
+    mean_generations: float  # per decision, both arms
+    resumed: int  # tests that were killed mid-test and resumed by replay
+
+
+def _draw_pairs(
+    rng: np.random.Generator, ref: np.ndarray, ch: np.ndarray, n: int, greedy: bool, ids: list[str], index: dict
+) -> Callable[[list[str]], list]:
+    from policies.sequential import PairResult
+
+    k = 1 if greedy else n
+
+    def evaluate_batch(batch: list[str]) -> list[PairResult]:
+        where = np.array([index[p] for p in batch], dtype=np.int64)
+        a = rng.binomial(k, ref[where]) * (n // k)
+        b = rng.binomial(k, ch[where]) * (n // k)
+        return [
+            PairResult.model_construct(problem_id=p, n=n, reference_c=int(x), challenger_c=int(y))
+            for p, x, y in zip(batch, a.tolist(), b.tolist())
+        ]
+
+    return evaluate_batch
+
+
+def seq_gate_test(
+    rng: np.random.Generator,
+    ref_rates: np.ndarray,
+    ch_rates: np.ndarray,
+    ids: list[str],
+    ledger: Any,
+    cfg: Any,
+    *,
+    prov_ref: EvalProvenance,
+    prov_ch: EvalProvenance,
+    seed: int,
+    earlier: Sequence[ProblemCounts] = (),
+    crash_prob: float = 0.0,
+    kind: str = "gate",
+    rounds_since_promotion: int = 0,
+) -> tuple[Any, bool]:
+    """One sequential test, as the round runs it: plan, then batch by batch both arms'
+    results are "committed" and folded in; with probability `crash_prob` after a batch the
+    round dies and the state is rebuilt by `replay` from the committed results. Returns
+    (decision, resumed). kind "gate": `start_gate_test`/`decide_gate_test`; "reeval": the
+    rollback test (ref = parent, ch = champion)."""
+    from policies import sequential as seq
+    from policies import sequential_gate as sg
+
+    if kind == "gate":
+        start: Any = sg.start_gate_test(
+            ids, ledger, cfg, champion_provenance=prov_ref, candidate_provenance=prov_ch, seed=seed, earlier=earlier
+        )
+    else:
+        start = sg.start_reevaluation_test(
+            ids,
+            ledger,
+            cfg,
+            parent_provenance=prov_ref,
+            champion_provenance=prov_ch,
+            seed=seed,
+            rounds_since_promotion=rounds_since_promotion,
+            earlier=earlier,
+        )
+    if start.plan is None:
+        return start.skipped, False
+    plan = start.plan
+    index = {p: i for i, p in enumerate(ids)}
+    evaluate_batch = _draw_pairs(rng, ref_rates, ch_rates, prov_ref.n, prov_ref.temperature == 0.0, ids, index)
+    committed: list = []
+    state = seq.SequentialState()
+    resumed = False
+    while not state.done:
+        got = evaluate_batch(seq.next_batch(plan, state))
+        committed += got
+        state = seq.advance(plan, state, got)
+        if crash_prob and not state.done and rng.random() < crash_prob:
+            rebuilt = seq.replay(plan, committed)  # a new process: only the DB rows survive
+            if rebuilt != state:
+                raise AssertionError("replay after a crash changed the test's state")
+            state, resumed = rebuilt, True
+    if kind == "gate":
+        return sg.decide_gate_test(plan, state, ledger, cfg, provenance=prov_ref), resumed
+    return sg.decide_reevaluation_test(plan, state, ledger, cfg, provenance=prov_ref), resumed
+
+
+def _earlier(rng: np.random.Generator, rates: np.ndarray, n: int, greedy: bool, ids: list[str]) -> list[ProblemCounts]:
+    """The champion's evaluation before this round (independent samples)."""
+    k = 1 if greedy else n
+    cs = (rng.binomial(k, rates) * (n // k)).tolist()
+    return [ProblemCounts.model_construct(problem_id=p, n=n, c=c) for p, c in zip(ids, cs)]
+
+
+def _seq_stats(
+    label: str,
+    events: int,
+    sims: int,
+    bound: float | None,
+    tests: int,
+    gens: list,
+    probs: list,
+    resumed: int,
+    refused: bool = False,
+) -> SeqStats:
+    return SeqStats(
+        estimate=_estimate(label, events, sims, bound, tests, refused),
+        decisions=len(gens),
+        mean_problems=float(np.mean(probs)) if probs else 0.0,
+        mean_generations=float(np.mean(gens)) if gens else 0.0,
+        resumed=resumed,
+    )
+
+
+@_with_frozen_heap
+def seq_null_fwer(case: SeqCase, cfg: GateConfig = SIM_GATE, *, sims: int, seed: int = 0) -> SeqStats:
+    """P(at least one false promotion over `case.rounds` null rounds) of the sequential gate:
+    each round a candidate exactly as good as the champion (same per-problem rates) meets
+    `start_gate_test` -> batches -> `decide_gate_test` with the ledger carried over."""
+    ids = _ids("g", case.n_problems)
+    set_hash = hash_problem_ids(ids)
+    greedy = case.temperature == 0.0
+    events = tests = resumed = 0
+    gens: list[int] = []
+    probs: list[int] = []
+    refused = False
+    cal_tab = CountsTable(_ids("c", case.calibration_problems))
+    tuned = bool(case.calibration_problems and case.temperatures)
+    tcfg = TEvalConfig(incumbent_t=case.temperatures[0], report_ci=False) if tuned else None
+    for i in range(sims):
+        rng = np.random.default_rng([seed, i])
+        base = draw_rates(rng, case.n_problems, case.population)
+        at_t = {t: shift_rates(base, case.t_gains.get(t, 0.0)) for t in case.temperatures} or {case.temperature: base}
+        base_cal = draw_rates(rng, case.calibration_problems, case.population)
+        cal_at_t = {t: shift_rates(base_cal, case.t_gains.get(t, 0.0)) for t in case.temperatures}
+        earlier = _earlier(rng, at_t[case.temperatures[0] if tuned else case.temperature], case.n, greedy, ids)
+        ledger = GateLedger()
+        for r in range(case.rounds):
+            t_eval = case.temperature
+            if tuned:
+                cal = [
+                    TemperatureResult(t=t, counts=draw_counts(rng, cal_at_t[t], case.n, cal_tab))
+                    for t in case.temperatures
+                ]
+                assert tcfg is not None
+                t_eval = choose_gate_decoding(cal, case.temperatures, tcfg, gate_problem_ids=ids).t_eval
+            rates = at_t[t_eval]
+            pa = provenance(t_eval, case.n, r, set_hash)
+            pb = provenance(t_eval, case.n_candidate or case.n, r, set_hash)
+            try:
+                d, res = seq_gate_test(
+                    rng,
+                    rates,
+                    rates,
+                    ids,
+                    ledger,
+                    cfg,
+                    prov_ref=pa,
+                    prov_ch=pb,
+                    seed=r,
+                    earlier=earlier,
+                    crash_prob=case.crash_prob,
+                )
+            except ProvenanceMismatch:
+                refused = True
+                break
+            resumed += int(res)
+            ledger = d.ledger_after
+            gens.append(d.summary.generations)
+            probs.append(d.summary.problems_evaluated)
+            if d.promote:
+                events += 1
+                break
+        tests += ledger.tests
+        if refused:
+            break
+    done = sims if not refused else 1
+    return _seq_stats(case.label, events, done, cfg.alpha, tests, gens, probs, resumed, refused)
+
+
+@_with_frozen_heap
+def seq_false_rollbacks(case: SeqCase, cfg: ReevalConfig = SIM_REEVAL, *, sims: int, seed: int = 0) -> SeqStats:
+    """P(at least one rollback over `case.rounds` re-evaluations of a champion exactly as
+    good as its parent), through the sequential rollback test with its own ledger."""
+    ids = _ids("g", case.n_problems)
+    set_hash = hash_problem_ids(ids)
+    greedy = case.temperature == 0.0
+    events = tests = resumed = 0
+    gens: list[int] = []
+    probs: list[int] = []
+    for i in range(sims):
+        rng = np.random.default_rng([seed, i])
+        rates = draw_rates(rng, case.n_problems, case.population)
+        earlier = _earlier(rng, rates, case.n, greedy, ids)
+        ledger = ReevalLedger()
+        for r in range(case.rounds):
+            prov = provenance(case.temperature, case.n, r, set_hash)
+            d, res = seq_gate_test(
+                rng,
+                rates,
+                rates,
+                ids,
+                ledger,
+                cfg,
+                prov_ref=prov,
+                prov_ch=prov,
+                seed=r,
+                earlier=earlier,
+                crash_prob=case.crash_prob,
+                kind="reeval",
+                rounds_since_promotion=cfg.cooldown_rounds + r,
+            )
+            resumed += int(res)
+            ledger = d.ledger_after
+            gens.append(d.summary.generations)
+            probs.append(d.summary.problems_evaluated)
+            if d.rollback:
+                events += 1
+                break
+        tests += ledger.tests
+    return _seq_stats(case.label, events, sims, cfg.alpha, tests, gens, probs, resumed)
+
+
+class SeqPower(BaseModel):
+    """P(a truly better candidate is promoted within h rounds) and the first round's cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    delta: float
+    n_problems: int
+    n: int
+    sims: int
+    within: dict[int, float]
+    mc_se: dict[int, float]
+    first_round_problems: float
+    first_round_generations: float
+    first_round_futility: float  # P(round 1 stopped for futility)
+
+
+@_with_frozen_heap
+def seq_power_within(
+    delta: float,
+    case: SeqCase,
+    cfg: GateConfig = SIM_GATE,
+    *,
+    sims: int,
+    horizons: Sequence[int] = (1, 10),
+    seed: int = 0,
+) -> SeqPower:
+    """Each round a fresh candidate `delta` better (logit shift, same rates each round) meets
+    the sequential gate with the carried ledger; the first promotion ends the simulation.
+    A negative `delta` measures how fast a loser is rejected."""
+    ids = _ids("g", case.n_problems)
+    set_hash = hash_problem_ids(ids)
+    greedy = case.temperature == 0.0
+    horizon = max(horizons)
+    first: list[int | None] = []
+    gens1: list[int] = []
+    probs1: list[int] = []
+    fut1 = 0
+    for i in range(sims):
+        rng = np.random.default_rng([seed, i])
+        rates = draw_rates(rng, case.n_problems, case.population)
+        cand = shift_rates(rates, delta)
+        earlier = _earlier(rng, rates, case.n, greedy, ids)
+        ledger = GateLedger()
+        hit = None
+        for r in range(1, horizon + 1):
+            prov = provenance(case.temperature, case.n, r, set_hash)
+            d, _ = seq_gate_test(
+                rng,
+                rates,
+                cand,
+                ids,
+                ledger,
+                cfg,
+                prov_ref=prov,
+                prov_ch=prov,
+                seed=r,
+                earlier=earlier,
+                crash_prob=case.crash_prob,
+            )
+            if r == 1:
+                gens1.append(d.summary.generations)
+                probs1.append(d.summary.problems_evaluated)
+                fut1 += int(d.summary.outcome == "futility")
+            ledger = d.ledger_after
+            if d.promote:
+                hit = r
+                break
+        first.append(hit)
+    within = {h: sum(1 for f in first if f is not None and f <= h) / sims for h in horizons}
+    return SeqPower(
+        delta=delta,
+        n_problems=case.n_problems,
+        n=case.n,
+        sims=sims,
+        within=within,
+        mc_se={h: math.sqrt(p * (1 - p) / sims) for h, p in within.items()},
+        first_round_problems=float(np.mean(probs1)),
+        first_round_generations=float(np.mean(gens1)),
+        first_round_futility=fut1 / sims,
+    )
+
+
+def fixed_gate_problems_at_power(
+    target: float,
+    delta: float,
+    n: int,
+    *,
+    sims: int,
+    seed: int = 0,
+    population: BetaMixture = REALISTIC,
+    lo: int = 20,
+    hi: int = 4000,
+) -> tuple[int, float]:
+    """The smallest fixed gate size m (today's `decide_gate`, first test of a fresh ledger)
+    whose one-round power at `delta` reaches `target`, by bisection on m with `power_within`;
+    returns (m, its simulated power). Its cost per decision is 2 n m generations whatever the
+    candidate, loser or winner."""
+    cache: dict[int, float] = {}
+
+    def pw(m: int) -> float:
+        if m not in cache:
+            cache[m] = power_within(
+                delta, m, n, SIM_GATE, sims=sims, horizons=(1,), seed=seed, population=population
+            ).within[1]
+        return cache[m]
+
+    if pw(hi) < target:
+        return hi, pw(hi)
+    while hi - lo > max(5, lo // 20):
+        mid = (lo + hi) // 2
+        if pw(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi, pw(hi)
 
 
 # ---------------------------------------------------------------------------------------

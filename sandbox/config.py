@@ -7,8 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SANDBOX_IMAGE_REPO = "ssd-sandbox"
-# Bump when deploy/sandbox or sandbox/harness.py changes in a way the image must reflect.
-SANDBOX_IMAGE_VERSION = "1"
+# Bump when deploy/sandbox or sandbox/harness.py changes in a way the image must reflect
+# (2: the assert kind's judge process, harness --judge-uid).
+SANDBOX_IMAGE_VERSION = "2"
 
 
 class SandboxLimits(BaseModel):

@@ -30,7 +30,22 @@ LABEL = "ssd-sandbox"
 POOL_LABEL = "ssd-sandbox.pool"
 OWNER_LABEL = "ssd-sandbox.owner"
 SANDBOX_UID = 65534
-HARNESS_CMD = ["python3", "-I", "/opt/ssd/harness.py", "--uid", str(SANDBOX_UID), "--sweep", "uid", "--workdir", "/tmp"]
+# The assert kind's judge (the test's process) runs as JUDGE_UID: the program's uid cannot
+# ptrace, signal or read it, so it cannot reach the verdict pipe or the nonce.
+JUDGE_UID = 65533
+HARNESS_CMD = [
+    "python3",
+    "-I",
+    "/opt/ssd/harness.py",
+    "--uid",
+    str(SANDBOX_UID),
+    "--judge-uid",
+    str(JUDGE_UID),
+    "--sweep",
+    "uid",
+    "--workdir",
+    "/tmp",
+]
 # Headroom over the program's address-space limit for init, the idle process and the harness.
 HARNESS_MEMORY_MB = 64
 MAX_RUNS_PER_CONTAINER = 500
@@ -186,7 +201,10 @@ class DockerSandbox:
                 self.config.image,
                 command=["sleep", "infinity"],
                 detach=True,
-                user="0:0",  # the harness needs SETUID/SETGID to drop each test to uid 65534
+                # The harness needs SETUID/SETGID to start the program as 65534 and the assert
+                # kind's judge as 65533 (two uids: only root with CAP_SETUID can), KILL to kill
+                # the program's leftovers; nothing else (sandbox/README.md).
+                user="0:0",
                 network_mode="none",
                 ipc_mode="none",  # no /dev/shm to leave state in between programs
                 read_only=True,

@@ -4,7 +4,10 @@ Runs inside the sandbox container (as uid 0 with only CAP_SETUID/SETGID/KILL) or
 local backend, inside a private pid/net namespace. Each test's child drops to an unprivileged
 uid, gets rlimits, and has its stdout/stderr captured through pipes read with caps. The harness
 reports on its own stdout, which only the host reads; a child with another uid cannot reach
-that stream (/proc/<harness>/fd needs ptrace access), so it cannot forge a report.
+that stream (/proc/<harness>/fd needs ptrace access), so it cannot forge a report. An assert
+test runs in a judge (a fork of this harness under --judge-uid) that calls the program's
+functions in the program's child over two pipes; only the judge holds the test, the nonce and
+the result pipe (see run_assert_test).
 
 Protocol (stdin, from the host): messages framed as 8-byte big-endian length + JSON.
   1. header  {"mode", "program", "limits", "fn_name"?, "entry_point"?, "test"?}
@@ -252,43 +255,49 @@ def _remove(path):
     return ok
 
 
+def _child_setup(args, limits, fds, uid, workdir, default_sigpipe=True):
+    """In a fresh fork: own session, ``fds`` as 0..n-1 and nothing else, rlimits, ``uid``."""
+    os.setsid()
+    # dup() first: a plain dup2 onto 0..n-1 could clobber a source fd still to be moved.
+    moved = [os.dup(fd) for fd in fds]
+    for target, fd in enumerate(moved):
+        os.dup2(fd, target)
+    os.closerange(len(fds), 1 << 16)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        if sig != signal.SIGPIPE or default_sigpipe:
+            signal.signal(sig, signal.SIG_DFL)
+    os.chdir(workdir)
+    cpu = max(1, int(limits["cpu_s"] + 0.999))
+    mem = limits["memory_mb"] << 20
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size_mb"] << 20,) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"],) * 2)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    stack = min(64 << 20, mem // 4)
+    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+    if args.nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (args.nproc, args.nproc))
+    try:
+        # Make the child, not the harness, the cgroup OOM killer's first choice.
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")
+    except OSError:
+        pass
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+
 def spawn_child(args, limits, fds):
-    """Fork the test child: own session, rlimits, dropped uid, fixed fds 0-4, then exec."""
-    stdin_r, stdout_w, stderr_w, payload_r, result_w = fds
+    """Fork the program's child (fds: stdin, stdout, stderr, payload, result[, requests] as
+    0..), set it up, and exec the runner."""
     pid = os.fork()
     if pid != 0:
         return pid
     try:
-        os.setsid()
-        # dup() first: a plain dup2 onto 0-4 could clobber a source fd still to be moved.
-        moved = [os.dup(fd) for fd in (stdin_r, stdout_w, stderr_w, payload_r, result_w)]
-        for target, fd in enumerate(moved):
-            os.dup2(fd, target)
-        os.closerange(5, 1 << 16)
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
-        os.chdir(args.workdir)
-        cpu = max(1, int(limits["cpu_s"] + 0.999))
-        mem = limits["memory_mb"] << 20
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size_mb"] << 20,) * 2)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"],) * 2)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        stack = min(64 << 20, mem // 4)
-        resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-        if args.nproc:
-            resource.setrlimit(resource.RLIMIT_NPROC, (args.nproc, args.nproc))
-        try:
-            # Make the child, not the harness, the cgroup OOM killer's first choice.
-            with open("/proc/self/oom_score_adj", "w") as fh:
-                fh.write("1000")
-        except OSError:
-            pass
-        if args.uid is not None:
-            os.setgroups([])
-            os.setgid(args.uid)
-            os.setuid(args.uid)
+        _child_setup(args, limits, fds, args.uid, args.workdir)
         env = dict(CHILD_ENV, HOME=args.workdir)
         python = args.python or sys.executable
         os.execve(python, [python, "-I", RUNNER, "3", "4"], env)
@@ -299,19 +308,57 @@ def spawn_child(args, limits, fds):
             os._exit(127)
 
 
+def spawn_judge(args, limits, fds, header, nonce):
+    """Fork the assert kind's judge (fds: stdin, stdout, stderr, result, to-program,
+    from-program as 0..5): it runs the test, with the program's functions as proxies, under
+    ``--judge-uid``, which the program's uid cannot ptrace, signal or read. No exec: it is
+    this harness's own (trusted) code, and a fork costs far less than an interpreter start."""
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    try:
+        # SIGPIPE stays ignored: a write to a program that died is an error, handled.
+        _child_setup(args, limits, fds, args.judge_uid, "/", default_sigpipe=False)
+        runner = _load_runner()
+        runner.judge(header["test"], header.get("entry_point"), nonce, 3, 4, 5)
+    except BaseException as exc:  # noqa: BLE001 - report and die; never return into the harness
+        try:
+            os.write(2, f"harness: judge failed: {exc!r}\n".encode())
+        finally:
+            os._exit(127)
+    os._exit(127)
+
+
+_runner_module = None
+
+
+def _load_runner():
+    """runner.py as a module of this process (the judge's code); loaded once, before any fork."""
+    global _runner_module
+    if _runner_module is None:
+        # What the judge imports, imported here: after the fork it runs as another uid that
+        # may not be able to read this interpreter's library (the local backend's venv).
+        import ast  # noqa: F401
+        import importlib.util
+        import traceback  # noqa: F401
+
+        spec = importlib.util.spec_from_file_location("ssd_sandbox_runner", RUNNER)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {RUNNER}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _runner_module = module
+    return _runner_module
+
+
 def _test_input(header, msg):
-    """What the child gets for one run: the runner's payload (fd 3), the program's stdin, and
-    for the assert kind the nonce a pass must report."""
+    """What a stdio/call child gets for one run: the runner's payload (fd 3) and its stdin."""
     mode = header["mode"]
     payload = {"mode": mode, "program": header["program"]}
-    nonce = None
     if mode == "call":
         payload.update(fn_name=header["fn_name"], args=msg["args"])
-    elif mode == "assert":
-        nonce = base64.b16encode(os.urandom(16)).decode()
-        payload.update(test=header["test"], entry_point=header.get("entry_point"), nonce=nonce)
     stdin_bytes = msg.get("input", "").encode() if mode == "stdio" else b""
-    return json.dumps(payload).encode(), stdin_bytes, nonce
+    return json.dumps(payload).encode(), stdin_bytes
 
 
 class _ChildPipes:
@@ -450,8 +497,10 @@ def _kill_child(pid):
 
 def run_test(args, header, msg, sweeper):
     """Run one test in a fresh child, then sweep; returns the result record for the host."""
+    if header["mode"] == "assert":
+        return run_assert_test(args, header, sweeper)
     limits = header["limits"]
-    payload_bytes, stdin_bytes, nonce = _test_input(header, msg)
+    payload_bytes, stdin_bytes = _test_input(header, msg)
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
@@ -487,33 +536,143 @@ def run_test(args, header, msg, sweeper):
         "clean": clean,
     }
     mode = header["mode"]
-    rec.update(classify(mode, rec, reason, limits, oom_before, pipes.bufs[result_r], nonce))
+    rec.update(classify(mode, rec, reason, limits, oom_before, pipes.bufs[result_r]))
     if rec["status"] == "done" and mode == "stdio":
         rec["stdout"] = base64.b64encode(bytes(pipes.bufs[stdout_r])).decode()
     return rec
 
 
-def classify(mode, rec, reason, limits, oom_before, result_bytes, nonce):
-    """Harness-side status. "done" means: ran to completion, the host compares the output."""
+def run_assert_test(args, header, sweeper):
+    """The assert kind: the program runs in a fresh child (runner "serve" mode, uid --uid) and
+    the test in the judge (a fork of this harness, uid --judge-uid) that calls the program's
+    functions over two pipes. Only the judge holds the result pipe and knows the nonce."""
+    limits = header["limits"]
+    nonce = base64.b16encode(os.urandom(16)).decode()
+    payload_bytes = json.dumps({"mode": "serve", "program": header["program"]}).encode()
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    payload_r, payload_w = os.pipe()
+    result_r, result_w = os.pipe()  # judge -> harness: the verdict
+    ask_r, ask_w = os.pipe()  # judge -> program: calls
+    answer_r, answer_w = os.pipe()  # program -> judge: answers
+    oom_before = oom_kills()
+    t0 = time.monotonic()
+    # The judge first: a fork bomb of the program's cannot then keep it from being forked.
+    judge = spawn_judge(args, limits, (stdin_r, stdout_w, stderr_w, result_w, ask_w, answer_r), header, nonce)
+    prog = spawn_child(args, limits, (stdin_r, stdout_w, stderr_w, payload_r, answer_w, ask_r))
+    for fd in (stdin_r, stdout_w, stderr_w, payload_r, result_w, ask_r, ask_w, answer_r, answer_w):
+        os.close(fd)
+    pidfd, prog_pidfd = os.pidfd_open(judge), os.pidfd_open(prog)
+    pipes = _ChildPipes(limits, (stdout_r, stderr_r, result_r), ((stdin_w, b""), (payload_w, payload_bytes)))
+    status, rusage, exited_at, reason = _supervise(judge, pidfd, pipes, t0 + limits["timeout_s"])
+    if status is None:
+        _kill_child(judge)
+    wall = (exited_at or time.monotonic()) - t0
+    pipes.close_writers()
+    if status is None:
+        _, status, rusage = os.wait4(judge, 0)
+    # The program exits once the judge has closed its end; one that died made the judge stop,
+    # and its own status says why (e.g. its CPU limit). Reaped before the sweep (see run_test).
+    prog_status = prog_rusage = None
+    try:
+        ready = selectors.DefaultSelector()
+        ready.register(prog_pidfd, selectors.EVENT_READ)
+        ready.select(0 if reason else 0.2)
+        ready.close()
+        pid, st, ru = os.wait4(prog, os.WNOHANG)
+        if pid == prog:
+            prog_status, prog_rusage = st, ru
+    except ChildProcessError:
+        pass
+    if prog_status is None:
+        _kill_child(prog)
+        _, prog_status, prog_rusage = os.wait4(prog, 0)
+    os.close(prog_pidfd)
+    clean = sweeper.sweep(child_pgid=prog)
+    if reason is None and not pipes.drain():
+        reason = "output_limit"
+    pipes.close(pidfd)
+    err_keep = limits["stderr_bytes"]
+    judge_cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
+    prog_cpu = prog_rusage.ru_utime + prog_rusage.ru_stime if prog_rusage else 0.0
+    rec = {
+        "type": "result",
+        "wall_s": round(wall, 4),
+        "cpu_s": round(judge_cpu + prog_cpu, 4),
+        "exit": os.waitstatus_to_exitcode(status),
+        "stderr": base64.b64encode(bytes(pipes.bufs[stderr_r][-err_keep:]) if err_keep else b"").decode(),
+        "clean": clean,
+    }
+    program = (os.waitstatus_to_exitcode(prog_status), prog_cpu)
+    rec.update(classify_assert(rec, reason, limits, oom_before, pipes.bufs[result_r], nonce, judge_cpu, program))
+    return rec
+
+
+def _cpu_limit(code, cpu_s, limits):
+    # SIGXCPU comes from RLIMIT_CPU, which the kernel checks against its precise runtime while
+    # rusage is tick-sampled (seen: SIGXCPU at a reported 2.86 of 3 s). Sent by the program
+    # itself it is still no pass. SIGKILL is the hard limit only when the CPU time shows it.
+    return code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu_s >= limits["cpu_s"] - 0.05)
+
+
+def _report_of(result_bytes):
+    try:
+        line = bytes(result_bytes).split(b"\n", 1)[0]
+        report = json.loads(line) if line else {}
+    except ValueError:
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def classify_assert(rec, reason, limits, oom_before, result_bytes, nonce, judge_cpu, program):
+    """The assert kind's status, from the judge's report and exit, and the program's exit and
+    CPU time (``program``) when the judge says the program stopped answering."""
     code = rec["exit"]
     if reason == "output_limit":
         return {"status": "output_limit", "detail": "output over the limit"}
     if reason == "timeout":
         return {"status": "timeout", "detail": "wall-clock limit"}
-    # SIGXCPU comes from RLIMIT_CPU, which the kernel checks against its precise runtime while
-    # rusage is tick-sampled (seen: SIGXCPU at a reported 2.86 of 3 s). Sent by the program
-    # itself it is still no pass. SIGKILL is the hard limit only when the CPU time shows it.
-    if code == -signal.SIGXCPU or (code == -signal.SIGKILL and rec["cpu_s"] >= limits["cpu_s"] - 0.05):
+    if _cpu_limit(code, judge_cpu, limits):
         return {"status": "timeout", "detail": "CPU limit"}
-    report = {}
-    try:
-        line = bytes(result_bytes).split(b"\n", 1)[0]
-        if line:
-            report = json.loads(line)
-            if not isinstance(report, dict):
-                report = {}
-    except ValueError:
-        report = {}
+    report = _report_of(result_bytes)
+    after = oom_kills()
+    if (oom_before is not None and after is not None and after > oom_before) or report.get("exc") == "MemoryError":
+        return {"status": "memory_exceeded", "detail": "memory limit"}
+    if code == 127 and not report:
+        return {"status": "sandbox_error", "detail": "judge setup failed"}
+    fail = report.get("fail")
+    if fail == "gone":
+        prog_code, prog_cpu = program
+        if _cpu_limit(prog_code, prog_cpu, limits):
+            return {"status": "timeout", "detail": "CPU limit"}
+        if prog_code < 0:
+            return {"status": "runtime_error", "detail": f"killed by signal {-prog_code}"}
+        return {"status": "runtime_error", "detail": f"the program {report.get('exc')} (exit code {prog_code})"}
+    if code < 0:
+        return {"status": "runtime_error", "detail": f"killed by signal {-code}"}
+    if fail == "nonplain":
+        return {"status": "wrong_answer", "detail": f"candidate returned a non-builtin {report.get('exc')}"}
+    if fail == "assertion":
+        return {"status": "wrong_answer", "detail": "assertion failed"}
+    if fail == "exc":
+        return {"status": "runtime_error", "detail": f"{report.get('exc')} raised"}
+    if code == 0 and report.get("passed") == nonce:
+        return {"status": "ok"}
+    return {"status": "runtime_error", "detail": f"no completion signal (exit code {code})"}
+
+
+def classify(mode, rec, reason, limits, oom_before, result_bytes, nonce=None):
+    """Harness-side status of a stdio or call test. "done" means: ran to completion, the host
+    compares the output. (The assert kind: classify_assert.)"""
+    code = rec["exit"]
+    if reason == "output_limit":
+        return {"status": "output_limit", "detail": "output over the limit"}
+    if reason == "timeout":
+        return {"status": "timeout", "detail": "wall-clock limit"}
+    if _cpu_limit(code, rec["cpu_s"], limits):
+        return {"status": "timeout", "detail": "CPU limit"}
+    report = _report_of(result_bytes)
     after = oom_kills()
     if (oom_before is not None and after is not None and after > oom_before) or report.get("exc") == "MemoryError":
         return {"status": "memory_exceeded", "detail": "memory limit"}
@@ -529,19 +688,11 @@ def classify(mode, rec, reason, limits, oom_before, result_bytes, nonce):
         return {"status": "done"}
     if fail == "unserializable":
         return {"status": "wrong_answer", "detail": f"return value is not JSON ({report.get('exc')})"}
-    if fail == "nonplain":
-        return {"status": "wrong_answer", "detail": f"candidate returned a non-builtin {report.get('exc')}"}
-    if fail == "assertion":
-        return {"status": "wrong_answer", "detail": "assertion failed"}
     if fail == "exc":
         return {"status": "runtime_error", "detail": f"{report.get('exc')} raised"}
-    if mode == "call":
-        if code == 0 and isinstance(report.get("value"), str):
-            return {"status": "done", "value": report["value"]}
-        return {"status": "runtime_error", "detail": f"no return value (exit code {code})"}
-    if code == 0 and report.get("passed") == nonce:
-        return {"status": "ok"}
-    return {"status": "runtime_error", "detail": f"no completion signal (exit code {code})"}
+    if code == 0 and isinstance(report.get("value"), str):
+        return {"status": "done", "value": report["value"]}
+    return {"status": "runtime_error", "detail": f"no return value (exit code {code})"}
 
 
 def main():
@@ -551,9 +702,15 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--nproc", type=int, default=0)
     ap.add_argument("--python", default=None, help="interpreter for test children (default: this one)")
+    ap.add_argument("--judge-uid", type=int, default=None, help="uid of the assert kind's judge (not --uid)")
     args = ap.parse_args()
     if args.sweep == "uid" and args.uid is None:
         ap.error("--sweep uid needs --uid")
+    if args.uid is not None and (args.judge_uid is None or args.judge_uid == args.uid):
+        # The judge holds the verdict pipe and the nonce: under the program's uid the program
+        # could ptrace it or open its /proc fds.
+        ap.error("--uid needs a different --judge-uid")
+    _load_runner()  # before any fork: the judge runs its code without an interpreter start
     sweeper = Sweeper(args.sweep, args.uid, args.workdir)
     # A container is reused across programs: start from a verified clean state.
     if not sweeper.is_clean() and not sweeper.sweep():

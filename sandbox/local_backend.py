@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__).bind(stage="sandbox")
 
 HARNESS = Path(__file__).resolve().parent / "harness.py"
 SANDBOX_UID = 65534
+JUDGE_UID = 65533  # the assert kind's judge: see docker_backend.JUDGE_UID
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
 
 
@@ -137,7 +138,8 @@ class LocalSandbox:
         cmd = [sys.executable, "-I", str(HARNESS), "--workdir", workdir]
         cmd += ["--sweep", "pidns" if self._prefix else "pgroup"]
         if self._root:
-            cmd += ["--uid", str(SANDBOX_UID), "--nproc", str(self.config.limits.pids), "--python", self._python]
+            cmd += ["--uid", str(SANDBOX_UID), "--judge-uid", str(JUDGE_UID)]
+            cmd += ["--nproc", str(self.config.limits.pids), "--python", self._python]
         return (self._prefix or []) + cmd
 
     def judge(self, problem: Judgeable, program: str) -> Verdict:

@@ -2,11 +2,13 @@
 
 Started by harness.py as ``python3 -I runner.py PAYLOAD_FD RESULT_FD`` after the harness has
 dropped privileges and set rlimits. The payload (program source, mode, the one case's input
-arguments, a nonce) arrives on PAYLOAD_FD; a one-line JSON report goes to RESULT_FD. The
-harness never trusts stdout for anything but the captured program output, and the host decides
-stdio/call verdicts itself, so a forged report here can at most claim a value the program could
-have returned anyway. For the assert kind the report must carry the nonce; the program shares
-this process with the test, which is the documented residual trust limit (see README.md).
+arguments) arrives on PAYLOAD_FD; a one-line JSON report goes to RESULT_FD. The harness never
+trusts stdout for anything but the captured program output, and the host decides stdio/call
+verdicts itself, so a forged report here can at most claim a value the program could have
+returned anyway. For the assert kind this process only serves the program's functions
+("serve" mode: RESULT_FD then carries answers to the judge, requests arrive on fd 5); the test
+runs in the harness's judge process (``judge`` below, run there, never here), which the
+program cannot reach.
 """
 
 import builtins
@@ -201,6 +203,7 @@ def _convert(x, json_only, memo):
     key = _id(x)
     if key in memo:
         return memo[key]
+    out: object  # one of several container types, by kind (never evaluated: no typing import)
     if kind in ("dict", "todict", "odict"):
         out = _OrderedDict() if kind == "odict" else {}
         memo[key] = out
@@ -287,17 +290,6 @@ def _fail(rfd, exc, kind="exc", name=None):
     _exit(1)
 
 
-def _names_used_by(test_src):
-    """The names a module-level assert test uses: the program's functions among them get
-    guarded. Found before the program runs."""
-    import ast
-
-    try:
-        return {n.id for n in ast.walk(ast.parse(test_src)) if _type(n) is ast.Name}
-    except _BaseException:  # noqa: BLE001 - a broken test is reported when it is compiled
-        return set()
-
-
 def _run_as_main(src, rfd):
     """stdio kind: the program runs as __main__; the host compares what it printed."""
     ns = {"__name__": "__main__", "__builtins__": builtins, "__file__": "main.py"}
@@ -349,49 +341,313 @@ def _call_and_report(ns, payload, rfd):
     _exit(0)
 
 
-def _guard(fn, state):
-    """The candidate as the test sees it: every return value must be plain data."""
+# -- assert kind: the program and the test in two processes ------------------------------------
+# The test (trusted problem code) runs in the *judge*, a process of the harness's with another
+# uid than the program's: the program cannot ptrace it, signal it, read its memory or open its
+# /proc fds, so neither the nonce nor the verdict pipe are reachable from it. The program runs
+# here in "serve" mode and answers the judge's calls of its functions over two pipes, one JSON
+# line per message; what it answers is decoded by the judge into plain builtin values only, so
+# the most a program can do is to answer with a value (which a correct program could return too).
+
+SERVE_REQ_FD = 5  # serve mode: the judge's requests arrive here; replies go to RESULT_FD
+MAX_MESSAGE = 32 << 20  # one request or reply; a bigger one is a protocol failure
+JUDGE_INT_DIGITS = 100_000  # int literals the judge parses (quadratic in digits: bounded)
+_MAX_DEPTH = 200  # container nesting either side sends
+
+
+class Unsendable(Exception):
+    """A value that cannot cross between the program and the judge (args[0]: why)."""
+
+
+def encode(x, depth=0):
+    """A plain value as JSON data: atoms as themselves, containers tagged ([tag, items])."""
+    t = _type(x)
+    if x is None or t is bool or t is int or t is float or t is str:
+        return x
+    if depth > _MAX_DEPTH:
+        raise Unsendable("too deeply nested container")
+    d = depth + 1
+    if t is list:
+        return ["l", [encode(i, d) for i in x]]
+    if t is tuple:
+        return ["t", [encode(i, d) for i in x]]
+    if t is dict or t is _OrderedDict:
+        return ["d" if t is dict else "o", [[encode(k, d), encode(v, d)] for k, v in _dict_items(x)]]
+    if t is set or t is frozenset:
+        return ["s" if t is set else "f", [encode(i, d) for i in x]]
+    if t is _deque:
+        return ["q", [encode(i, d) for i in x], x.maxlen]
+    if t is complex:
+        return ["c", x.real, x.imag]
+    if t is bytes:
+        import base64
+
+        return ["b", base64.b64encode(x).decode()]
+    raise Unsendable(_type_name(t))
+
+
+def decode(x, depth=0):
+    """``encode``'s inverse, building builtin objects only; raises Unsendable on anything else."""
+    t = _type(x)
+    if x is None or t is bool or t is int or t is float or t is str:
+        return x
+    if t is not list or not x or _type(x[0]) is not str or depth > _MAX_DEPTH:
+        raise Unsendable("malformed value")
+    tag, d = x[0], depth + 1
+    try:
+        if tag == "c" and _len(x) == 3 and _type(x[1]) is float and _type(x[2]) is float:
+            return complex(x[1], x[2])
+        if tag == "b" and _len(x) == 2 and _type(x[1]) is str:
+            import base64
+
+            return base64.b64decode(x[1].encode("ascii"), validate=True)
+        items = x[1] if _len(x) >= 2 else None
+        if _type(items) is not list:
+            raise Unsendable("malformed value")
+        if tag in ("l", "t", "s", "f") and _len(x) == 2:
+            seq = [decode(i, d) for i in items]
+            return seq if tag == "l" else (_tuple, _set, _frozenset)["tsf".index(tag)](seq)
+        if tag == "q" and _len(x) == 3 and (x[2] is None or (_type(x[2]) is int and x[2] >= 0)):
+            return _deque([decode(i, d) for i in items], x[2])
+        if tag in ("d", "o") and _len(x) == 2:
+            mapping: dict = {} if tag == "d" else _OrderedDict()
+            for pair in items:
+                if _type(pair) is not list or _len(pair) != 2:
+                    raise Unsendable("malformed value")
+                mapping[decode(pair[0], d)] = decode(pair[1], d)
+            return mapping
+    except (TypeError, ValueError):  # an unhashable key, bad base64
+        raise Unsendable("malformed value") from None
+    raise Unsendable("malformed value")
+
+
+class LineReader:
+    """JSON lines from a pipe, each at most MAX_MESSAGE bytes; None at end of stream."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buf = bytearray()
+
+    def read(self):
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self.buf[:nl])
+                del self.buf[: nl + 1]
+                return _json_loads(line)
+            if _len(self.buf) > MAX_MESSAGE:
+                raise Unsendable("message over the size limit")
+            chunk = _read(self.fd, 1 << 20)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+
+def _builtin_exception_name(exc):
+    """The name of the nearest builtin Exception class of ``exc`` (a program's own exception
+    class is sent as the builtin it derives from, so `except ValueError` in a test still works)."""
+    for cls in _type(exc).__mro__:
+        name = _type_name(cls)
+        if _PRISTINE_BUILTINS.get(name) is cls and issubclass(cls, Exception):
+            return name
+    return "Exception"
+
+
+def _serve_reply(ns, req):
+    """One request of the judge, answered: the program's names, or one call's outcome."""
+    if req.get("op") == "names":
+        kinds, data = {}, {}
+        for name in req["names"]:
+            if _type(name) is not _str or name not in ns:
+                continue
+            value = ns[name]
+            if _type(value) is _type(builtins):  # modules: the test imports what it uses
+                continue
+            if _callable(value):
+                kinds[name] = "function"
+                continue
+            try:
+                data[name] = encode(plain_value(value))
+                kinds[name] = "data"
+            except _BaseException:  # noqa: BLE001 - not plain data: the test cannot see it
+                pass
+        return {"names": kinds, "data": data}
+    fn = ns.get(req.get("name"))
+    if not _callable(fn):
+        return {"raise": "NameError", "msg": f"{req.get('name')!r} is not a function of the program"}
+    args = [decode(a) for a in req["args"]]
+    kwargs = {k: decode(v) for k, v in req["kwargs"]}
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the test may expect it: sent as its builtin class
+        try:
+            msg = _str(exc)[:2000]
+        except _BaseException:  # noqa: BLE001 - a __str__ that fails
+            msg = ""
+        return {"raise": _builtin_exception_name(exc), "msg": msg}
+    except _BaseException as exc:  # noqa: BLE001 - SystemExit and co: exiting is not returning
+        return {"fatal": _type_name(_type(exc))}
+    try:
+        return {"value": encode(plain_value(result))}
+    except NonPlainReturn as exc:
+        return {"nonplain": exc.args[0]}
+    except Unsendable as exc:
+        return {"nonplain": exc.args[0]}
+
+
+def _serve(src, rfd, qfd):
+    """assert kind, program side: run the program as a module, then answer the judge's calls
+    until it closes its end. Never returns."""
+    sys.set_int_max_str_digits(0)  # this side only encodes; the judge bounds what it parses
+    ns = _run_as_module(src, rfd)
+    reader = LineReader(qfd)
+    while True:
+        try:
+            req = reader.read()
+        except _BaseException:  # noqa: BLE001 - only the judge writes here: it is gone
+            req = None
+        if req is None:
+            _flush_std()
+            _exit(0)
+        try:
+            reply = _serve_reply(ns, req)
+        except _BaseException as exc:  # noqa: BLE001 - e.g. MemoryError while decoding
+            name = _builtin_exception_name(exc) if _isinstance(exc, Exception) else "RuntimeError"
+            reply = {"raise": name, "msg": ""}
+        _flush_std()
+        try:
+            _report(rfd, reply)
+        except _BaseException:  # noqa: BLE001 - the judge closed its end
+            _exit(0)
+
+
+class ProgramGone(BaseException):
+    """The program died, exited or broke the protocol while the test waited for it.
+
+    BaseException, like NonPlainReturn, so that a test's ``except Exception`` cannot swallow
+    it; a flag makes the failure stick even if something swallows it anyway."""
+
+
+def names_used_by(test_src):
+    """Every name the test's code mentions: the program's among them are what it can see."""
+    import ast
+
+    return sorted({n.id for n in ast.walk(ast.parse(test_src)) if _type(n) is ast.Name})
+
+
+class _Program:
+    """The judge's end of the two pipes to the program."""
+
+    def __init__(self, wfd, rfd, state):
+        self.wfd = wfd
+        self.reader = LineReader(rfd)
+        self.state = state
+
+    def ask(self, req):
+        if self.state["gone"] is not None:
+            raise ProgramGone(self.state["gone"])
+        try:
+            _report(self.wfd, req)
+        except OSError:
+            pass  # it exited: a report it left before that (e.g. its load failed) is still readable
+        try:
+            reply = self.reader.read()
+        except (OSError, ValueError, RecursionError, Unsendable) as exc:
+            reply, why = None, f"sent a broken reply ({_type_name(_type(exc))})"
+        else:
+            why = "stopped answering"
+        if _type(reply) is not dict:
+            self.state["gone"] = why if reply is None else "sent a broken reply"
+            raise ProgramGone(self.state["gone"])
+        return reply
+
+
+def _proxy(program, name, state):
+    """What the test calls for the program's function ``name``: the call runs in the program's
+    process; its return value comes back as plain data or the test sees an exception."""
 
     def candidate(*args, **kwargs):
-        result = fn(*args, **kwargs)
         try:
-            return plain_value(result)
-        except NonPlainReturn as exc:
-            state["bad"] = exc.args[0]
-            raise NonPlainReturn(f"candidate returned a non-builtin {exc.args[0]}") from None
+            req = {
+                "op": "call",
+                "name": name,
+                "args": [encode(a) for a in args],
+                "kwargs": [[k, encode(v)] for k, v in kwargs.items()],
+            }
+        except Unsendable as exc:
+            raise TypeError(f"the test passed a {exc.args[0]}, which cannot be sent to the program") from None
+        reply = program.ask(req)
+        try:
+            if "value" in reply:
+                return decode(reply["value"])
+        except (Unsendable, RecursionError, MemoryError) as exc:
+            state["gone"] = f"sent a broken reply ({_type_name(_type(exc))})"
+            raise ProgramGone(state["gone"]) from None
+        if "nonplain" in reply:
+            state["bad"] = _str(reply["nonplain"])[:200]
+            raise NonPlainReturn(f"candidate returned a non-builtin {state['bad']}")
+        if "raise" in reply and _type(reply["raise"]) is _str:
+            cls = _PRISTINE_BUILTINS.get(reply["raise"])
+            if _type(cls) is _type and issubclass(cls, Exception):
+                raise cls(_str(reply.get("msg", ""))[:2000])
+        if "fatal" in reply:
+            state["gone"] = f"{_str(reply['fatal'])[:100]} raised"
+            state["fatal"] = _str(reply["fatal"])[:100]
+            raise ProgramGone(state["gone"])
+        state["gone"] = "sent a broken reply"
+        raise ProgramGone(state["gone"])
 
+    candidate.__name__ = candidate.__qualname__ = name
     return candidate
 
 
-def _test_and_report(ns, test_src, entry, used, nonce, rfd):
-    """assert kind: run the test against the program's guarded functions; a pass reports the
-    nonce. Never returns."""
-    state = {"bad": None}
+def judge(test_src, entry, nonce, rfd, to_program, from_program):
+    """assert kind, test side (run in the harness's judge process): bind the program's names the
+    test mentions (functions as proxies, plain data as values), run the test, and report on
+    ``rfd``: a pass carries the nonce. Never returns."""
+    sys.set_int_max_str_digits(JUDGE_INT_DIGITS)
+    state: dict[str, str | None] = {"bad": None, "gone": None, "fatal": None}
+    program = _Program(to_program, from_program, state)
     try:
         test_code = _compile(test_src, "test.py", "exec")
+        used = names_used_by(test_src)
     except _BaseException as exc:  # noqa: BLE001 - a broken test fails every program
         _fail(rfd, exc)
-    test_ns = _dict(ns)
-    # The test sees the program's helpers (HumanEval tests call e.g. poly()), but builtins as
-    # they were before the program ran.
-    test_ns["__builtins__"] = _dict(_PRISTINE_BUILTINS)
-    test_ns["__name__"] = "test"
+    test_ns = {"__builtins__": _dict(_PRISTINE_BUILTINS), "__name__": "test"}
     try:
+        reply = program.ask({"op": "names", "names": used + ([entry] if entry else [])})
+        if "fail" in reply:  # the program raised while it was loaded
+            _flush_std()
+            _report(rfd, {"fail": "exc", "exc": _str(reply.get("exc"))[:200]})
+            _exit(1)
+        kinds, data = reply.get("names"), reply.get("data")
+        if _type(kinds) is not _dict or _type(data) is not _dict:
+            state["gone"] = "sent a broken reply"
+            raise ProgramGone(state["gone"])
+        for name, kind in kinds.items():
+            if _type(name) is not _str or not name.isidentifier():
+                continue
+            if kind == "function":
+                test_ns[name] = _proxy(program, name, state)
+            elif kind == "data" and name in data:
+                test_ns[name] = decode(data[name])
         if entry:
-            if entry not in ns or not _callable(ns[entry]):
+            if kinds.get(entry) != "function":
                 raise _NameError(f"entry point {entry!r} is not defined")
             _exec(test_code, test_ns)
             check = test_ns.get("check")
-            if check is None:
+            if not _callable(check):
                 raise _NameError("the test defines no check()")
-            check(_guard(ns[entry], state))
+            check(_proxy(program, entry, state))  # type: ignore[operator]  # the program's, even if the test rebinds it
         else:
-            for name in used:
-                if name in ns and _type(ns[name]) is _FunctionType:
-                    test_ns[name] = _guard(ns[name], state)
             _exec(test_code, test_ns)
     except NonPlainReturn as exc:
         _fail(rfd, exc, kind="nonplain", name=state["bad"])
+    except ProgramGone as exc:
+        _gone(rfd, state, exc)
+    except Unsendable as exc:  # only the program's data is decoded: it sent something else
+        state["gone"] = state["gone"] or "sent a broken reply"
+        _gone(rfd, state, exc)
     except _AssertionError as exc:
         _fail(rfd, exc, kind="assertion")
     except _BaseException as exc:  # noqa: BLE001 - SystemExit included: exiting is not passing
@@ -400,9 +656,20 @@ def _test_and_report(ns, test_src, entry, used, nonce, rfd):
         _flush_std()
         _report(rfd, {"fail": "nonplain", "exc": state["bad"]})
         _exit(1)
+    if state["gone"] is not None:
+        _gone(rfd, state, None)
     _flush_std()
     _report(rfd, {"passed": nonce})
     _exit(0)
+
+
+def _gone(rfd, state, exc):
+    _flush_std()
+    if state["fatal"]:
+        _report(rfd, {"fail": "exc", "exc": state["fatal"]})
+    else:
+        _report(rfd, {"fail": "gone", "exc": state["gone"] or "stopped answering"})
+    _exit(1)
 
 
 def main():
@@ -412,21 +679,13 @@ def main():
     src = payload["program"]
     sys.argv = ["main.py"]
     linecache.cache["main.py"] = (_len(src), None, src.splitlines(True), "main.py")
-    used = None
-    if mode == "assert" and not payload.get("entry_point"):
-        used = _names_used_by(payload["test"])
     if mode == "stdio":
         _run_as_main(src, rfd)
         return
+    if mode == "serve":  # assert kind, the program's side (the test runs in the judge)
+        _serve(src, rfd, SERVE_REQ_FD)
     ns = _run_as_module(src, rfd)
-    if mode == "call":
-        _call_and_report(ns, payload, rfd)
-    # assert kind
-    nonce = payload["nonce"]
-    test_src = payload["test"]
-    entry = payload.get("entry_point")
-    payload = None
-    _test_and_report(ns, test_src, entry, used, nonce, rfd)
+    _call_and_report(ns, payload, rfd)  # call kind
 
 
 if __name__ == "__main__":

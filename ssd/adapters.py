@@ -20,6 +20,7 @@ from ssd.vllm_server import ADAPTER_REQUIRED_FILES, ADAPTER_WEIGHT_FILES, missin
 MANIFEST = "ssd_adapter.json"
 ADAPTER_CONFIG = "adapter_config.json"
 MANIFEST_SCHEMA = 1
+MAX_CONFIG_BYTES = 1 << 20  # a PEFT adapter_config.json is ~2 KB
 
 
 # The fixed probe a server-side check replays after loading an adapter: the trainer records
@@ -129,17 +130,26 @@ def load_manifest(folder: Path) -> AdapterManifest:
 def read_adapter_config(folder: Path) -> dict:
     path = Path(folder) / ADAPTER_CONFIG
     try:
-        cfg = json.loads(path.read_text())
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise AdapterError(f"cannot read {path}: {exc}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise AdapterError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes: not an adapter config")
+    try:
+        cfg = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise AdapterError(f"{path} is not UTF-8 text: {exc}") from None
     except json.JSONDecodeError as exc:
         raise AdapterError(f"{path} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise AdapterError(f"{path}: JSON nested too deeply") from None
     if not isinstance(cfg, dict):
         raise AdapterError(f"{path} must hold a JSON object")
     if cfg.get("peft_type") not in (None, "LORA"):
         raise AdapterError(f"{path}: peft_type is {cfg.get('peft_type')!r}, only LORA adapters are supported")
     r = cfg.get("r")
-    if not isinstance(r, int) or r < 1:
+    if not isinstance(r, int) or isinstance(r, bool) or r < 1:
         raise AdapterError(f"{path}: rank 'r' must be a positive integer, got {r!r}")
     targets = cfg.get("target_modules")
     if not targets or not isinstance(targets, (list, str)):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder is owner-only
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -38,7 +38,7 @@ def publish_dir(target: str | Path, *, replace: bool = False) -> Iterator[Path]:
     tmp = target.with_name(f".{target.name}.tmp")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp.mkdir(mode=0o700)  # owner-only whatever the umask (ssd.file_modes)
     try:
         yield tmp
         if replace:

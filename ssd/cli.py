@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ssd.cli_common import EXIT_INPUT, configure_logging, console, fail, user_errors
+from ssd.file_modes import use_private_umask
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 models_app = typer.Typer(no_args_is_help=True, help="Base models in the store.")
@@ -22,6 +23,7 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     json_logs: bool = typer.Option(False, "--json-logs", help="one JSON object per log line"),
 ) -> None:
+    use_private_umask()  # rounds, adapters and samples are the operator's alone (ssd.file_modes)
     configure_logging(verbose, json_logs)
 
 
@@ -113,13 +115,14 @@ def sample(
 ) -> None:
     """SSD data generation: raw samples at T_train for the training prompts (resumable)."""
     from ssd import model_store
-    from ssd.round import build_problem_sets, open_vllm
+    from ssd.problem_sets import build_split_sets
+    from ssd.round import open_vllm
     from ssd.sampling import sample as run_sample
 
     with user_errors():
         cfg = _config(config, set_)
         model = model_store.resolve(cfg.data_dir, cfg.model)
-        train = build_problem_sets(cfg).train[:limit]
+        train = build_split_sets(cfg).train[:limit]
         out = out or cfg.run_dir / "samples.jsonl"
         with open_vllm(cfg, model) as server:
             report = run_sample(
@@ -179,7 +182,8 @@ def evaluate(
     from ssd import model_store
     from ssd.evaluate import evaluate as run_evaluate
     from ssd.evaluate import print_report, save_report
-    from ssd.round import build_problem_sets, open_vllm
+    from ssd.problem_sets import build_split_sets
+    from ssd.round import open_vllm
 
     overrides = list(set_ or [])
     if t_eval:
@@ -187,7 +191,7 @@ def evaluate(
     with user_errors():
         cfg = _config(config, overrides)
         model = model_store.resolve(cfg.data_dir, cfg.model)
-        heldout = build_problem_sets(cfg).heldout
+        heldout = build_split_sets(cfg).heldout
         with open_vllm(cfg, model) as server, open_sandbox(cfg.sandbox) as sb:
             name = server.served_model_name
             if adapter is not None:

@@ -21,6 +21,17 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(file=sys.stderr)
 
 
+def log_renderers(json_logs: bool, colors: bool = False) -> list[Any]:
+    """The last processors of every log line. Tracebacks never show local variables: on an
+    error in the endpoint those hold the request (its ``Authorization`` header, the raw prompt)
+    and structlog's default rich traceback prints them. In JSON mode the traceback is rendered
+    to text under ``exception`` (JSONRenderer alone would write ``"exc_info": true`` and drop it)."""
+    if json_logs:
+        return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    tracebacks = structlog.dev.RichTracebackFormatter(show_locals=False, color_system="truecolor" if colors else None)
+    return [structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=tracebacks)]
+
+
 def configure_logging(verbose: bool = False, json_logs: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     processors: list[Any] = [
@@ -28,11 +39,8 @@ def configure_logging(verbose: bool = False, json_logs: bool = False) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso"),
     ]
-    renderer = (
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
     structlog.configure(
-        processors=processors + [renderer],
+        processors=processors + log_renderers(json_logs, colors=sys.stderr.isatty()),
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # sys.stderr looked up per logger, not bound now: a stream swapped in by a test runner
         # or a redirect is closed later, and a logger still holding it would fail every line.

@@ -53,6 +53,11 @@ class DataSection(BaseModel):
     split: SplitConfig = SplitConfig(heldout_frac=0.3)
     max_train_prompts: int | None = Field(None, ge=1)
     max_heldout: int | None = Field(None, ge=1)
+    # Sources that feed only the promotion gate (never training, never the sealed audit or
+    # calibration): the gate compares two arms on the same problems, so pre-cutoff problems
+    # serve it as well as post-cutoff ones. Decontaminated against the training prompts and
+    # the audit/calibration problems at every start (`ssd.gate_pool`).
+    gate_pool: list[SourceSpec] = Field(default_factory=list)
 
 
 class SSDConfig(BaseModel):
@@ -151,7 +156,7 @@ def load_config(path: Path | None, overrides: list[str] | None = None, model: ty
     """The one loader: read the file (``path``; None: defaults only), apply the ``SSD_...``
     environment variables, then ``overrides`` (``--set`` items), and validate. ``model`` is the
     schema: ``SSDConfig`` for the method's sections alone, ``daemon.config.DaemonConfig`` for
-    the whole file, ``daemon.serve_config.ServeConfig`` for a serve-only file."""
+    the whole file (every ``ssdd`` command, ``ssdd serve`` included)."""
     raw: dict = {}
     if path is not None:
         try:

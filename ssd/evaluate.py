@@ -15,11 +15,12 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from policies.counts import ProblemCounts
 from ssd.atomic_io import write_text_atomic
 from ssd.passk import bootstrap_ci, ks_for, pass_at_k
 from ssd.problems import InputError, Problem
@@ -260,6 +261,7 @@ def _one_temperature(
                     "sample_index": r.sample_index,
                     "status": status,
                     "finish_reason": r.finish_reason,
+                    "completion_tokens": r.completion_tokens,
                     "completion": r.text,
                     "program": prog,
                 }
@@ -367,3 +369,20 @@ def print_report(report: EvalReport, console=None) -> None:
     from rich.console import Console
 
     (console or Console()).print(report_table(report))
+
+
+def counts_at(result: TemperatureEval) -> list[ProblemCounts]:
+    """Per-problem (n, c) at one temperature: what the paired tests in ``policies`` take."""
+    return [ProblemCounts(problem_id=r.problem_id, n=r.n, c=r.c) for r in result.per_problem]
+
+
+def evaluate_cached(path: Path, **kwargs: Any) -> tuple[EvalReport, float]:
+    """``evaluate(**kwargs)`` into ``path`` (its per-sample details beside it, ``*.samples.jsonl``)
+    unless ``path`` is already there: a resumed round never evaluates an arm twice.
+    Returns the report and the seconds spent (0 when it was read back)."""
+    if path.is_file():
+        return load_report(path), 0.0
+    t0 = time.monotonic()
+    report = evaluate(details_path=path.with_suffix(".samples.jsonl"), **kwargs)
+    save_report(report, path)
+    return report, time.monotonic() - t0

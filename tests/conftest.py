@@ -37,9 +37,11 @@ def vllm_server(model_dir: Path, tmp_path_factory):
     from ssd.vllm_server import ServerConfig, VLLMServer
 
     # Developer shortcut: reuse an already running server (same model, served as
-    # "smollm2-135m", LoRA enabled) instead of paying a 60-90 s start per session.
+    # "smollm2-135m", LoRA enabled) instead of paying a 60-90 s start per session;
+    # $SSD_TEST_VLLM_TOKEN_FILE: its bearer-token file (vllm.token next to its log).
     if os.environ.get("SSD_TEST_VLLM_URL"):
-        yield VLLMServer.attach(os.environ["SSD_TEST_VLLM_URL"], "smollm2-135m")
+        url, token_file = os.environ["SSD_TEST_VLLM_URL"], os.environ.get("SSD_TEST_VLLM_TOKEN_FILE")
+        yield VLLMServer.attach(url, "smollm2-135m", ServerConfig(url=url, api_key_file=token_file))
         return
     cfg = ServerConfig(port=free_port(), cpu_kvcache_gib=2, max_lora_rank=16, max_loras=4, max_model_len=2048)
     log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
@@ -140,3 +142,14 @@ def _no_adapter_left_on_the_shared_server(request):
     for name in left:
         server.unload_adapter(name)
     assert not left, f"the test left adapters loaded on the shared vLLM server: {left}"
+
+
+# -- the process umask -----------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _keep_the_umask():
+    """The CLIs set umask 0077 (ssd.file_modes); one invoked in this process (CliRunner) must
+    not change the modes of what later tests create."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)

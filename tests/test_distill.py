@@ -34,6 +34,7 @@ from ssd.distill import (
     parse_examples,
 )
 from ssd.distill_worker import IGNORE_INDEX, VLLM_LLAMA_LORA_MODULES, build_example
+from ssd.vllm_auth import auth_headers
 
 MAGIC = "ZEBRA QUOKKA MAGIC 42"
 # Small and fast: a fixed string is learnt in ~10 steps at this rate; rank fits max_lora_rank=16.
@@ -234,6 +235,7 @@ def test_adapter_loads_into_vllm_and_changes_greedy_output(magic_adapter, vllm_s
         r = httpx.post(
             f"{vllm_server.base_url}/v1/completions",
             timeout=120,
+            headers=auth_headers(vllm_server.base_url),
             json={"model": model, "prompt": prompt, "max_tokens": 12, "temperature": 0},
         )
         r.raise_for_status()

@@ -16,7 +16,8 @@ import yaml
 
 from ssd.child_process import group_members, proc_cmdline
 from ssd.config import SSDConfig
-from ssd.round import build_problem_sets, run_round
+from ssd.problem_sets import build_split_sets as build_problem_sets
+from ssd.round import run_round
 from ssd.sampling import read_samples
 from ssd.split import OverlapError
 
@@ -140,6 +141,7 @@ def kill(proc: subprocess.Popen) -> None:
 @pytest.mark.timeout(2400)
 def test_round_killed_while_sampling_and_while_distilling_resumes_and_leaves_nothing(tmp_path, model_dir, vllm_server):
     settings = tiny_settings(tmp_path, model_dir, vllm_server.base_url)
+    settings["server"]["api_key_file"] = str(vllm_server.config.api_key_file)  # `ssd round` runs in a child
     # 24 samples two at a time: sampling lasts long enough to be caught in the middle.
     settings["sampling"] = {"params": {"max_tokens": 48, "n": 4}, "concurrency": 2}
     cfg = SSDConfig.model_validate(settings)  # what the last, uninterrupted run uses

@@ -28,11 +28,26 @@ from ssd.adapters import MANIFEST as ADAPTER_MANIFEST
 from ssd.adapters import PROBE_PROMPT, AdapterError, adapter_content_hash, load_manifest
 from ssd.atomic_io import write_text_atomic
 from ssd.retry import Retry
+from ssd.vllm_auth import auth_headers
 from ssd.vllm_server import ServerError, VLLMServer, validate_adapter_dir
 
 log = structlog.get_logger(__name__).bind(stage="serve")
 
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline, so "r1\n" passed. Use fullmatch.
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+# Names with a meaning of their own: ``ssdd rollback base`` means the base model.
+RESERVED_VERSIONS = frozenset({"base"})
+
+
+def version_name_error(name: str) -> str | None:
+    """Why ``name`` cannot be an adapter version (None: it can)."""
+    if not isinstance(name, str) or not VERSION_RE.fullmatch(name):
+        return f"{name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    if name.lower() in RESERVED_VERSIONS:
+        return f"{name!r} is reserved (`ssdd rollback base` means the base model)"
+    return None
+
+
 # How far served top-k logprobs may sit from the trainer's prediction: float32 on both sides
 # agrees to ~1e-4 (kernels differ); bf16 training and serving drift further.
 PREDICTION_TOLERANCE = {"fp32": 0.02, "bf16": 0.3}
@@ -159,8 +174,8 @@ class AdapterRegistry:
         retention: Callable[..., list[str]] | None = None,
         on_swap: Callable[[str | None, str | None, float], None] | None = None,
     ):
-        if not VERSION_RE.match(alias):
-            raise ValueError(f"alias {alias!r} must match {VERSION_RE.pattern}")
+        if not VERSION_RE.fullmatch(alias):
+            raise ValueError(f"alias {alias!r} must be 1-64 letters, digits, '.', '_' or '-'")
         self.alias = alias
         self.state_path = Path(state_path)
         self.keep_previous = keep_previous
@@ -173,7 +188,9 @@ class AdapterRegistry:
         self._inflight: Counter[str] = Counter()
         self._base_probe: ProbeResult | None = None
         self._server = server
-        self._probe_http = httpx.Client(base_url=server.base_url, timeout=probe_timeout_s)
+        self._probe_http = httpx.Client(
+            base_url=server.base_url, timeout=probe_timeout_s, headers=auth_headers(server.base_url)
+        )
         self.state = self._read_state(server.served_model_name)
 
     # -- persistence -------------------------------------------------------------------------
@@ -215,7 +232,9 @@ class AdapterRegistry:
         with self._admin_lock:
             old = self._probe_http
             self._server = server
-            self._probe_http = httpx.Client(base_url=server.base_url, timeout=self.probe_timeout_s)
+            self._probe_http = httpx.Client(
+                base_url=server.base_url, timeout=self.probe_timeout_s, headers=auth_headers(server.base_url)
+            )
             old.close()
             with self._lock:
                 for entry in self.state.adapters.values():
@@ -247,7 +266,7 @@ class AdapterRegistry:
         if model.startswith(self.alias + "@"):
             version = model[len(self.alias) + 1 :]
             entry = self.state.adapters.get(version)
-            if entry is None or not entry.loaded:
+            if entry is None or not entry.loaded or not self._pinnable_locked(version):
                 return None
             return Resolved(entry.vllm_name, version)
         if model == self.state.base_model:
@@ -261,10 +280,18 @@ class AdapterRegistry:
                 if self._inflight[resolved.vllm_name] <= 0:
                     del self._inflight[resolved.vllm_name]
 
+    def _pinnable_locked(self, version: str) -> bool:
+        """Whether clients may ask for ``<alias>@<version>``: the champion and former champions
+        only. A candidate is loaded (pinned) while a round evaluates it, a submitted one too:
+        it has passed no gate, so no client reaches it."""
+        return version == self.state.champion or version in self.state.history
+
     def public_models(self) -> list[str]:
         with self._lock:
             names = [self.alias]
-            names += [f"{self.alias}@{v}" for v, e in self.state.adapters.items() if e.loaded]
+            names += [
+                f"{self.alias}@{v}" for v, e in self.state.adapters.items() if e.loaded and self._pinnable_locked(v)
+            ]
             names.append(self.state.base_model)
         return names
 
@@ -366,8 +393,8 @@ class AdapterRegistry:
 
     # -- loading -----------------------------------------------------------------------------
     def _entry_for(self, version: str, path: Path | None) -> AdapterEntry:
-        if not VERSION_RE.match(version):
-            raise RegistryError(f"invalid adapter version {version!r}: must match {VERSION_RE.pattern}")
+        if (why := version_name_error(version)) is not None:
+            raise RegistryError(f"invalid adapter version: {why}")
         with self._lock:
             existing = self.state.adapters.get(version)
         if path is None:

@@ -4,19 +4,24 @@ The router hands each admitted generation request to ``PromptCapture.offer``, wh
 a reference on a bounded queue (``put_nowait``) and returns: capture never waits, never
 raises into a request, and a full queue drops the capture (``ssd_capture_dropped_total``).
 One writer thread takes items off the queue, extracts the prompt and passes it to the sink
-(``daemon.prompt_ingest``: redaction, curation, the database).
+(``daemon.learning.ingest``: redaction, curation, the database).
 
 What is taken from a request: for chat, the messages up to the last user turn (roles and
 text only); for completions, the prompt string(s). Never the response. The caller's API key
 is reduced to its id (``key:`` + the first 12 hex digits of its sha256, the id the endpoint's
-auth uses) before anything leaves this module.
+auth uses) in ``offer``, before anything is queued: the raw header never sits on the queue nor
+in a frame of the writer thread. A failing sink (a full disk, a locked database) is logged by
+its error type, a message only for errors that describe the system (OS, SQLite), and the
+frames of its traceback: never the captured text nor the key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import queue
+import sqlite3
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +29,9 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from daemon.state import utcnow
+from daemon.state import StateError, utcnow
 
-log = structlog.get_logger(__name__).bind(stage="capture")
+log = structlog.get_logger(__name__, stage="capture")
 
 ALLOWED_ROLES = ("system", "developer", "user", "assistant")
 MAX_BATCH_PROMPTS = 16  # a completions batch beyond this is not captured past its first prompts
@@ -85,10 +90,10 @@ def prompt_messages(messages: Any) -> list[dict[str, str]]:
     return out
 
 
-def extract(route: str, messages: Any, prompt: Any, authorization: str, at: str) -> list[CapturedRequest]:
+def extract(route: str, messages: Any, prompt: Any, key: str, at: str) -> list[CapturedRequest]:
     """The prompts of one request (a completions batch gives several); one ``unsupported``
-    item, holding no text, for a request whose prompt cannot be trained on."""
-    key = key_id_of(authorization)
+    item, holding no text, for a request whose prompt cannot be trained on. ``key``: the
+    caller's key id (``key_id_of``), never the header."""
     try:
         if route == "chat":
             return [CapturedRequest(route, "chat", key, at, messages=prompt_messages(messages))]
@@ -120,6 +125,20 @@ class CaptureMetrics:
 
 
 _STOP = object()
+
+
+def safe_error(exc: BaseException) -> str:
+    """What a log line may say about a sink's failure: the type, and the message only for
+    errors that describe the system. Any other message may quote the prompt (a ``KeyError``
+    of a message's text, a validation error echoing its input)."""
+    name = type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{name}: [Errno {exc.errno}] {exc.strerror}"  # not the filename, not the args
+    if isinstance(exc, (sqlite3.Error, StateError)):
+        # SQLite's own text ("database or disk is full"; no bound values), or the store's
+        # message built from it (path, free bytes)
+        return f"{name}: {exc}"
+    return name
 
 
 class PromptCapture:
@@ -154,14 +173,14 @@ class PromptCapture:
             messages = payload.get("messages")
             item = (route, list(messages) if isinstance(messages, list) else messages, payload.get("prompt"))
             with self._cond:
-                self._queue.put_nowait((*item, authorization, utcnow()))
+                self._queue.put_nowait((*item, key_id_of(authorization), utcnow()))
                 self._pending += 1
             self.metrics.queue_depth.set(self._queue.qsize())
         except queue.Full:
             self.metrics.dropped.labels(reason="queue_full").inc()
         except Exception as exc:  # capture must never fail a request
             self.metrics.dropped.labels(reason="error").inc()
-            log.warning("capture.offer_failed", error=repr(exc))
+            log.warning("capture.offer_failed", error=safe_error(exc))
 
     def _run(self) -> None:
         if self.on_start is not None:
@@ -175,12 +194,14 @@ class PromptCapture:
             if item is _STOP:
                 return
             try:
-                route, messages, prompt, authorization, at = item
-                for req in extract(route, messages, prompt, authorization, at):
+                route, messages, prompt, key, at = item
+                for req in extract(route, messages, prompt, key, at):
                     self.metrics.stored.labels(status=self.sink(req)).inc()
             except Exception as exc:
                 self.metrics.dropped.labels(reason="error").inc()
-                log.exception("capture.store_failed", error=repr(exc))
+                # Not log.exception: its last line is the message, which may quote the prompt.
+                frames = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("capture.store_failed", error=safe_error(exc), traceback=frames)
             finally:
                 with self._cond:
                     self._pending -= 1

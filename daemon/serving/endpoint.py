@@ -27,9 +27,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from daemon.serve_config import EndpointConfig
 from daemon.serving.adapter_registry import AdapterRegistry
 from daemon.serving.auth import ApiKeyAuth
+from daemon.serving.capture import PromptCapture
+from daemon.serving.config import EndpointConfig
 from daemon.serving.limits import ConcurrencyLimiter
 from daemon.serving.metrics import ServeMetrics
 from daemon.serving.protocol import APIError, openai_error
@@ -39,7 +40,7 @@ from daemon.serving.supervisor import Supervisor
 
 __all__ = ["EndpointConfig", "create_app", "openai_error"]
 
-log = structlog.get_logger(__name__).bind(stage="serve")
+log = structlog.get_logger(__name__, stage="serve")
 
 
 def create_app(
@@ -48,9 +49,11 @@ def create_app(
     supervisor: Supervisor | None = None,
     metrics: ServeMetrics | None = None,
     *,
+    capture: PromptCapture | None = None,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """The FastAPI app over ``registry``'s server (``upstream_transport``: tests only)."""
+    """The FastAPI app over ``registry``'s server. ``capture``: the opt-in prompt capture queue
+    (``learning.capture``), given before the app serves; ``upstream_transport``: tests only."""
     ctx = EndpointContext(
         config=config,
         registry=registry,
@@ -58,6 +61,7 @@ def create_app(
         metrics=metrics or ServeMetrics(),
         auth=ApiKeyAuth(config.api_keys),
         limiter=ConcurrencyLimiter(config.max_concurrent_per_client, config.limit_retry_after_s),
+        capture=capture,
     )
 
     @asynccontextmanager

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from daemon.serve_config import EndpointConfig
+from daemon.serving.config import EndpointConfig
 from daemon.serving.protocol import APIError, GenerationRequest
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from daemon.serving.protocol import APIError
 from ssd.retry import Retry
+from ssd.vllm_auth import auth_headers
 
 T = TypeVar("T")
 
@@ -61,6 +62,7 @@ class Upstream:
     ):
         self.client = httpx.AsyncClient(
             base_url=base_url,
+            headers=auth_headers(base_url),  # vLLM's bearer token (ssd.vllm_auth); never the client's
             transport=transport,
             timeout=httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=read_timeout_s),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(64, max_connections)),

@@ -20,10 +20,10 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from daemon.serve_config import EndpointConfig
 from daemon.serving.adapter_registry import AdapterRegistry, Resolved
 from daemon.serving.auth import ApiKeyAuth
 from daemon.serving.capture import PromptCapture
+from daemon.serving.config import EndpointConfig
 from daemon.serving.limits import ConcurrencyLimiter, Slot, check_caps
 from daemon.serving.metrics import ServeMetrics
 from daemon.serving.protocol import (
@@ -127,25 +127,35 @@ class Lease:
 # -- plain routes ----------------------------------------------------------------------------
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
+    """Open to liveness probes (no key needed) but, when ``api_keys`` are set, only the status
+    without a valid key: the champion's name and a failure's reason (paths, vLLM's errors)
+    are for clients with a key."""
     ctx = context(request)
     sup, reg = ctx.supervisor, ctx.registry
     state = sup.state if sup else "up"
-    body = {
-        "status": "ok" if state == "up" else state,
-        "alias": reg.alias,
-        "champion": reg.champion,
-        "base_model": reg.base_model,
-    }
+    body: dict[str, Any] = {"status": "ok" if state == "up" else state}
+    try:
+        ctx.auth.identify(request)
+        body.update(alias=reg.alias, champion=reg.champion, base_model=reg.base_model)
+        if state != "up":
+            body["reason"] = sup.reason if sup else ""
+    except APIError:
+        pass  # a probe without a key: the status is all it gets
     if state != "up":
-        body["reason"] = sup.reason if sup else ""
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(ctx.config.retry_after_s)})
     return JSONResponse(body)
 
 
 @router.get("/metrics")
 async def prometheus(request: Request) -> Response:
-    metrics = context(request).metrics
-    return Response(metrics.render(), media_type=metrics.content_type)
+    """Needs a key when ``api_keys`` are set: the metrics name every model version asked for,
+    the champion and the traffic per model."""
+    ctx = context(request)
+    try:
+        ctx.auth.identify(request)
+    except APIError as err:
+        return err.response()
+    return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)
 
 
 @router.get("/v1/models")
@@ -189,7 +199,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(buf)
 
 
-async def admit(ctx: EndpointContext, request: Request, call: Call) -> tuple[GenerationRequest, dict, Lease]:
+async def admit(ctx: EndpointContext, request: Request, call: Call) -> tuple[GenerationRequest, Lease]:
     """Every check before anything reaches vLLM; raises APIError."""
     client = ctx.auth.identify(request)
     ctx.require_up()
@@ -207,20 +217,20 @@ async def admit(ctx: EndpointContext, request: Request, call: Call) -> tuple[Gen
             code="model_not_found",
         )
     call.model = req.model
-    return req, payload, Lease(ctx, resolved, slot)
+    return req, Lease(ctx, resolved, slot)
 
 
 async def generate(request: Request, path: str) -> Response:
     ctx = context(request)
     call = Call(ctx.metrics, ROUTES[path])
     try:
-        req, payload, lease = await admit(ctx, request, call)
+        req, lease = await admit(ctx, request, call)
     except APIError as err:
         return call.fail(err)
-    if ctx.capture is not None:  # opt-in prompt capture: a non-blocking queue put, never fails the request
-        ctx.capture.offer(call.route, payload, request.headers.get("authorization", ""))
     try:
-        payload["model"] = lease.resolved.vllm_name
+        payload = req.forward_body(lease.resolved.vllm_name)  # the allowlisted fields only
+        if ctx.capture is not None:  # opt-in prompt capture: a non-blocking queue put, never fails the request
+            ctx.capture.offer(call.route, payload, request.headers.get("authorization", ""))
         strip_usage = False
         if req.stream:
             so = payload["stream_options"] = payload.get("stream_options") or {}

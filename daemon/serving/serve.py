@@ -23,30 +23,27 @@ from pathlib import Path
 import structlog
 import uvicorn
 
-from daemon.serve_config import EndpointConfig, ServeConfig
 from daemon.serving.adapter_registry import AdapterRegistry
+from daemon.serving.capture import PromptCapture
+from daemon.serving.config import EndpointConfig, ServeConfig
 from daemon.serving.endpoint import create_app
 from daemon.serving.metrics import ServeMetrics
 from daemon.serving.supervisor import Supervisor
-from ssd.vllm_server import ServerError, VLLMServer
+from ssd.vllm_open import open_vllm_server as _open_vllm_server
+from ssd.vllm_server import VLLMServer
 
-log = structlog.get_logger(__name__).bind(stage="serve")
+log = structlog.get_logger(__name__, stage="serve")
 
 
 def open_vllm_server(config: ServeConfig) -> VLLMServer:
-    """Attach to ``server.url`` when given, else start vLLM on 127.0.0.1 (never a public address:
-    its admin routes must only be reachable through this process)."""
+    """Attach to ``server.url`` when given, else start vLLM on loopback (``ssd.vllm_open``)."""
     from ssd.model_store import resolve
 
-    if config.server.url:
-        return VLLMServer.attach(config.server.url, config.served_model_name, config.server)
-    if config.server.host not in ("127.0.0.1", "localhost", "::1"):
-        raise ServerError(
-            f"server.host {config.server.host!r}: vLLM must listen on loopback only; expose the endpoint instead"
-        )
-    info = resolve(Path(config.data_dir), config.model)
-    return VLLMServer.start(
-        Path(info.path), config.served_model_name or info.name, config.server, config.resolved_vllm_log()
+    return _open_vllm_server(
+        config.server,
+        config.served_model_name,
+        lambda: resolve(Path(config.data_dir), config.model),
+        config.resolved_vllm_log(),
     )
 
 
@@ -61,16 +58,18 @@ class ServingStack:
         *,
         champion_file: Path | None = None,
         own_server: bool = False,
+        metrics: ServeMetrics | None = None,
+        capture: PromptCapture | None = None,
     ):
         self.server_owned = own_server
         self.endpoint_config = endpoint
-        self.metrics = ServeMetrics()
+        self.metrics = metrics or ServeMetrics()
         self._first_server = server
         self.registry = AdapterRegistry(
             server, state_path, alias=endpoint.alias, keep_previous=endpoint.keep_previous, on_swap=self.metrics.on_swap
         )
         self.supervisor = Supervisor(self.registry, endpoint, self.metrics, champion_file=champion_file)
-        self.app = create_app(endpoint, self.registry, self.supervisor, self.metrics)
+        self.app = create_app(endpoint, self.registry, self.supervisor, self.metrics, capture=capture)
         self._uvicorn: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._closed = False

@@ -24,12 +24,12 @@ from typing import Literal
 
 import structlog
 
-from daemon.serve_config import EndpointConfig
 from daemon.serving.adapter_registry import AdapterRegistry, RegistryError
+from daemon.serving.config import EndpointConfig
 from daemon.serving.metrics import ServeMetrics
 from ssd.vllm_server import ServerError, VLLMServer
 
-log = structlog.get_logger(__name__).bind(stage="serve")
+log = structlog.get_logger(__name__, stage="serve")
 
 State = Literal["starting", "up", "down", "recovering", "stopped"]
 

@@ -44,7 +44,7 @@ from ssd.problems import (
     validation_message,
 )
 
-log = structlog.get_logger(__name__).bind(stage="sources")
+log = structlog.get_logger(__name__, stage="sources")
 
 LCB_HUB = "livecodebench/code_generation_lite"
 LCB_LATEST = 6  # number of test*.jsonl files the newest release (release_v6) spans

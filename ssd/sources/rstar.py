@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ssd.problems import Problem
 from ssd.sources.livecodebench import datasets_library, hub_stream, iter_rows, parse_hub_row
 
-log = structlog.get_logger(__name__).bind(stage="sources")
+log = structlog.get_logger(__name__, stage="sources")
 
 RSTAR_HUB = "microsoft/rStar-Coder"
 RSTAR_CONFIG = "seed_sft"

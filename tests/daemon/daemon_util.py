@@ -31,14 +31,18 @@ TINY_DISTILL = {
 }
 
 
-def tiny_config(root: Path, model_dir: Path, vllm_url: str, **override) -> Path:
-    """A config small enough for a round in a few minutes on 2 cores."""
+def tiny_config(
+    root: Path, model_dir: Path, vllm_url: str | None, *, api_key_file: Path | None = None, **override
+) -> Path:
+    """A config small enough for a round in a few minutes on 2 cores; ``api_key_file``: the
+    token file of the vLLM at ``vllm_url`` (``VLLMServer.config.api_key_file``)."""
     cfg = {
         "data_dir": str(root / "data"),
         "run_name": "tiny",
         "model": str(model_dir),
         "served_model_name": "smollm2-135m",
-        "server": {"url": vllm_url, "max_lora_rank": 16, "max_loras": 4},
+        "server": {"url": vllm_url, "max_lora_rank": 16, "max_loras": 4}
+        | ({"api_key_file": str(api_key_file)} if api_key_file else {}),
         "endpoint": {"port": 0, "health_interval_s": 1.0},
         "sandbox": {"backend": "docker", "workers": 2},
         "data": {"sources": [{"kind": "starter"}], "split": {"heldout_count": 8, "seed": 0}, "max_train_prompts": 4},

@@ -24,8 +24,8 @@ def gate_problems(model_dir: Path):
 
     from daemon_util import tiny_config
 
-    from daemon.app import build_sets
     from daemon.config import load_daemon_config
+    from daemon.rounds.context import build_sets
 
     cfg = load_daemon_config(tiny_config(Path(tempfile.mkdtemp()), model_dir, "http://127.0.0.1:9"))
     return build_sets(cfg).gate

@@ -2,7 +2,8 @@
 with real adapters trained on the held-out problems' reference and wrong solutions.
 
 One daemon life, in order: continual SSD rounds each sampling from the champion of its start;
-a reference-trained submission promoted by the real gate; a wrong-trained one rejected; a
+a reference-trained submission promoted by the real sequential gate after stopping early (fewer
+problems evaluated than the gate pool); a wrong-trained one rejected early by futility; a
 wrong-trained one forced in by the operator override and rolled back by the strict
 re-evaluation; the endpoint answering throughout; status, history and report from the DB.
 """
@@ -31,7 +32,20 @@ def daemon_env(tmp_path_factory, model_dir, vllm_server):
 
     root = tmp_path_factory.mktemp("ssdd")
     config = tiny_config(
-        root, model_dir, vllm_server.base_url, schedule__rounds="every: 24h", endpoint__port=free_port()
+        root,
+        model_dir,
+        vllm_server.base_url,
+        api_key_file=vllm_server.config.api_key_file,
+        schedule__rounds="every: 24h",
+        endpoint__port=free_port(),
+        # The sequential gate in batches of 2 over the 7-problem tiny pool (stops are checked at
+        # 2, 4, 6, 7), betting boldly: a clear winner or loser is decided before the pool runs
+        # out. Any settings keep the test valid (an e-process); these only buy speed.
+        gate__batch_size=2,
+        gate__min_problems=2,
+        gate__bet_cap=0.95,
+        gate__prior_weight=1.0,
+        gate__futility_error=0.2,
     )
     return {
         "root": root,
@@ -87,19 +101,25 @@ def test_daemon_life(daemon_env):
     traffic = Traffic(url)
     traffic.start()
     try:
-        # 1. The reference-trained adapter: promoted by the real gate (its first test).
+        # 1. The reference-trained adapter: promoted by the real sequential gate (its first
+        # test), which stopped for efficacy before evaluating the whole pool.
         ssdd(config, "submit", str(daemon_env["good"]), "--name", "ref1")
         wait_for(lambda: _done(config, lambda r: r["candidate"] == "ref1"), 1200, "ref1 judged", d)
         r_ref = next(r for r in _rounds(config).values() if r["candidate"] == "ref1")
         assert r_ref["decision"] == "promote", r_ref
         assert r_ref["p_value"] <= r_ref["alpha_level"] and r_ref["candidate_pass_at_1"] > r_ref["champion_pass_at_1"]
+        assert r_ref["gate_outcome"] == "efficacy", r_ref
+        assert r_ref["gate_problems_evaluated"] < r_ref["gate_pool"], r_ref  # stopped early
+        assert r_ref["samples"] == r_ref["gate_problems_evaluated"]  # n = 1: one sample a problem per arm
         assert status(config)["champion"]["version"] == "ref1"
         assert httpx.get(url + "/health", timeout=10).json()["champion"] == "ref1"
-        # 2. A wrong-trained one: rejected by the real gate.
+        # 2. A wrong-trained one: rejected by the real gate, early, by futility.
         ssdd(config, "submit", str(daemon_env["bad"]), "--name", "wrong1")
         wait_for(lambda: _done(config, lambda r: r["candidate"] == "wrong1"), 1200, "wrong1 judged", d)
         r_wrong = next(r for r in _rounds(config).values() if r["candidate"] == "wrong1")
         assert r_wrong["decision"] == "reject" and r_wrong["parent"] == "ref1", r_wrong
+        assert r_wrong["gate_outcome"] == "futility" and "futility" in r_wrong["reason"], r_wrong
+        assert r_wrong["gate_problems_evaluated"] < r_wrong["gate_pool"], r_wrong  # stopped early
         # 3. An SSD round now: it samples from the champion and starts from its weights.
         ssdd(config, "round-now")
         wait_for(lambda: _ssd_done(config) >= 1, 1500, "an SSD round", d)

@@ -1,7 +1,8 @@
-"""Crash safety of the daemon on the real stack: SIGKILL during every stage of a round, then a
-restart. The round resumes at its stage (no duplicate round or adapter, no stray folder, no
-orphan distillation worker), DB and disk agree, and the endpoint serves the recorded
-champion. SIGTERM stops the daemon cleanly within its bound."""
+"""Crash safety of the daemon on the real stack: SIGKILL during every stage of a round (and in
+the middle of the sequential gate test, after a committed batch), then a restart. The round
+resumes at its stage (no duplicate round or adapter, no stray folder, no orphan distillation
+worker; the gate test from its committed rows, with the same plan), DB and disk agree, and the
+endpoint serves the recorded champion. SIGTERM stops the daemon cleanly within its bound."""
 
 from __future__ import annotations
 
@@ -38,7 +39,16 @@ def _worker_pids(marker: str) -> list[int]:
 def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
     from daemon.config import load_daemon_config
 
-    config = tiny_config(tmp_path, model_dir, vllm_server.base_url, distill__max_steps=6, schedule__rounds="every: 24h")
+    config = tiny_config(
+        tmp_path,
+        model_dir,
+        vllm_server.base_url,
+        api_key_file=vllm_server.config.api_key_file,
+        distill__max_steps=6,
+        schedule__rounds="every: 24h",
+        gate__batch_size=2,  # the 7-problem gate pool in batches of 2: a kill can land mid-test
+        gate__min_problems=2,
+    )
     cfg = load_daemon_config(config)
     log = tmp_path / "daemon.log"
     seen: list[str] = []
@@ -57,18 +67,28 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
         assert _running_stage(cfg) == stage
         if stage == "distill":  # the worker dies with its parent, even on SIGKILL
             wait_for(lambda: not _worker_pids(str(cfg.adapters_dir)), 60, "the orphan worker to exit")
-    # Killed at the start of the short stages by the fault hook (a marker makes it once each).
-    for stage in ("evaluate", "decide", "promote"):
+    # Killed at the start of the short stages by the fault hook (a marker makes it once each),
+    # and inside the gate test right after its first batch was committed ("gate_batch").
+    before_kill: list = []
+    for point in ("evaluate", "gate_batch", "decide", "promote"):
         d = DaemonProcess(config, log)
-        os.environ["SSDD_FAULT_KILL_AT"] = stage
+        os.environ["SSDD_FAULT_KILL_AT"] = point
         try:
             d.start()
             code = d.proc.wait(900)
         finally:
             del os.environ["SSDD_FAULT_KILL_AT"]
         assert code == -signal.SIGKILL, d.log_tail()
+        stage = "evaluate" if point == "gate_batch" else point
         assert _running_stage(cfg) == stage
-        seen.append(stage)
+        if point == "gate_batch":  # one whole batch on disk, the test not finished, the plan first
+            store = _store(cfg)
+            test = store.sequential_test("r1", "gate")
+            before_kill = [(r.problem_id, r.reference_c, r.challenger_c) for r in store.pair_results("r1", "gate")]
+            assert test is not None and test.plan_json and test.decided_at is None
+            assert len(before_kill) == 2, before_kill
+            plan_before = test.plan_json
+        seen.append(point)
 
     d = DaemonProcess(config, log).start()
     try:
@@ -77,6 +97,24 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
         rounds = store.rounds()
         assert [r.name for r in rounds] == ["r1"] and rounds[0].status == "done", rounds
         assert rounds[0].decision in ("promote", "reject")
+        # The resumed gate test kept its plan and its committed rows, and decided what the
+        # committed rows say (the replay of all of them gives the recorded outcome).
+        from policies.sequential import PairResult, SequentialPlan, replay
+
+        test = store.sequential_test("r1", "gate")
+        rows = store.pair_results("r1", "gate")
+        assert test.plan_json == plan_before and test.decided_at is not None
+        assert [(r.problem_id, r.reference_c, r.challenger_c) for r in rows][:2] == before_kill
+        plan = SequentialPlan.model_validate_json(test.plan_json)
+        state = replay(
+            plan,
+            [
+                PairResult(problem_id=r.problem_id, n=r.n, reference_c=r.reference_c, challenger_c=r.challenger_c)
+                for r in rows
+            ],
+        )
+        assert state.done and state.outcome == test.outcome
+        assert (rounds[0].decision == "promote") == (test.outcome == "efficacy")
         # One adapter row, one folder, no temp folders left behind.
         assert [a.version for a in store.adapters()] == ["r1"]
         assert sorted(p.name for p in cfg.adapters_dir.iterdir()) == ["r1"]
@@ -96,13 +134,19 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
         if d.alive():
             d.kill(signal.SIGKILL)
         unload_adapters(vllm_server)  # the daemon keeps its champion loaded on the server it attached to
-    assert seen == ["sample", "distill", "evaluate", "decide", "promote"]
+    assert seen == ["sample", "distill", "evaluate", "gate_batch", "decide", "promote"]
 
 
 def test_unwritable_data_dir_is_a_clear_error(tmp_path, model_dir, vllm_server):
     blocker = tmp_path / "blocked"
     blocker.write_text("a file where the data dir should be")
-    config = tiny_config(tmp_path, model_dir, vllm_server.base_url, data_dir=str(blocker / "data"))
+    config = tiny_config(
+        tmp_path,
+        model_dir,
+        vllm_server.base_url,
+        api_key_file=vllm_server.config.api_key_file,
+        data_dir=str(blocker / "data"),
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "daemon.cli", "run", "-c", str(config)],
         cwd=Path(__file__).resolve().parents[2],

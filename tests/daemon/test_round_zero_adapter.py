@@ -16,7 +16,8 @@ from serving_loras import make_lora_adapter  # noqa: E402
 
 from daemon.config import load_daemon_config  # noqa: E402
 from daemon.metrics import DaemonMetrics  # noqa: E402
-from daemon.rounds import GATE_LEDGER, ProblemSets, RoundDeps, RoundRunner  # noqa: E402
+from daemon.rounds.context import ProblemSets, RoundDeps  # noqa: E402
+from daemon.rounds.runner import GATE_LEDGER, RoundRunner  # noqa: E402
 from daemon.serving.adapter_registry import AdapterRegistry  # noqa: E402
 from daemon.state import Store  # noqa: E402
 from daemon.submit import store_submission  # noqa: E402
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.vllm
 @pytest.mark.parametrize("skip_gate", [False, True])
 def test_a_candidate_that_changes_nothing_is_rejected_without_a_test(vllm_server, model_dir, tmp_path, skip_gate):
     zero = make_lora_adapter(model_dir, tmp_path / "zero", seed=3, scale=0.0)
-    cfg = load_daemon_config(tiny_config(tmp_path, model_dir, vllm_server.base_url))
+    cfg = load_daemon_config(
+        tiny_config(tmp_path, model_dir, vllm_server.base_url, api_key_file=vllm_server.config.api_key_file)
+    )
     store = Store(tmp_path / "state.db")
     row = store_submission(
         store, zero, cfg.adapters_dir, "zero", model_dir, max_rank=16, skip_gate=skip_gate

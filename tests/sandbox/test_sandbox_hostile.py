@@ -13,7 +13,7 @@ import textwrap
 
 import docker
 import pytest
-from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call, stdio
+from sandbox_problems import ADD, ADD_PROGRAM, FIND_EXPECTED, FORGE_NONCE, SECRET_ASSERT, assert_kind, call, stdio
 
 from sandbox import SandboxConfig, TestStatus, open_sandbox
 
@@ -222,6 +222,8 @@ HOSTILE: dict[str, tuple] = {
         '        os.write(fd, b\'{"passed": "0000"}\\n\')\n    except OSError:\n'
         "        pass\nos._exit(0)",
     ),
+    "forge_nonce_frames_assert": (ADD_ASSERT, FORGE_NONCE),
+    "find_expected_assert": (SECRET_ASSERT, FIND_EXPECTED),
     "eq_override_call": (
         ADD_CALL,
         "class A:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return A()",
@@ -401,7 +403,9 @@ EXPECTED: dict[str, TestStatus | set[TestStatus]] = {
     "fake_passed_output": WA,
     "forge_frames_stdout": WA,
     "forge_frames_call": WA,
-    "forge_result_fd_assert": RE,  # no nonce, exit status 0: "no completion signal"
+    "forge_result_fd_assert": RE,  # its lines reach the judge as broken answers
+    "forge_nonce_frames_assert": RE,  # the nonce lives in the judge: not in any frame here
+    "find_expected_assert": WA,  # the test (and its expected value) lives in the judge
     "eq_override_call": WA,
     "eq_override_assert": WA,
     "int_subclass_assert": WA,

@@ -6,11 +6,12 @@ import textwrap
 import time
 
 import pytest
-from sandbox_problems import ADD, ADD_PROGRAM, assert_kind, call
+from sandbox_problems import ADD, ADD_PROGRAM, FIND_EXPECTED, FORGE_NONCE, SECRET_ASSERT, assert_kind, call
 
 from sandbox import SandboxConfig, SandboxLimits, TestStatus, open_sandbox
 
 LIMITS = SandboxLimits(test_timeout_s=3.0, test_cpu_s=2.0, memory_mb=256, pids=32)
+ADD_ASSERT = assert_kind("def check(candidate):\n    assert candidate(1, 2) == 3\n", "add")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_local_kinds(local_sandbox):
     assert [x.status for x in v] == [S.ok, S.wrong_answer, S.ok, S.wrong_answer, S.ok, S.wrong_answer, S.runtime_error]
     assert v[3].tests[0].detail == "return value is not JSON (A)"
     assert v[5].tests[0].detail == "candidate returned a non-builtin A"
-    assert v[6].tests[0].detail == "no completion signal (exit code 0)"
+    assert v[6].tests[0].detail == "the program stopped answering (exit code 0)"  # os._exit in the candidate
     assert all(x.error is None for x in v)
 
 
@@ -92,3 +93,11 @@ def test_cpu_limit_signals_are_timeouts(exit_code, cpu_s, status):
     rec = {"exit": exit_code, "cpu_s": cpu_s, "wall_s": cpu_s, "stderr": "", "clean": True}
     limits = {"cpu_s": 3.0, "memory_mb": 256}
     assert classify("stdio", rec, None, limits, 0, b"", "n")["status"] == status
+
+
+def test_local_assert_kind_program_cannot_forge_a_pass_or_read_the_test(local_sandbox):
+    # The same attacks as the Docker hostile suite: the test runs in the judge process.
+    forge, find = local_sandbox.judge_many([(ADD_ASSERT, FORGE_NONCE), (SECRET_ASSERT, FIND_EXPECTED)])
+    assert forge.status == TestStatus.runtime_error, forge.tests
+    assert find.status == TestStatus.wrong_answer, find.tests
+    assert local_sandbox.judge(ADD_ASSERT, "def add(a, b):\n    return a + b").passed

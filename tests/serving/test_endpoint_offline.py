@@ -15,8 +15,8 @@ import openai
 import pytest
 from conftest import make_fake_adapter
 
-from daemon.serve_config import EndpointConfig
 from daemon.serving.adapter_registry import AdapterRegistry, RegistryError, policies_retention_plan
+from daemon.serving.config import EndpointConfig
 from daemon.serving.endpoint import create_app
 from daemon.serving.supervisor import Supervisor
 from ssd.vllm_server import VLLMServer
@@ -94,8 +94,8 @@ def test_retention_keeps_champion_pins_and_the_previous_champion():
 # -- over the fake vLLM ------------------------------------------------------------------------
 def test_openai_clients_get_renamed_models_and_the_context_length(make_fake_stack, tmp_path):
     stack = make_fake_stack()
-    stack.registry.promote("r1", make_fake_adapter(tmp_path, "a"))
-    stack.registry.pin("r0", make_fake_adapter(tmp_path, "b"))
+    stack.registry.promote("r0", make_fake_adapter(tmp_path, "b"))
+    stack.registry.promote("r1", make_fake_adapter(tmp_path, "a"))  # r0: the former champion, kept
     c = openai.OpenAI(base_url=stack.url + "/v1", api_key="x", max_retries=0, timeout=30)
     cards = {m.id: m for m in c.models.list()}
     assert set(cards) == {"ssd", "ssd@r1", "ssd@r0", "smollm2-135m"}
@@ -110,6 +110,43 @@ def test_openai_clients_get_renamed_models_and_the_context_length(make_fake_stac
     )
     assert {ch.model for ch in chunks} == {"ssd@r0"} and all(ch.usage is None for ch in chunks)
     assert 'ssd_serve_tokens_total{kind="completion",model="ssd@r0"} 4.0' in httpx.get(stack.url + "/metrics").text
+
+
+def test_only_the_champion_and_former_champions_are_reachable_by_version(make_fake_stack, tmp_path):
+    stack = make_fake_stack()
+    stack.registry.promote("r1", make_fake_adapter(tmp_path, "a"))
+    # Candidates a round loads to evaluate them, one of them submitted by someone: loaded in
+    # vLLM, not gated yet.
+    stack.registry.pin("r2", make_fake_adapter(tmp_path, "b"))
+    stack.registry.pin("mine", make_fake_adapter(tmp_path, "c"))
+    assert set(stack.registry.loaded_versions()) == {"r1", "r2", "mine"}
+    c = openai.OpenAI(base_url=stack.url + "/v1", api_key="x", max_retries=0, timeout=30)
+    assert {m.id for m in c.models.list()} == {"ssd", "ssd@r1", "smollm2-135m"}
+    for name in ("ssd@r2", "ssd@mine"):
+        with pytest.raises(openai.NotFoundError) as exc:
+            c.completions.create(model=name, prompt="x", max_tokens=1)
+        assert exc.value.body["code"] == "model_not_found"
+        assert exc.value.body["message"].endswith("available: ssd, ssd@r1, smollm2-135m")
+    # Once promoted and replaced, a version is a former champion: a client may pin it.
+    stack.registry.promote("r2")
+    stack.registry.promote("r3", make_fake_adapter(tmp_path, "d"))
+    assert c.completions.create(model="ssd@r2", prompt="x", max_tokens=1).model == "ssd@r2"
+    assert "ssd@mine" not in {m.id for m in c.models.list()}
+    stack.registry.unpin("mine")
+    stack.registry.unpin("r2")
+
+
+def test_version_names_are_whole_matches_and_base_is_reserved(make_fake_stack, tmp_path):
+    from daemon.serving.adapter_registry import version_name_error
+
+    stack = make_fake_stack()
+    for bad in ("r1\n", "base", "Base", "", "-r1", "a" * 65, "r1/../x", "r 1"):
+        assert version_name_error(bad) is not None, bad
+        with pytest.raises(RegistryError, match="invalid adapter version"):
+            stack.registry.promote(bad, make_fake_adapter(tmp_path, "a"))
+    assert stack.registry.champion is None
+    for good in ("r1", "my-adapter_v2.1", "baseline", "a" * 64):
+        assert version_name_error(good) is None, good
 
 
 def test_a_request_for_too_much_is_refused_before_it_reaches_vllm(make_fake_stack, fake_vllm):
@@ -272,3 +309,21 @@ def test_a_corrupt_or_foreign_state_file_is_refused_and_left_alone(fake_vllm, tm
     with pytest.raises(RegistryError, match=match):
         AdapterRegistry(server, path)
     assert path.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["registry.json"]
+
+
+def test_with_api_keys_metrics_need_a_key_and_health_tells_only_the_status(make_fake_stack, tmp_path):
+    stack = make_fake_stack(api_keys=["k-one"])
+    stack.registry.promote("r7", make_fake_adapter(tmp_path, "a"))
+    with_key = {"Authorization": "Bearer k-one"}
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = httpx.get(stack.url + "/metrics", headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+        assert "r7" not in r.text
+        h = httpx.get(stack.url + "/health", headers=headers)
+        assert h.status_code == 200 and h.json() == {"status": "ok"}  # a liveness probe needs no key
+    assert "ssd_serve_swaps_total 1.0" in httpx.get(stack.url + "/metrics", headers=with_key).text
+    assert httpx.get(stack.url + "/health", headers=with_key).json()["champion"] == "r7"
+    # Without keys configured everything stays open, as the generation routes are.
+    open_stack = make_fake_stack()
+    assert httpx.get(open_stack.url + "/metrics").status_code == 200
+    assert set(httpx.get(open_stack.url + "/health").json()) == {"status", "alias", "champion", "base_model"}

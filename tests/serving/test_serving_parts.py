@@ -16,8 +16,8 @@ import pytest
 from pydantic import SecretStr
 from starlette.requests import Request
 
-from daemon.serve_config import EndpointConfig
 from daemon.serving.auth import ApiKeyAuth
+from daemon.serving.config import EndpointConfig
 from daemon.serving.limits import ConcurrencyLimiter, check_caps
 from daemon.serving.protocol import APIError, parse_json, validate_request
 from daemon.serving.stream import SSERewriter
@@ -54,6 +54,62 @@ def _err(route: str, payload) -> APIError:
             "unsupported_parameter",
             "prompt_logprobs",
         ),
+        # vLLM derives prompt logprobs from echo + logprobs: the request that killed the engine.
+        (
+            "completions",
+            {"model": "ssd", "prompt": "x", "echo": True, "logprobs": 1},
+            400,
+            "unsupported_parameter",
+            "echo",
+        ),
+        (
+            "chat",
+            {"model": "ssd", "messages": [{"role": "user", "content": "x"}], "echo": True, "logprobs": True},
+            400,
+            "unsupported_parameter",
+            "echo",
+        ),
+        # Scheduling and other engine extras are not the client's to set.
+        ("completions", {"model": "ssd", "prompt": "x", "priority": -100}, 400, "unsupported_parameter", "priority"),
+        (
+            "chat",
+            {"model": "ssd", "messages": [{"role": "user", "content": "x"}], "priority": 0},
+            400,
+            "unsupported_parameter",
+            "priority",
+        ),
+        (
+            "completions",
+            {"model": "ssd", "prompt": "x", "guided_json": {}},
+            400,
+            "unsupported_parameter",
+            "guided_json",
+        ),
+        (
+            "chat",
+            {"model": "ssd", "messages": [{"role": "user", "content": "x"}], "best_of": "2"},
+            400,
+            "unsupported_parameter",
+            "best_of",
+        ),
+        ("completions", {"model": "ssd", "prompt": "x", "best_of": "2"}, 400, "invalid_type", "best_of"),
+        ("completions", {"model": "ssd", "prompt": "x", "temperature": 3.5}, 400, "invalid_value", "temperature"),
+        ("completions", {"model": "ssd", "prompt": "x", "temperature": 1e999}, 400, "invalid_type", "temperature"),
+        (
+            "completions",
+            {"model": "ssd", "prompt": "x", "stream_options": {"x": 1}},
+            400,
+            "unsupported_parameter",
+            "stream_options.x",
+        ),
+        ("chat", {"model": "ssd", "messages": [{"role": "root", "content": "x"}]}, 400, "invalid_type", "messages"),
+        (
+            "chat",
+            {"model": "ssd", "messages": [{"role": "user", "content": "x", "foo": 1}]},
+            400,
+            "unsupported_parameter",
+            "messages.0.foo",
+        ),
     ],
 )
 def test_bad_requests_name_the_field(route, payload, status, code, param):
@@ -63,7 +119,7 @@ def test_bad_requests_name_the_field(route, payload, status, code, param):
     assert set(body) == {"message", "type", "param", "code"} and body["message"]
 
 
-def test_good_requests_keep_unknown_fields_and_count_what_they_ask():
+def test_good_requests_forward_only_what_they_set_and_count_what_they_ask():
     req = validate_request(
         "completions",
         {
@@ -77,7 +133,15 @@ def test_good_requests_keep_unknown_fields_and_count_what_they_ask():
         },
     )
     assert req.prompt_count() == 3 and req.sequences() == 3 and req.requested_max_tokens() == 7
-    assert req.model_extra == {"top_k": 5}
+    assert req.forward_body("ssd-r1") == {
+        "model": "ssd-r1",
+        "prompt": ["a", "b", "c"],
+        "n": 2,
+        "best_of": 3,
+        "max_tokens": 7,
+        "top_k": 5,
+        "stream_options": None,
+    }
     assert validate_request("completions", {"model": "ssd", "prompt": [1, 2, 3]}).prompt_count() == 1
     chat = validate_request(
         "chat",
@@ -86,6 +150,37 @@ def test_good_requests_keep_unknown_fields_and_count_what_they_ask():
     assert chat.requested_max_tokens() == 4 and chat.sequences() == 1
     with pytest.raises(APIError, match="not valid JSON"):
         parse_json(b"{nope")
+    # Ordinary client fields are accepted; the ones that change nothing are not forwarded.
+    chat = validate_request(
+        "chat",
+        {
+            "model": "ssd",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}],
+            "temperature": 1,
+            "logprobs": True,
+            "top_logprobs": 2,
+            "user": "me",
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        },
+    )
+    assert set(chat.forward_body("ssd-r1")) == {"model", "messages", "temperature", "logprobs", "top_logprobs", "tools"}
+
+
+@pytest.mark.parametrize(
+    "raw,match",
+    [
+        (b'{"model": "ssd", "prompt": "x", "temperature": NaN}', "not a JSON number"),
+        (b'{"model": "ssd", "prompt": "x", "temperature": Infinity}', "not a JSON number"),
+        (b'{"model": "ssd", "prompt": "x", "top_p": -Infinity}', "not a JSON number"),
+        (b'{"a": 1e999}', "too large"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests deeper"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "nests deeper"),
+    ],
+)
+def test_bodies_json_cannot_represent_faithfully_are_refused(raw, match):
+    with pytest.raises(APIError, match=match) as exc:
+        parse_json(raw)
+    assert exc.value.status == 400 and exc.value.code == "invalid_json"
 
 
 # -- caps --------------------------------------------------------------------------------------

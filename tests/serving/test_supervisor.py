@@ -15,7 +15,7 @@ import openai
 import pytest
 from net_util import free_port
 
-from daemon.serve_config import EndpointConfig
+from daemon.serving.config import EndpointConfig
 from daemon.serving.serve import ServingStack
 from ssd.child_process import group_members
 from ssd.vllm_server import ServerConfig, VLLMServer

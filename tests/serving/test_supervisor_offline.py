@@ -16,7 +16,7 @@ import httpx
 import pytest
 from net_util import free_port
 
-from daemon.serve_config import EndpointConfig
+from daemon.serving.config import EndpointConfig
 from daemon.serving.serve import ServingStack
 from ssd.child_process import ProcessRecord, group_members
 from ssd.vllm_server import ServerConfig, ServerError, VLLMServer, pidfile_for

@@ -49,12 +49,12 @@ def test_the_prompt_is_the_conversation_up_to_the_last_user_turn():
     ],
 )
 def test_prompts_that_are_not_plain_text_are_recorded_as_unsupported_without_text(route, messages, prompt, detail):
-    (req,) = extract(route, messages, prompt, "Bearer sk-x", "2026-05-01T00:00:00+00:00")
+    (req,) = extract(route, messages, prompt, key_id_of("Bearer sk-x"), "2026-05-01T00:00:00+00:00")
     assert req.kind == "unsupported" and detail in req.detail and req.messages is None and req.text is None
 
 
 def test_a_completions_batch_gives_one_prompt_each():
-    reqs = extract("completions", None, ["def a():", "def b():"], "", "t")
+    reqs = extract("completions", None, ["def a():", "def b():"], "anonymous", "t")
     assert [r.text for r in reqs] == ["def a():", "def b():"] and {r.kind for r in reqs} == {"text"}
 
 
@@ -116,7 +116,7 @@ def test_a_failing_sink_is_counted_and_the_writer_goes_on():
 def capturing_stack(tmp_path):
     from fake_vllm import FakeVLLM
 
-    from daemon.serve_config import EndpointConfig
+    from daemon.serving.config import EndpointConfig
     from daemon.serving.serve import ServingStack
     from ssd.vllm_server import VLLMServer
 
@@ -159,7 +159,7 @@ def test_through_the_endpoint_requests_succeed_and_only_prompts_are_captured(cap
     assert got[0].messages == conv and got[1].messages == conv[:2] and got[2].text == "def fib(n):"
     assert {g.key_id for g in got} == {key_id_of("Bearer sk-team-a")}
     assert all(answer not in str(g) for g in got)  # never the response
-    metrics = httpx.get(capturing_stack.url + "/metrics").text
+    metrics = httpx.get(capturing_stack.url + "/metrics", headers={"Authorization": "Bearer sk-team-a"}).text
     assert _metric(metrics, "ssd_capture_offered_total") == 3
     assert _metric(metrics, 'ssd_capture_dropped_total{reason="error"}') == 1
     # Refused requests (a wrong key) are not captured.

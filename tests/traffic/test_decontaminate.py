@@ -12,8 +12,8 @@ from ssd.traffic.decontaminate import Decontaminator
 
 @pytest.fixture(scope="module")
 def heldout() -> list[Problem]:
-    from daemon.app import build_sets
     from daemon.config import DaemonConfig
+    from daemon.rounds.context import build_sets
 
     sets = build_sets(DaemonConfig.model_validate({"data": {"sources": [{"kind": "starter"}]}}))
     return [*sets.gate, *sets.audit, *sets.calibration]

@@ -19,6 +19,8 @@ from traffic_util import SECRET_PROMPTS, invoke_ssdd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from daemon_util import TINY_DISTILL  # noqa: E402
 
+from ssd.vllm_auth import auth_headers  # noqa: E402
+
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 KEY_A, KEY_B = "sk-team-a", "sk-team-b"
@@ -44,12 +46,12 @@ TEAM_B = [
 ]
 
 
-def write_config(root: Path, model_dir: Path, vllm_url: str) -> Path:
+def write_config(root: Path, model_dir: Path, vllm_url: str, api_key_file: Path | None) -> Path:
     cfg = {
         "data_dir": str(root / "data"),
         "model": str(model_dir),
         "served_model_name": "smollm2-135m",
-        "server": {"url": vllm_url, "max_lora_rank": 16, "max_loras": 4},
+        "server": {"url": vllm_url, "max_lora_rank": 16, "max_loras": 4, "api_key_file": str(api_key_file)},
         "endpoint": {"port": 0, "api_keys": [KEY_A, KEY_B], "health_interval_s": 1.0},
         "data": {"sources": [{"kind": "starter"}], "split": {"heldout_count": 8, "seed": 0}, "max_train_prompts": 4},
         "sampling": {
@@ -92,7 +94,7 @@ def send_requests(url: str, gate_prompt: str) -> None:
 
 def assert_tokens_as_served(kept, model_dir: Path, vllm_url: str) -> None:
     """Rendered exactly as served: our text's tokens are vLLM's own for these messages."""
-    from daemon.round_learning import problem_of
+    from daemon.rounds.learning import problem_of
     from ssd.prompts import load_tokenizer, render
 
     tok = load_tokenizer(str(model_dir))
@@ -101,6 +103,7 @@ def assert_tokens_as_served(kept, model_dir: Path, vllm_url: str) -> None:
         vllm_url + "/tokenize",
         json={"model": "smollm2-135m", "messages": kept.messages, "add_generation_prompt": True},
         timeout=30,
+        headers=auth_headers(vllm_url),
     )
     assert theirs.status_code == 200 and theirs.json()["tokens"] == ours
 
@@ -117,8 +120,8 @@ def assert_curated_and_redacted(a_rows, db_dir: Path) -> None:
 
 def problem_sets(cfg):
     """Train, gate, audit and calibration sets as the daemon splits them."""
-    from daemon.rounds import ProblemSets
-    from ssd.round import build_problem_sets
+    from daemon.rounds.context import ProblemSets
+    from ssd.problem_sets import build_split_sets as build_problem_sets
     from ssd.split import partition_heldout
 
     raw = build_problem_sets(cfg)
@@ -128,11 +131,12 @@ def problem_sets(cfg):
 
 def test_capture_curate_mix_train_check_and_purge(tmp_path, model_dir, vllm_server):
     from daemon.config import load_daemon_config
+    from daemon.learning.ingest import start_capture
+    from daemon.learning.store import PromptStore
     from daemon.metrics import DaemonMetrics
-    from daemon.prompt_ingest import start_capture
-    from daemon.prompt_store import PromptStore
-    from daemon.round_learning import MIX_FILE, TRAFFIC_ANSWERS, TRAFFIC_FILE, run_traffic_check
-    from daemon.rounds import RoundDeps, RoundRunner
+    from daemon.rounds.context import RoundDeps
+    from daemon.rounds.learning import MIX_FILE, TRAFFIC_ANSWERS, TRAFFIC_FILE, run_traffic_check
+    from daemon.rounds.runner import RoundRunner
     from daemon.serving.capture import key_id_of
     from daemon.serving.serve import ServingStack
     from daemon.state import RoundRow, Store
@@ -140,7 +144,7 @@ def test_capture_curate_mix_train_check_and_purge(tmp_path, model_dir, vllm_serv
     from ssd.model_store import resolve
     from ssd.traffic.traffic_check import TrafficCheckReport
 
-    config = write_config(tmp_path, model_dir, vllm_server.base_url)
+    config = write_config(tmp_path, model_dir, vllm_server.base_url, vllm_server.config.api_key_file)
     cfg = load_daemon_config(config)
     store = Store(cfg.db_path)
     pstore = PromptStore(store)

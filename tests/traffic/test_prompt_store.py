@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 from traffic_util import SECRET_PROMPTS, daemon_config
 
-from daemon.prompt_ingest import PromptIngestor, heldout_problems
-from daemon.prompt_store import PromptStore
+from daemon.learning.ingest import PromptIngestor, heldout_problems
+from daemon.learning.store import PromptStore
 from daemon.state import SCHEMA_VERSION, RoundRow, Store
 
 CODING = "Write a Python function that merges two sorted lists into one sorted list without using sort()."
@@ -17,7 +17,7 @@ CODING = "Write a Python function that merges two sorted lists into one sorted l
 
 @pytest.fixture
 def env(tmp_path, model_dir):
-    from daemon.app import build_sets
+    from daemon.rounds.context import build_sets
 
     cfg = daemon_config(tmp_path, model_dir)
     store = Store(cfg.db_path)
@@ -100,7 +100,7 @@ def test_the_split_sends_a_share_to_the_traffic_check(env):
 
 def test_a_purge_makes_the_writer_forget_the_prompt(env):
     cfg, store, pstore, ingestor, _ = env
-    from daemon.prompt_purge import purge
+    from daemon.learning.purge import purge
 
     first = chat(ingestor, CODING)
     assert chat(ingestor, CODING).reason == "duplicate"
@@ -124,11 +124,12 @@ def test_a_version_1_database_gains_the_prompt_tables_and_keeps_its_rows(tmp_pat
     old.add(RoundRow(name="r1", stage="done", status="done"))
     old.close()
     with sqlite3.connect(path) as db:  # as a version-1 file written before this feature
-        for table in ("captured_prompts", "prompt_uses", "round_learning"):
+        for table in ("captured_prompts", "prompt_uses", "round_learning", "sequential_tests", "pair_results"):
             db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute("UPDATE kv SET value_json = '1' WHERE key = 'schema_version'")
     store = Store(path, create=False)
     pstore = PromptStore(store)
-    assert store.get_kv("schema_version") == SCHEMA_VERSION == 1
+    assert store.get_kv("schema_version") == SCHEMA_VERSION == 2  # upgraded (version 2: the gate's tables)
     assert [r.name for r in store.rounds()] == ["r1"]
     assert pstore.counts()["captured"] == 0
     with sqlite3.connect(path) as db:

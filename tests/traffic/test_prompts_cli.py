@@ -36,8 +36,8 @@ def ssdd(*args: str) -> Ran:
 
 
 def test_add_list_show_and_purge(config, tmp_path):
-    from daemon.app import build_sets
     from daemon.config import load_daemon_config
+    from daemon.rounds.context import build_sets
 
     heldout = build_sets(load_daemon_config(config)).gate[0]
     prompts = tmp_path / "mine.jsonl"

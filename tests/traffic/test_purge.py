@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from traffic_util import daemon_config
 
-from daemon.prompt_purge import PENDING_SCRUB, apply_retention, parse_before, purge, retry_pending_scrub
-from daemon.prompt_store import CapturedPromptRow, PromptStore, PromptUseRow, new_prompt_id
+from daemon.learning.purge import PENDING_SCRUB, parse_before, purge, retry_pending_scrub
+from daemon.learning.purge import enforce_prompt_limits as apply_retention
+from daemon.learning.store import CapturedPromptRow, PromptStore, PromptUseRow, new_prompt_id
 from daemon.state import Store
 
 
@@ -107,3 +108,55 @@ def test_retention_by_count_and_age(tmp_path):
     assert ancient not in ids_in(cfg, "train.jsonl") and oldest_recent not in ids_in(cfg, "train.jsonl")
     assert apply_retention(cfg, store).prompts == 0
     store.close()
+
+
+@pytest.mark.parametrize("build_secure_delete", [True, False], ids=["sqlite-default", "built-without-secure-delete"])
+def test_purged_text_leaves_every_byte_of_every_file_under_data_dir(env, build_secure_delete):
+    """Not only ids: the purged text itself is in no file under data_dir afterwards, the
+    database's own files (main, -wal, -shm) and the round's training files included. SQLite in
+    WAL mode keeps a deleted row's bytes in the WAL (and, after a checkpoint, in freed space of
+    the main file unless secure_delete is on) until they are overwritten; the purge must not
+    leave them there. Debian's SQLite is built with SECURE_DELETE on; many others (Python
+    wheels, macOS) are not, which the second case stands for."""
+    import secrets
+
+    from sqlalchemy import event
+
+    cfg, store, pstore = env
+    if not build_secure_delete:
+        store.engine.dispose()  # every connection from now on starts as such a build's would
+        event.listen(store.engine, "connect", lambda conn, _rec: conn.execute("PRAGMA secure_delete=OFF"))
+    secret = f"my bank password is {secrets.token_hex(12)}"  # unique: found only where we put it
+    other = f"keep this prompt {secrets.token_hex(12)}"
+    row = pstore.add(
+        CapturedPromptRow(
+            id=new_prompt_id("capture"),
+            key_id="key:aaaaaaaaaaaa",
+            text=secret,
+            messages_json=json.dumps([{"role": "user", "content": secret}]),
+            split="train",
+        )
+    )
+    kept = add(pstore, "key:bbbbbbbbbbbb")
+    pstore.store.save(pstore.get(kept).model_copy(update={"text": other}))  # type: ignore[union-attr]
+    store.add(PromptUseRow(prompt_id=row.id, round_name="r1"))
+    round_files(cfg, {"a": [row.id], "b": [kept]})
+    rdir = cfg.rounds_dir / "r1"
+    for name in ("samples.jsonl", "train.jsonl", "prompts.jsonl"):  # as the round writes them: with the text
+        with (rdir / name).open("a") as fh:
+            for pid, text in ((row.id, secret), (kept, other)):
+                fh.write(json.dumps({"problem_id": pid, "prompt": text, "completion": "c"}) + "\n")
+
+    def holding(needle: str) -> list[str]:
+        data_dir = cfg.data_dir
+        return sorted(
+            str(p.relative_to(data_dir))
+            for p in data_dir.rglob("*")
+            if p.is_file() and needle.encode() in p.read_bytes()
+        )
+
+    assert "ssdd/state.db-wal" in holding(secret)  # the text is in the WAL before the purge
+    purge(cfg, store, [row.id])
+    assert holding(secret) == []
+    assert holding(other)  # what was not purged is still there
+    assert pstore.get(kept) is not None and pstore.get(row.id) is None

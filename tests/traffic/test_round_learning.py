@@ -8,10 +8,10 @@ import json
 import pytest
 from traffic_util import daemon_config
 
-from daemon import round_learning as learning
-from daemon.prompt_ingest import PromptIngestor, heldout_problems
-from daemon.prompt_store import CapturedPromptRow, PromptStore, new_prompt_id
-from daemon.rounds import RoundDeps
+from daemon.learning.ingest import PromptIngestor, heldout_problems
+from daemon.learning.store import CapturedPromptRow, PromptStore, new_prompt_id
+from daemon.rounds import learning
+from daemon.rounds.context import RoundDeps
 from daemon.state import RoundRow, Store
 from policies.traffic import AnswerOutcome, TrafficPolicyConfig, decide_traffic
 from ssd.sampling import SampleRecord, SamplingParams
@@ -29,7 +29,7 @@ TASKS = [
 
 @pytest.fixture
 def deps(tmp_path, model_dir):
-    from daemon.app import build_sets
+    from daemon.rounds.context import build_sets
 
     cfg = daemon_config(tmp_path, model_dir, mix={"captured_frac": 0.5, "prompts_per_round": 10})
     store = Store(cfg.db_path)
@@ -141,7 +141,7 @@ def sample(pid: str) -> SampleRecord:
 
 
 def test_samples_of_purged_prompts_are_not_trained_on(deps):
-    from daemon.prompt_purge import purge
+    from daemon.learning.purge import purge
 
     a, b = ingest_all(deps, TASKS[:2])
     purge(deps.cfg, deps.store, [a.id])

@@ -16,14 +16,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from daemon.config import DaemonConfig
-from daemon.prompt_store import PURGE_GENERATION, CapturedPromptRow, PromptStore, new_prompt_id
+from daemon.learning.store import PURGE_GENERATION, CapturedPromptRow, PromptStore, new_prompt_id
 from daemon.serving.capture import CapturedRequest, PromptCapture
 from daemon.state import Store, utcnow
+from ssd.problem_sets import ProblemSets
 from ssd.problems import Problem
 from ssd.split import SplitConfig, score
 from ssd.traffic.curate import Curator, PromptText
@@ -31,7 +33,10 @@ from ssd.traffic.decontaminate import Decontaminator
 from ssd.traffic.mix import captured_problem
 from ssd.traffic.redact import redact, redact_messages
 
-log = structlog.get_logger(__name__).bind(stage="capture")
+if TYPE_CHECKING:
+    from daemon.serving.serve import ServingStack
+
+log = structlog.get_logger(__name__, stage="capture")
 
 RETENTION_EVERY = 200  # ingests between retention sweeps on the writer thread
 SYSTEM_ROLES = ("system", "developer")
@@ -50,9 +55,20 @@ def max_prompt_tokens(cfg: DaemonConfig) -> int:
     return explicit if explicit is not None else max(1, cfg.server.max_model_len - cfg.sampling.params.max_tokens)
 
 
-def heldout_problems(sets: Any) -> list[Problem]:
+def heldout_problems(sets: ProblemSets) -> list[Problem]:
     """Every held-out problem a prompt must not overlap: gate, sealed audit, calibration."""
     return [*sets.gate, *sets.audit, *sets.calibration]
+
+
+def _redacted(
+    kind: str, messages: list[dict[str, str]] | None, text: str | None
+) -> tuple[list[dict[str, str]] | None, str | None, dict[str, int]]:
+    """(messages, text, redactions by kind) after redaction: chat prompts as messages, text as text."""
+    if kind == "chat":
+        red_messages, kinds = redact_messages(messages or [])
+        return red_messages, None, dict(kinds)
+    red = redact(text or "")
+    return None, red.text, dict(red.kinds)
 
 
 class PromptIngestor:
@@ -111,9 +127,9 @@ class PromptIngestor:
         self._since_retention += 1
         if self._since_retention >= RETENTION_EVERY:
             self._since_retention = 0
-            from daemon.prompt_purge import apply_retention
+            from daemon.learning.purge import enforce_prompt_limits
 
-            apply_retention(self.cfg, self.pstore.store)
+            enforce_prompt_limits(self.cfg, self.pstore.store)
         return row.status
 
     def ingest(
@@ -135,12 +151,7 @@ class PromptIngestor:
             )
             if kind not in ("chat", "text"):
                 return self._dropped(base, kind, "unsupported", detail)
-            if kind == "chat":
-                red_messages, kinds = redact_messages(messages or [])
-                red_text = None
-            else:
-                red = redact(text or "")
-                red_messages, red_text, kinds = None, red.text, red.kinds
+            red_messages, red_text, kinds = _redacted(kind, messages, text)
             shown = dedup_text(kind, red_messages, red_text)
             problem = captured_problem(
                 base["id"],
@@ -209,21 +220,29 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def start_capture(
-    cfg: DaemonConfig, store: Store, stack: Any, model_dir: str | Path, sets: Any
+def open_capture(
+    cfg: DaemonConfig, store: Store, registry: CollectorRegistry, model_dir: str | Path, sets: ProblemSets
 ) -> PromptCapture | None:
-    """``learning.capture: true``: the endpoint's capture queue and its writer thread, wired
-    into the running endpoint (``stack``: a ``ServingStack``). None when capture is off."""
+    """``learning.capture: true``: the endpoint's capture queue and its writer thread, to hand to
+    the endpoint as it is built (``ServingStack(..., capture=...)``). None when capture is off."""
     if not cfg.learning.capture:
         return None
     ingestor = PromptIngestor(cfg, PromptStore(store), heldout_problems(sets), model_dir)
-    capture = PromptCapture(
-        ingestor.ingest_request, stack.metrics.registry, cfg.learning.queue_size, on_start=ingestor.warm
-    ).start()
-    stack.app.state.ctx.capture = capture
+    capture = PromptCapture(ingestor.ingest_request, registry, cfg.learning.queue_size, on_start=ingestor.warm).start()
     log.warning(
         "capture.on",
         msg="learning.capture is on: the endpoint's prompts are stored (redacted) in the state database",
         db=str(store.path),
     )
+    return capture
+
+
+def start_capture(
+    cfg: DaemonConfig, store: Store, stack: ServingStack, model_dir: str | Path, sets: ProblemSets
+) -> PromptCapture | None:
+    """``open_capture`` for an endpoint that already serves (the tests' stacks): the queue is
+    put into its context. ``ssdd run`` builds its endpoint with the capture instead."""
+    capture = open_capture(cfg, store, stack.metrics.registry, model_dir, sets)
+    if capture is not None:
+        stack.app.state.ctx.capture = capture
     return capture

@@ -25,7 +25,7 @@ SetOpt = typer.Option(None, "--set", help="override a config value: section.key=
 
 def _open(config: Path, overrides: Optional[list[str]], create: bool = False):
     from daemon.config import load_daemon_config
-    from daemon.prompt_store import PromptStore
+    from daemon.learning.store import PromptStore
     from daemon.state import StateError, Store
 
     with user_errors():
@@ -124,7 +124,7 @@ def purge_cmd(
 ) -> None:
     """Delete prompts from the DB and from every derived training file (mixes, samples,
     training files, traffic-check answers)."""
-    from daemon.prompt_purge import parse_before, purge
+    from daemon.learning.purge import parse_before, purge
 
     if sum((everything, before is not None, key is not None)) != 1:
         raise fail("give exactly one of --all, --before DATE, --key ID", EXIT_INPUT)
@@ -171,15 +171,15 @@ def add_prompts(
 ) -> None:
     """Import prompts you bring, through the same redaction, curation and decontamination as
     captured ones; they train like captured prompts (``learning.mix``)."""
-    from daemon.app import build_sets
-    from daemon.prompt_ingest import PromptIngestor, heldout_problems
+    from daemon.learning.ingest import PromptIngestor, heldout_problems
     from ssd.model_store import resolve
+    from ssd.problem_sets import build_problem_sets
     from ssd.traffic.curate import CurationReport
 
     cfg, store, pstore = _open(config, set_, create=True)
     with user_errors():
         items = read_prompt_file(file)
-        sets = build_sets(cfg)
+        sets = build_problem_sets(cfg, cfg.heldout)
         model = resolve(cfg.data_dir, cfg.model)
     ingestor = PromptIngestor(cfg, pstore, heldout_problems(sets), model.path)
     report = CurationReport()

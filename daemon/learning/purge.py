@@ -7,7 +7,7 @@ strings, so "names one of them" is a plain substring test, which also catches a 
 line. Files are rewritten atomically under the same ``flock`` the sampler holds while it
 appends; a file being sampled into right now is left for later (its ids are kept in
 ``kv.learning_pending_scrub`` and retried at the next purge, retention sweep or round stage),
-and a round never trains on a purged prompt anyway (``daemon.round_learning.without_purged``).
+and a round never trains on a purged prompt anyway (``daemon.rounds.learning.without_purged``).
 
 An adapter already trained on a prompt is not retrained: a purge removes text, not what a
 past round learned from it (README, "Learning from your own prompts").
@@ -23,7 +23,7 @@ import structlog
 from pydantic import BaseModel, Field
 
 from daemon.config import DaemonConfig
-from daemon.prompt_store import PURGE_GENERATION, PromptStore
+from daemon.learning.store import PURGE_GENERATION, PromptStore
 from daemon.state import Store
 from ssd.atomic_io import write_text_atomic
 
@@ -37,11 +37,16 @@ class PurgeReport(BaseModel):
     files: int = 0  # files rewritten
     lines: int = 0  # lines removed from them
     pending: list[str] = Field(default_factory=list)  # files busy now, scrubbed later
+    # The WAL was checkpointed into the (securely zeroed) database file and truncated to zero
+    # bytes; False: a reader held it past the busy timeout (the next purge checkpoints again).
+    wal_truncated: bool = True
 
     def describe(self) -> str:
         text = f"purged {self.prompts} prompts from the DB and {self.lines} lines from {self.files} derived files"
         if self.pending:
             text += f"; {len(self.pending)} file(s) being written by a running round are scrubbed when it lets go"
+        if not self.wal_truncated:
+            text += "; the database's write-ahead log was busy and still holds deleted bytes until the next purge"
         return text
 
 
@@ -74,6 +79,19 @@ def scrub_files(root: Path, ids: set[str]) -> PurgeReport:
     return report
 
 
+def truncate_wal(store: Store, attempts: int = 3) -> bool:
+    """Copy the WAL into the database file and truncate it to zero bytes, so the frames that
+    still hold deleted rows (every insert left one) are gone from disk. TRUNCATE waits for
+    readers up to the connection's busy timeout; True when it completed."""
+    for _ in range(attempts):
+        with store.engine.connect() as conn:
+            busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if not busy:
+            return True
+    log.warning("prompts.wal_busy", db=str(store.path), attempts=attempts)
+    return False
+
+
 def purge(cfg: DaemonConfig, store: Store, ids: list[str]) -> PurgeReport:
     """Delete ``ids`` from the DB and scrub them (and any earlier pending ids) from the files."""
     pstore = PromptStore(store)
@@ -84,7 +102,18 @@ def purge(cfg: DaemonConfig, store: Store, ids: list[str]) -> PurgeReport:
     report = scrub_files(cfg.rounds_dir, todo)
     store.set_kv(PENDING_SCRUB, sorted(todo) if report.pending else [])
     report.prompts = deleted
-    log.info("prompts.purged", prompts=deleted, files=report.files, lines=report.lines, pending=len(report.pending))
+    # Last, after every write of the purge: the rows were deleted with secure_delete on, so the
+    # checkpoint writes zeroed pages into the database file, and the truncation drops the old
+    # WAL frames that still held the text.
+    report.wal_truncated = truncate_wal(store)
+    log.info(
+        "prompts.purged",
+        prompts=deleted,
+        files=report.files,
+        lines=report.lines,
+        pending=len(report.pending),
+        wal_truncated=report.wal_truncated,
+    )
     return report
 
 
@@ -99,7 +128,7 @@ def cutoff(days: float, now: datetime | None = None) -> str:
     return ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat(timespec="seconds")
 
 
-def apply_retention(cfg: DaemonConfig, store: Store) -> PurgeReport:
+def enforce_prompt_limits(cfg: DaemonConfig, store: Store) -> PurgeReport:
     """Purge prompts past ``learning.retention`` (age or count); retry pending scrubs."""
     r = cfg.learning.retention
     ids = PromptStore(store).over_retention(r.max_prompts, cutoff(r.max_age_days))

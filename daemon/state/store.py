@@ -1,4 +1,5 @@
-"""The daemon's persistent state: one SQLite file (WAL) through SQLModel.
+"""The daemon's persistent state: one SQLite file (WAL) through SQLModel (rows in
+``daemon.state.tables``, adapter-state moves in ``daemon.state.lifecycle``).
 
 Tables: ``rounds`` (one row a round, its stage and result), ``adapters`` (every version the
 daemon knows, with its lineage and lifecycle state), ``events`` (promotions, rejections,
@@ -6,9 +7,14 @@ rollbacks, restarts, errors, with their reasons), ``controls`` (requests from th
 pause, resume, round-now, rollback, submit, reevaluate-now), and ``kv`` (small JSON values:
 the schema version, the gate's error-budget ledgers, the pause flag).
 
+Schema version 2 adds ``sequential_tests`` and ``pair_results`` (the sequential gate's plans
+and per-problem results, ``daemon.rounds.gate_test``).
+
 Every write is its own committed transaction, so a stage transition is on disk before the
-next stage starts. The schema is versioned: a file written by another schema version is
-refused with a clear message, never rewritten.
+next stage starts. The schema is versioned: a version-1 file is upgraded in place (the
+upgrade only creates the new tables, then records version 2; it is idempotent, so a crash
+half-way through is finished by the next start); a file of any other version is refused
+with a clear message, never rewritten.
 """
 
 from __future__ import annotations
@@ -18,108 +24,37 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import event
 from sqlalchemy.exc import DatabaseError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, create_engine, select
 
-SCHEMA_VERSION = 1
+from daemon.state import lifecycle
+from daemon.state.tables import (
+    SCHEMA_VERSION,
+    UPGRADABLE_FROM,
+    AdapterRow,
+    AdapterState,
+    ControlCommand,
+    ControlRow,
+    EventKind,
+    EventRow,
+    KVRow,
+    PairResultRow,
+    RoundRow,
+    RoundStatus,
+    SequentialKind,
+    SequentialTestRow,
+    StateError,
+    utcnow,
+)
+from ssd.file_modes import create_private_file
 
-AdapterState = Literal["candidate", "champion", "former", "rolled_back", "rejected", "deleted", "missing"]
-EventKind = Literal[
-    "promotion", "rejection", "rollback", "restart", "error", "submit", "backoff", "audit", "reevaluation"
-]
-RoundStage = Literal["prepare", "sample", "distill", "evaluate", "decide", "promote", "done"]
-RoundStatus = Literal["running", "done", "failed"]
-ControlCommand = Literal["pause", "resume", "round-now", "rollback", "submit", "reevaluate-now"]
-
-
-class StateError(RuntimeError):
-    """The state database is unusable: unknown schema, unwritable, corrupt."""
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-class RoundRow(SQLModel, table=True):
-    __tablename__ = "rounds"
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True, unique=True)  # "r1", "r2", ... (its folder under runs/)
-    kind: str = "ssd"  # "ssd": sample + distill; "submit": an adapter brought by the user
-    parent: str | None = None  # champion version at the start (None: the base model)
-    candidate: str | None = None
-    stage: str = "prepare"
-    status: str = "running"
-    attempts: int = 0
-    started_at: str = Field(default_factory=utcnow)
-    stage_started_at: str = Field(default_factory=utcnow)
-    finished_at: str | None = None
-    decoding_json: str | None = None  # the one decoding both arms used
-    champion_c: int | None = None
-    champion_n: int | None = None
-    candidate_c: int | None = None
-    candidate_n: int | None = None
-    champion_pass_at_1: float | None = None
-    candidate_pass_at_1: float | None = None
-    p_value: float | None = None
-    alpha_level: float | None = None
-    decision: str | None = None  # "promote" | "reject"
-    reason: str | None = None
-    error: str | None = None
-    timings_json: str = "{}"
-
-    @property
-    def timings(self) -> dict[str, float]:
-        return json.loads(self.timings_json or "{}")
-
-
-class AdapterRow(SQLModel, table=True):
-    __tablename__ = "adapters"
-    version: str = Field(primary_key=True)
-    path: str
-    content_hash: str
-    parent: str | None = None
-    source: str = "ssd"  # "ssd" or "submitted"
-    state: str = "candidate"
-    round_name: str | None = None
-    created_at: str = Field(default_factory=utcnow)
-    since: str | None = None  # when it last became champion
-    pass_at_1: float | None = None  # its gate-set pass@1 in the round that judged it
-    audit_pass_at_1: float | None = None
-    audit_n: int | None = None
-    audit_problems: int | None = None
-
-
-class EventRow(SQLModel, table=True):
-    __tablename__ = "events"
-    id: int | None = Field(default=None, primary_key=True)
-    kind: str
-    version: str | None = None
-    round_name: str | None = None
-    at: str = Field(default_factory=utcnow)
-    reason: str = ""
-    data_json: str = "{}"
-
-
-class ControlRow(SQLModel, table=True):
-    __tablename__ = "controls"
-    id: int | None = Field(default=None, primary_key=True)
-    command: str
-    arg_json: str = "{}"
-    created_at: str = Field(default_factory=utcnow)
-    done_at: str | None = None
-    ok: bool | None = None
-    result: str | None = None
-
-
-class KVRow(SQLModel, table=True):
-    __tablename__ = "kv"
-    key: str = Field(primary_key=True)
-    value_json: str
+R = TypeVar("R", bound=SQLModel)
+log = structlog.get_logger(__name__)
 
 
 def _set_sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -139,11 +74,18 @@ class Store:
         if not create and not self.path.is_file():
             raise StateError(f"{self.path}: no state database (the daemon has not run with this data_dir yet)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from exc
         if self.path.parent.exists() and not os.access(self.path.parent, os.W_OK) and create:
             raise StateError(f"{self.path.parent} is not writable: the daemon cannot keep its state there")
+        if create:
+            # 0600 before SQLite opens it, whatever the umask: it holds captured prompts, and
+            # SQLite gives the -wal / -shm files the database's own mode.
+            try:
+                create_private_file(self.path)
+            except OSError as exc:
+                raise StateError(f"cannot create {self.path}: {exc.strerror or exc}") from exc
         self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
         event.listen(self.engine, "connect", _set_sqlite_pragmas)
         event.listen(self.engine, "handle_error", self._storage_error)
@@ -173,6 +115,9 @@ class Store:
             tables = set(self.engine.dialect.get_table_names(conn))
         if "kv" in tables:
             found = self.get_kv("schema_version")
+            if found in UPGRADABLE_FROM:
+                self._upgrade(found)
+                found = self.get_kv("schema_version")
             if found != SCHEMA_VERSION:
                 raise StateError(
                     f"{self.path}: state schema version {found!r}, this ssdd understands {SCHEMA_VERSION}; "
@@ -188,6 +133,15 @@ class Store:
             raise StateError(f"{self.path}: empty state database")
         SQLModel.metadata.create_all(self.engine)
         self.set_kv("schema_version", SCHEMA_VERSION)
+
+    def _upgrade(self, found: int) -> None:
+        """Version 1 -> 2: create ``sequential_tests`` and ``pair_results``; no existing table
+        or row changes. The tables first, the version last: a crash in between leaves a
+        version-1 file with extra empty tables, which the next start upgrades the same way."""
+        new = [SQLModel.metadata.tables[t.__tablename__] for t in (SequentialTestRow, PairResultRow)]  # type: ignore[attr-defined]
+        SQLModel.metadata.create_all(self.engine, tables=new)
+        self.set_kv("schema_version", SCHEMA_VERSION)
+        log.warning("state.schema_upgraded", path=str(self.path), from_version=found, to_version=SCHEMA_VERSION)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -209,24 +163,27 @@ class Store:
             s.commit()
 
     # -- rounds --------------------------------------------------------------------------------
-    def add(self, row: SQLModel) -> Any:
+    def add(self, row: R) -> R:
         with self.session() as s:
             s.add(row)
             s.commit()
             s.refresh(row)
             return row
 
-    def save(self, row: SQLModel) -> Any:
-        """Commit a changed row (merge: the row may come from another session)."""
+    def save(self, row: R) -> R:
+        """Commit a changed row (merge: the row may come from another session). An adapter's
+        state is not changed here: ``set_adapter_state`` checks the move."""
         with self.session() as s:
+            _refuse_state_change(s, row)
             merged = s.merge(row)
             s.commit()
             s.refresh(merged)
             return merged
 
-    def save_with_kv(self, row: SQLModel, key: str, value: Any) -> Any:
+    def save_with_kv(self, row: R, key: str, value: Any) -> R:
         """Commit a row and a kv value in one transaction."""
         with self.session() as s:
+            _refuse_state_change(s, row)
             merged = s.merge(row)
             kv = s.get(KVRow, key) or KVRow(key=key, value_json="null")
             kv.value_json = json.dumps(value)
@@ -235,10 +192,66 @@ class Store:
             s.refresh(merged)
             return merged
 
+    def save_all(self, rows: Sequence[SQLModel], kv: dict[str, Any] | None = None) -> None:
+        """Commit several rows and kv values in one transaction (a decision, its test's row
+        and the ledger it spent: all or nothing)."""
+        with self.session() as s:
+            for row in rows:
+                _refuse_state_change(s, row)
+                s.merge(row)
+            for key, value in (kv or {}).items():
+                kvrow = s.get(KVRow, key) or KVRow(key=key, value_json="null")
+                kvrow.value_json = json.dumps(value)
+                s.add(kvrow)
+            s.commit()
+
+    # -- sequential tests ----------------------------------------------------------------------
+    def sequential_test(self, name: str, kind: SequentialKind | str) -> SequentialTestRow | None:
+        with self.session() as s:
+            q = select(SequentialTestRow).where(SequentialTestRow.name == name, SequentialTestRow.kind == kind)
+            return s.exec(q).first()
+
+    def sequential_tests(
+        self, kind: SequentialKind | str | None = None, *, undecided: bool = False, limit: int | None = None
+    ) -> list[SequentialTestRow]:
+        """Tests newest first (``undecided``: only those not decided yet)."""
+        with self.session() as s:
+            q = select(SequentialTestRow).order_by(SequentialTestRow.id.desc())  # type: ignore[union-attr]
+            if kind is not None:
+                q = q.where(SequentialTestRow.kind == kind)
+            if undecided:
+                q = q.where(SequentialTestRow.decided_at == None)  # noqa: E711
+            if limit:
+                q = q.limit(limit)
+            return list(s.exec(q))
+
+    def pair_results(self, name: str, kind: SequentialKind | str) -> list[PairResultRow]:
+        """A test's committed per-problem results, in commit order."""
+        with self.session() as s:
+            q = (
+                select(PairResultRow)
+                .where(PairResultRow.test_name == name, PairResultRow.kind == kind)
+                .order_by(PairResultRow.id)  # type: ignore[arg-type]
+            )
+            return list(s.exec(q))
+
+    def commit_pair_results(self, rows: Sequence[PairResultRow]) -> None:
+        """One batch's results in one transaction: a batch is on disk whole or not at all. A
+        problem committed twice for one test is refused (the unique key), naming it."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.session() as s:
+                s.add_all(list(rows))
+                s.commit()
+        except IntegrityError as exc:
+            ids = [r.problem_id for r in rows][:10]
+            raise StateError(f"{self.path}: a problem of the batch {ids} is already committed for its test") from exc
+
     def running_rounds(self) -> list[RoundRow]:
         """Unfinished rounds, oldest first (a resumed round goes before a new one)."""
         with self.session() as s:
-            return list(s.exec(select(RoundRow).where(RoundRow.status == "running").order_by(RoundRow.id)))  # type: ignore[arg-type]
+            return list(s.exec(select(RoundRow).where(RoundRow.status == RoundStatus.RUNNING).order_by(RoundRow.id)))  # type: ignore[arg-type]
 
     def rounds(self, limit: int | None = None) -> list[RoundRow]:
         with self.session() as s:
@@ -249,7 +262,8 @@ class Store:
 
     def unfinished_round(self) -> RoundRow | None:
         with self.session() as s:
-            return s.exec(select(RoundRow).where(RoundRow.status == "running").order_by(RoundRow.id.desc())).first()  # type: ignore[union-attr]
+            q = select(RoundRow).where(RoundRow.status == RoundStatus.RUNNING)
+            return s.exec(q.order_by(RoundRow.id.desc())).first()  # type: ignore[union-attr]
 
     def next_round_name(self) -> str:
         with self.session() as s:
@@ -260,9 +274,9 @@ class Store:
         """Outcomes of the last finished rounds, newest first: promote, reject or failed."""
         out: list[str | None] = []
         for r in self.rounds(limit * 3):
-            if r.status == "running" or r.kind != "ssd":  # submissions say nothing of the recipe
+            if r.status == RoundStatus.RUNNING or r.kind != "ssd":  # submissions say nothing of the recipe
                 continue
-            out.append(r.decision if r.status == "done" else "failed")
+            out.append(r.decision if r.status == RoundStatus.DONE else "failed")
             if len(out) >= limit:
                 break
         return out
@@ -280,7 +294,7 @@ class Store:
             return list(s.exec(q))
 
     def champion(self) -> AdapterRow | None:
-        rows = self.adapters(["champion"])
+        rows = self.adapters([AdapterState.CHAMPION])
         if len(rows) > 1:
             raise StateError(f"{self.path}: {len(rows)} adapters marked champion: {[r.version for r in rows]}")
         return rows[0] if rows else None
@@ -294,30 +308,17 @@ class Store:
             row = self.adapter(row.parent)
         return out
 
-    def set_champion(self, version: str | None, *, demote_to: str = "former") -> None:
+    def set_champion(self, version: str | None, *, demote_to: AdapterState | str = AdapterState.FORMER) -> None:
         """Make ``version`` (None: the base) the only champion, in one transaction."""
         with self.session() as s:
-            for row in s.exec(select(AdapterRow).where(AdapterRow.state == "champion")):
-                if row.version != version:
-                    row.state = demote_to
-                    s.add(row)
-            if version is not None:
-                new = s.get(AdapterRow, version)
-                if new is None:
-                    raise StateError(f"unknown adapter version {version!r}")
-                row = new
-                row.state = "champion"
-                row.since = utcnow()
-                s.add(row)
+            lifecycle.crown(s, version, demote_to)
             s.commit()
 
-    def set_adapter_state(self, version: str, state: str) -> None:
+    def set_adapter_state(self, version: str, state: AdapterState | str, **fields: Any) -> None:
+        """Move an adapter to ``state`` (a move ``lifecycle.TRANSITIONS`` has), setting
+        ``fields`` on it in the same transaction."""
         with self.session() as s:
-            row = s.get(AdapterRow, version)
-            if row is None:
-                raise StateError(f"unknown adapter version {version!r}")
-            row.state = state
-            s.add(row)
+            lifecycle.apply(s, version, state, **fields)
             s.commit()
 
     # -- events --------------------------------------------------------------------------------
@@ -367,3 +368,13 @@ class Store:
         with self.session() as s:
             for model in (RoundRow, AdapterRow, EventRow):
                 yield from s.exec(select(model))
+
+
+def _refuse_state_change(session: Session, row: SQLModel) -> None:
+    if isinstance(row, AdapterRow):
+        stored = session.get(AdapterRow, row.version)
+        if stored is not None and stored.state != row.state:
+            raise StateError(
+                f"adapter {row.version!r}: state {stored.state} -> {row.state} must go through "
+                "Store.set_adapter_state (daemon.state.lifecycle)"
+            )

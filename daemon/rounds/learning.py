@@ -1,4 +1,4 @@
-"""What a round does with captured prompts: the calls ``daemon.rounds`` makes into learning.
+"""What a round does with captured prompts: the hooks ``daemon.rounds.runner`` calls.
 
 - ``prepare_training_prompts`` (prepare stage): draws the round's training prompts from the
   problem pool and the kept, decontaminated captured prompts by ``learning.mix`` and writes
@@ -18,20 +18,21 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from daemon.prompt_purge import apply_retention, retry_pending_scrub
-from daemon.prompt_store import CapturedPromptRow, PromptStore
-from daemon.state import RoundRow
+from daemon.learning.purge import enforce_prompt_limits, retry_pending_scrub
+from daemon.learning.store import CapturedPromptRow, PromptStore
+from daemon.rounds.context import RoundDeps, round_seed, served_name
+from daemon.state import RoundKind, RoundRow
+from policies.outcome import Outcome, TrafficVerdict, traffic_outcome
 from ssd.atomic_io import write_text_atomic
 from ssd.problems import Problem, load_problems, write_problems
 from ssd.traffic.mix import CapturedCandidate, build_round_problems, captured_problem, plan_mix
 from ssd.traffic.traffic_check import TrafficCheckReport
 
 if TYPE_CHECKING:
-    from daemon.rounds import RoundDeps, RoundRunner
     from ssd.evaluate import EvalConfig
     from ssd.sampling import SampleRecord
 
@@ -50,7 +51,7 @@ def problem_of(row: CapturedPromptRow) -> Problem:
 def _training_candidates(deps: RoundDeps, pstore: PromptStore) -> list[CapturedPromptRow]:
     """Kept training-split prompts, checked again against today's held-out problems (the
     pool may have grown since they were captured): an overlap now drops them for good."""
-    from daemon.prompt_ingest import heldout_problems
+    from daemon.learning.ingest import heldout_problems
     from ssd.traffic.decontaminate import Decontaminator
 
     rows = pstore.kept("train")
@@ -70,8 +71,6 @@ def _training_candidates(deps: RoundDeps, pstore: PromptStore) -> list[CapturedP
 
 
 def prepare_training_prompts(deps: RoundDeps, row: RoundRow, rdir: Path) -> None:
-    from daemon.rounds import round_seed
-
     pstore = PromptStore(deps.store)
     path = rdir / MIX_FILE
     pool_ids = [p.id for p in deps.sets.train]
@@ -84,7 +83,7 @@ def prepare_training_prompts(deps: RoundDeps, row: RoundRow, rdir: Path) -> None
                 row.name, captured, {"total": len(ids), "pool": len(ids) - len(captured), "captured": len(captured)}
             )
         return
-    apply_retention(deps.cfg, deps.store)
+    enforce_prompt_limits(deps.cfg, deps.store)
     rows = _training_candidates(deps, pstore)
     uses = pstore.use_counts("train")
     candidates = [CapturedCandidate(id=r.id, uses=uses.get(r.id, 0), captured_at=r.captured_at) for r in rows]
@@ -134,8 +133,15 @@ def traffic_summary(report: TrafficCheckReport) -> dict[str, Any]:
     }
 
 
-def run_traffic_check(runner: RoundRunner, row: RoundRow, ev: EvalConfig) -> None:
-    from daemon.rounds import served_name
+class RoundFolder(Protocol):
+    """What the traffic check needs of the round's runner (``RoundRunner``)."""
+
+    deps: RoundDeps
+
+    def rdir(self, row: RoundRow) -> Path: ...
+
+
+def run_traffic_check(runner: RoundFolder, row: RoundRow, ev: EvalConfig) -> None:
     from ssd.prompts import load_tokenizer, render
     from ssd.sampling import SamplingParams
     from ssd.traffic.traffic_check import answer_arms, judge_arms
@@ -194,14 +200,11 @@ def apply_traffic_check(deps: RoundDeps, row: RoundRow, rdir: Path) -> None:
         return
     report = TrafficCheckReport.model_validate_json(path.read_text())
     summary = traffic_summary(report)
-    vetoed = False
-    if report.block and row.decision == "promote":
-        if row.kind == "submit-skip-gate":
-            row.reason = f"{row.reason} Traffic check: {report.reason} (overridden by the operator)."
-        else:
-            vetoed = True
-            row.decision = "reject"
-            row.reason = (
-                f"KEEP champion: the traffic check vetoes the promotion: {report.reason}. The gate said: {row.reason}"
-            )
-    PromptStore(deps.store).set_round_traffic(row.name, {**summary, "vetoed": vetoed})
+    verdict = traffic_outcome(
+        Outcome(decision="promote" if row.decision == "promote" else "reject", reason=row.reason or ""),
+        TrafficVerdict(worse=report.block, reason=report.reason),
+        operator_override=row.kind == RoundKind.SUBMIT_SKIP_GATE,
+    )
+    if verdict.traffic_vetoed or verdict.reason != (row.reason or ""):
+        row.decision, row.reason = verdict.decision, verdict.reason
+    PromptStore(deps.store).set_round_traffic(row.name, {**summary, "vetoed": verdict.traffic_vetoed})

@@ -1,7 +1,7 @@
 """Learning in ``ssdd status``: prompts captured / kept / used per round, the last round's mix,
 and each round's traffic check beside its pass@1.
 
-Keys added to the status object (nothing existing is renamed):
+Its part of the status object (``daemon.status.StatusReport``; nothing existing is renamed):
 
 - ``learning``: ``{"capture": bool, "prompts": {"captured", "imported", "kept", "kept_train",
   "kept_check", "dropped": {reason: n}}, "last_mix": {...} | null, "rounds": [{"round",
@@ -15,45 +15,88 @@ Keys added to the status object (nothing existing is renamed):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from daemon.prompt_store import PromptStore
-from daemon.state import Store
+from pydantic import BaseModel, ConfigDict
+
+from daemon.config import DaemonConfig
+from daemon.learning.store import PromptStore
+from daemon.state import RoundRow, Store
 
 
-def add_learning_status(st: dict[str, Any], cfg: Any, store: Store) -> dict[str, Any]:
-    """Adds the learning keys to a ``collect_status`` object, in place; returns it."""
+class RoundPrompts(BaseModel):
+    """Per round: prompts that arrived before it started (since the previous round) and kept,
+    and the captured prompts it trained on."""
+
+    model_config = ConfigDict(extra="forbid")
+    round: str
+    captured: int
+    kept: int
+    used: int
+
+
+class LearningStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    capture: bool
+    prompts: dict[str, Any]  # captured, imported, kept, kept_train, kept_check, dropped {reason: n}
+    last_mix: dict[str, Any] | None
+    rounds: list[RoundPrompts]
+
+
+class LearningError(BaseModel):
+    """Status must show something even on an odd database."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: str
+
+
+class RoundLearning(BaseModel):
+    """What learning adds to one round in the status: its mix and its traffic check."""
+
+    mix: dict[str, Any] | None = None
+    traffic_check: dict[str, Any] | None = None
+
+
+def round_learning(store: Store, names: Sequence[str]) -> dict[str, RoundLearning]:
+    """The mix and traffic check of each named round (rounds without either are left out)."""
+    try:
+        learned = PromptStore(store).round_learning(list(names))
+    except Exception:  # the learning section reports the error
+        return {}
+    return {
+        name: RoundLearning(
+            mix=json.loads(rl.mix_json) if rl.mix_json else None,
+            traffic_check=json.loads(rl.traffic_json) if rl.traffic_json else None,
+        )
+        for name, rl in learned.items()
+    }
+
+
+def learning_status(
+    cfg: DaemonConfig, store: Store, rounds: Sequence[RoundRow], per_round: dict[str, RoundLearning]
+) -> LearningStatus | LearningError:
+    """The ``learning`` section of ``ssdd status --json`` for the listed rounds (newest first)."""
     try:
         pstore = PromptStore(store)
-        rounds = st.get("rounds") or []
-        names = [r["id"] for r in rounds]
-        if st.get("running_round"):
-            names.append(st["running_round"]["id"])
-        learned = pstore.round_learning(names)
         starts = {r.name: r.started_at for r in store.rounds()}
         order = sorted(starts, key=lambda n: starts[n])
         previous = {n: (starts[order[i - 1]] if i else None) for i, n in enumerate(order)}
-        per_round = []
-        for r in rounds:
-            rl = learned.get(r["id"])
-            r["mix"] = json.loads(rl.mix_json) if rl and rl.mix_json else None
-            r["traffic_check"] = json.loads(rl.traffic_json) if rl and rl.traffic_json else None
-            window = pstore.window_counts(previous.get(r["id"]), r["started_at"])
-            per_round.append({"round": r["id"], **window, "used": pstore.used_in_round(r["id"])})
-        if st.get("running_round"):
-            rl = learned.get(st["running_round"]["id"])
-            st["running_round"]["mix"] = json.loads(rl.mix_json) if rl and rl.mix_json else None
-            st["running_round"]["traffic_check"] = json.loads(rl.traffic_json) if rl and rl.traffic_json else None
-        last_mix = next(({"round": r["id"], **r["mix"]} for r in rounds if r.get("mix")), None)
-        st["learning"] = {
-            "capture": bool(cfg.learning.capture),
-            "prompts": pstore.counts(),
-            "last_mix": last_mix,
-            "rounds": per_round,
-        }
+        counts = [
+            RoundPrompts(
+                round=r.name,
+                **pstore.window_counts(previous.get(r.name), r.started_at),
+                used=pstore.used_in_round(r.name),
+            )
+            for r in rounds
+        ]
+        mixes = ((r.name, per_round[r.name].mix) for r in rounds if r.name in per_round)
+        last_mix = next(({"round": name, **mix} for name, mix in mixes if mix), None)
+        return LearningStatus(
+            capture=bool(cfg.learning.capture), prompts=pstore.counts(), last_mix=last_mix, rounds=counts
+        )
     except Exception as exc:  # status must show something even on an odd database
-        st["learning"] = {"error": f"{type(exc).__name__}: {exc}"}
-    return st
+        return LearningError(error=f"{type(exc).__name__}: {exc}")
 
 
 def learning_rows(st: dict[str, Any]) -> list[tuple[str, str]]:

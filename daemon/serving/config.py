@@ -1,4 +1,6 @@
-"""Configuration of the serving endpoint (``ssdd serve``)."""
+"""The serving side's configuration: the ``endpoint:`` section of the one config file
+(``daemon.config.DaemonConfig``) and ``ServeConfig``, the view of that file the serving stack
+is built from (``DaemonConfig.serve_config()``, for ``ssdd run`` and ``ssdd serve`` alike)."""
 
 from __future__ import annotations
 
@@ -54,6 +56,10 @@ class EndpointConfig(BaseModel):
     shutdown_timeout_s: float = Field(
         20.0, gt=0, description="bound on a graceful shutdown (open streams, then vLLM's own exit)"
     )
+    champion_file: Path | None = Field(
+        None,
+        description="ssdd serve only: JSON {version, path} written by another process; promoted when it changes",
+    )
 
     @field_validator("api_keys")
     @classmethod
@@ -64,6 +70,8 @@ class EndpointConfig(BaseModel):
 
 
 class ServeConfig(BaseModel):
+    """What the serving stack needs, taken from the one config file (not a file format of its own)."""
+
     model_config = ConfigDict(extra="forbid")
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -72,9 +80,7 @@ class ServeConfig(BaseModel):
     data_dir: Path = Path(".data")
     state_path: Path | None = Field(None, description="default: <data_dir>/serve/registry.json")
     vllm_log: Path | None = Field(None, description="default: <data_dir>/serve/vllm.log")
-    champion_file: Path | None = Field(
-        None, description="optional JSON {version, path} written by the daemon; promoted when it changes"
-    )
+    champion_file: Path | None = Field(None, description="endpoint.champion_file")
 
     def resolved_state_path(self) -> Path:
         return self.state_path or Path(self.data_dir) / "serve" / "registry.json"
