@@ -81,6 +81,7 @@ def status(
     config: Path = ConfigOpt,
     set_: Optional[list[str]] = SetOpt,
     as_json: bool = typer.Option(False, "--json", help="one JSON object (a public interface)"),
+    wide: bool = typer.Option(False, "--wide", help="every column of the rounds table (beyond 80 columns)"),
 ) -> None:
     """Champion, rounds, events, the daemon and its error budget."""
     from daemon.status import print_status, status_report
@@ -91,7 +92,7 @@ def status(
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
-        print_status(report.model_dump(mode="json"), console)
+        print_status(report.model_dump(mode="json"), console, wide=wide)
 
 
 @app.command()

@@ -442,33 +442,57 @@ def _power_text(b: dict[str, Any]) -> str:
     )
 
 
-def print_status(st: dict[str, Any], console) -> None:
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def print_status(st: dict[str, Any], console, *, wide: bool = False) -> None:
+    """The human view of ``status --json``: fits an 80-column terminal (long cells wrap);
+    ``wide`` adds the columns that do not fit there."""
+    console.print(_summary_table(st))
+    console.print(_rounds_table(st["rounds"][:10], wide))
+    for e in st["events"][:10]:
+        console.print(f"{e['at']} [bold]{e['kind']}[/] {e['version'] or ''}: {e['reason'][:160]}", highlight=False)
+
+
+def round_state_text(rr: dict[str, Any], daemon_running: bool) -> str:
+    """A running round of a stopped daemon is not running: it resumes at its stage on start."""
+    if not daemon_running:
+        return f"{rr['id']} ({rr['kind']}) interrupted, resumes at {rr['stage']} (attempt {rr['attempts']})"
+    return (
+        f"{rr['id']} ({rr['kind']}) stage {rr['stage']} since {rr['stage_started_at']}, "
+        f"attempt {rr['attempts']}, ETA {rr['eta'] or '-'}"
+    )
+
+
+def _summary_table(st: dict[str, Any]):
     from rich.table import Table
 
-    pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
     t = Table(title="ssdd status", show_header=False)
+    t.add_column(no_wrap=True)
+    t.add_column(overflow="fold")
     d = st["daemon"]
     t.add_row("daemon", f"running, pid {d['pid']}" if d["running"] else "not running")
     if d["paused"]:
         t.add_row("", "[yellow]paused[/]")
     if d.get("backoff") and d["backoff"].get("backing_off"):
         t.add_row("back-off", d["backoff"]["reason"])
-    t.add_row("next round", "after the running round" if st["running_round"] else (d["next_round_at"] or "-"))
+    if st["running_round"]:
+        nxt = "after the running round" if d["running"] else "the unfinished round resumes when the daemon starts"
+    else:
+        nxt = d["next_round_at"] or "-"
+    t.add_row("next round", nxt)
     ch = st["champion"]
     if ch is None:
         t.add_row("champion", "the base model (no adapter promoted yet)")
     else:
         ci = ch.get("pass_at_1_ci")
         t.add_row("champion", f"{ch['version']} since {ch['since']} (lineage: {' <- '.join(ch['lineage']) or 'base'})")
-        t.add_row("gate pass@1", f"{pct(ch['pass_at_1'])}" + (f" (95% CI {ci[0]:.1%}-{ci[1]:.1%})" if ci else ""))
-        t.add_row("audit pass@1", f"{pct(ch['audit_pass_at_1'])} on {ch['audit_problems'] or '-'} sealed problems")
+        t.add_row("gate pass@1", f"{_pct(ch['pass_at_1'])}" + (f" (95% CI {ci[0]:.1%}-{ci[1]:.1%})" if ci else ""))
+        t.add_row("audit pass@1", f"{_pct(ch['audit_pass_at_1'])} on {ch['audit_problems'] or '-'} sealed problems")
     rr = st["running_round"]
     if rr:
-        t.add_row(
-            "running round",
-            f"{rr['id']} ({rr['kind']}) stage {rr['stage']} since {rr['stage_started_at']}, "
-            f"attempt {rr['attempts']}, ETA {rr['eta'] or '-'}",
-        )
+        t.add_row("running round" if d["running"] else "unfinished", round_state_text(rr, d["running"]))
     gt = st.get("gate_test")
     if gt:
         need = "" if gt["alpha_level"] is None else f" (promotes at {1 / gt['alpha_level']:.3g})"
@@ -490,25 +514,33 @@ def print_status(st: dict[str, Any], console) -> None:
     ep = st.get("endpoint")
     if ep:
         t.add_row("endpoint", f"{ep['url']} -> {ep['status']} {ep['body'][:60]}")
-    console.print(t)
+    return t
+
+
+# (header, what it shows, only with --wide): short headers so the table fits 80 columns.
+_ROUND_COLUMNS = (
+    ("round", lambda r: r["id"], False),
+    ("kind", lambda r: r["kind"], True),
+    ("parent", lambda r: r["parent"] or "base", True),
+    ("cand.", lambda r: r["candidate"] or "-", False),
+    ("status", lambda r: f"{r['status']}/{r['stage']}", False),
+    ("champ p@1", lambda r: _pct(r["champion_pass_at_1"]), False),
+    ("cand. p@1", lambda r: _pct(r["candidate_pass_at_1"]), False),
+    ("p", lambda r: "-" if r["p_value"] is None else f"{r['p_value']:.3g}", False),
+    ("decision", lambda r: r["decision"] or "-", False),
+)
+
+
+def _rounds_table(rounds: list[dict[str, Any]], wide: bool):
+    from rich.table import Table
+
+    cols = [c for c in _ROUND_COLUMNS if wide or not c[2]]
     rt = Table(title="last rounds")
-    for c in ("round", "kind", "parent", "candidate", "status", "champion", "candidate", "p", "decision"):
-        rt.add_column(c)
-    for r in st["rounds"][:10]:
-        rt.add_row(
-            r["id"],
-            r["kind"],
-            r["parent"] or "base",
-            r["candidate"] or "-",
-            f"{r['status']}/{r['stage']}",
-            pct(r["champion_pass_at_1"]),
-            pct(r["candidate_pass_at_1"]),
-            "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
-            r["decision"] or "-",
-        )
-    console.print(rt)
-    for e in st["events"][:10]:
-        console.print(f"{e['at']} [bold]{e['kind']}[/] {e['version'] or ''}: {e['reason'][:160]}", highlight=False)
+    for header, _, _ in cols:
+        rt.add_column(header, overflow="fold")
+    for r in rounds:
+        rt.add_row(*(show(r) for _, show, _ in cols))
+    return rt
 
 
 if __name__ == "__main__":  # python -m daemon.status --schema: the committed docs/status.schema.json

@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from policies.health import HealthVerdict
+
 Decision = Literal["promote", "reject"]
 
 
@@ -95,4 +97,20 @@ def champion_changed(
     return Outcome(
         decision="reject",
         reason=f"champion changed during the round ({parent or 'base'} -> {current or 'base'}); not promoted. {reason}",
+    )
+
+
+def health_outcome(outcome: Outcome, health: HealthVerdict | None, *, operator_override: bool) -> Outcome:
+    """A candidate whose outputs drifted past the collapse guard's thresholds against the
+    champion's, on the same gate problems in the same round, is not promoted (the operator's
+    override stands, with the drift noted). Applied after the gate and the traffic check."""
+    if health is None or health.ok or outcome.decision != "promote":
+        return outcome
+    if operator_override:
+        return outcome.model_copy(
+            update={"reason": f"{outcome.reason} Health guard: {health.reason} (overridden by the operator)."}
+        )
+    return Outcome(
+        decision="reject",
+        reason=f"KEEP champion: the health guard vetoes the promotion: {health.reason}. Before: {outcome.reason}",
     )

@@ -37,6 +37,7 @@ from policies.provenance import EvalProvenance, check_comparable
 from policies.rollback import ReevalConfig, ReevalLedger, reevaluation_due
 from policies.sequential import (
     DesignEffect,
+    Direction,
     SequentialPlan,
     SequentialState,
     design_effect_of,
@@ -222,20 +223,7 @@ def start_gate_test(
             ledger_after=ledger,
         )
         return GateStart(plan=None, skipped=dec)
-    level = spending.next_level(cfg.alpha, ledger.tests, ledger.carry, cfg)
-    plan = make_plan(
-        pool,
-        direction="greater",
-        seed=seed,
-        level=level,
-        n=champion_provenance.n,
-        settings=cfg,
-        min_problems=cfg.min_problems,
-        min_effect=cfg.min_delta,
-        earlier=earlier,
-        greedy=_greedy(champion_provenance),
-        test_index=ledger.tests + 1,
-    )
+    plan = _next_plan(pool, "greater", ledger, cfg, champion_provenance, cfg.min_delta, seed, earlier)
     return GateStart(plan=plan, skipped=None)
 
 
@@ -326,21 +314,34 @@ def start_reevaluation_test(
             ledger_after=ledger,
         )
         return ReevalStart(plan=None, skipped=dec)
-    level = spending.next_level(cfg.alpha, ledger.tests, ledger.carry, cfg)
-    plan = make_plan(
+    plan = _next_plan(pool, "less", ledger, cfg, parent_provenance, cfg.min_regression, seed, earlier)
+    return ReevalStart(plan=plan, skipped=None)
+
+
+def _next_plan(
+    pool: Sequence[str],
+    direction: Direction,
+    ledger: GateLedger | ReevalLedger,
+    cfg: GateConfig | ReevalConfig,
+    provenance: EvalProvenance,
+    min_effect: float,
+    seed: int,
+    earlier: Sequence[ProblemCounts],
+) -> SequentialPlan:
+    """The plan of the ledger's next test, at the level its spending schedule gives it."""
+    return make_plan(
         pool,
-        direction="less",
+        direction=direction,
         seed=seed,
-        level=level,
-        n=parent_provenance.n,
+        level=spending.next_level(cfg.alpha, ledger.tests, ledger.carry, cfg),
+        n=provenance.n,
         settings=cfg,
         min_problems=cfg.min_problems,
-        min_effect=cfg.min_regression,
+        min_effect=min_effect,
         earlier=earlier,
-        greedy=_greedy(parent_provenance),
+        greedy=_greedy(provenance),
         test_index=ledger.tests + 1,
     )
-    return ReevalStart(plan=plan, skipped=None)
 
 
 def decide_reevaluation_test(

@@ -31,6 +31,7 @@ import structlog
 from daemon.rounds import gate_test, learning
 from daemon.rounds.context import RoundDeps, fault_point, provenance, release, round_seed, served_name
 from daemon.rounds.errors import PermanentRoundError, RoundInterrupted
+from daemon.rounds.health import apply_health_guard
 from daemon.serving.adapter_registry import AdapterNotApplied
 from daemon.state import (
     AdapterRow,
@@ -396,9 +397,9 @@ class RoundRunner:
         row.p_value, row.alpha_level = p_value, alpha_level
         row.decision, row.reason = verdict.decision, verdict.reason
         learning.apply_traffic_check(deps, row, rdir)  # learning: significantly worse on traffic -> not promoted
-        # HEALTH GUARD SEAM: the round health guard (policies.health over ssd.health's signals
-        # of rdir) goes here, after the traffic check and before the commit below: a veto sets
-        # row.decision / row.reason; the gate's ledger_after stands (the test ran and counts).
+        # The collapse guard after the traffic check: a veto changes the decision, while the
+        # gate's ledger_after stands (the test ran and counts).
+        apply_health_guard(deps.cfg.health, row, rdir)
         test.decided_at = utcnow()
         # The decision, its test's row and the budget it spent land in one transaction: a
         # crash in between can neither spend the budget twice nor decide without spending it.

@@ -12,21 +12,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-from fake_vllm import FakeVLLM
+from fake_vllm import FakeVLLM, make_fake_adapter
 
 from daemon.reconcile import reconcile
 from daemon.serving.adapter_registry import AdapterRegistry
 from daemon.state import AdapterRow, AdapterState, RoundRow, Store
 from ssd.vllm_server import VLLMServer
-
-
-def make_fake_adapter(root: Path, name: str) -> Path:
-    """A folder the registry accepts (as in tests/serving/conftest.py); its bytes depend on ``name``."""
-    d = root / name
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "adapter_config.json").write_text(json.dumps({"r": 8, "peft_type": "LORA", "tag": name}))
-    (d / "adapter_model.safetensors").write_bytes(name.encode() * 16)
-    return d
 
 
 @pytest.fixture

@@ -120,3 +120,36 @@ def test_unknown_schema_is_refused_by_status(populated):
     store.set_kv("schema_version", 99)
     r = ssdd(config, "status", check=False)
     assert r.returncode == 2 and "schema version 99" in r.stderr
+
+
+def _status_text(config: Path, *args: str, columns: int = 80) -> str:
+    import os
+    import subprocess
+    import sys
+
+    from daemon_util import REPO
+
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "status", *args, "-c", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_status_fits_80_columns_and_says_an_unfinished_round_is_interrupted(populated):
+    config, _, _ = populated
+    out = _status_text(config)
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert "…" not in out, out  # no header or cell cut: long cells wrap instead
+    for header in ("round", "cand.", "status", "champ p@1", "cand. p@1", "decision"):
+        assert header in out
+    # The daemon is down: r3 is not running, it resumes at its stage on the next start.
+    assert "interrupted, resumes at distill" in out and "running round" not in out
+    wide = _status_text(config, "--wide", columns=160)
+    assert "parent" in wide and "kind" in wide

@@ -4,7 +4,6 @@ the same endpoint over a fake vLLM (``fake_vllm.py``) for tests that need no mod
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from pathlib import Path
 
@@ -70,15 +69,6 @@ def stack(make_stack):
 
 
 # -- without a model: the fake vLLM ------------------------------------------------------------
-def make_fake_adapter(root: Path, name: str) -> Path:
-    """A folder that passes adapter validation; its bytes (and so its vLLM name) depend on ``name``."""
-    d = Path(root) / name
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "adapter_config.json").write_text(json.dumps({"r": 8, "peft_type": "LORA", "tag": name}))
-    (d / "adapter_model.safetensors").write_bytes(name.encode() * 16)
-    return d
-
-
 @pytest.fixture
 def fake_vllm():
     from fake_vllm import FakeVLLM

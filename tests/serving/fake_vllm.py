@@ -28,6 +28,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 BASE = "smollm2-135m"
 
 
+def make_fake_adapter(root: Path, name: str) -> Path:
+    """A folder that passes adapter validation; its bytes (and so its vLLM name) depend on ``name``."""
+    d = Path(root) / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "adapter_config.json").write_text(json.dumps({"r": 8, "peft_type": "LORA", "tag": name}))
+    (d / "adapter_model.safetensors").write_bytes(name.encode() * 16)
+    return d
+
+
 class FakeState:
     def __init__(self, token_delay_s: float, max_model_len: int):
         self.token_delay_s = token_delay_s

@@ -13,7 +13,7 @@ import time
 import httpx
 import openai
 import pytest
-from conftest import make_fake_adapter
+from fake_vllm import make_fake_adapter
 
 from daemon.serving.adapter_registry import AdapterRegistry, RegistryError, policies_retention_plan
 from daemon.serving.config import EndpointConfig
