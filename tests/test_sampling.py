@@ -218,11 +218,15 @@ def test_seeded_sample_is_reproducible(vllm_server, model_dir):
 
 
 SAMPLER = """
+import os
 import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_sampling import problems, SamplingParams
 from ssd.sampling import sample
+from ssd.vllm_auth import register_token
+if os.environ.get("SSD_TEST_VLLM_TOKEN"):  # the server's token, by environment (never argv)
+    register_token({url!r}, os.environ["SSD_TEST_VLLM_TOKEN"])
 sample({url!r}, {model!r}, problems(), Path({model_dir!r}), SamplingParams(max_tokens=48, n=2, seed=11),
        Path({out!r}), concurrency=2, progress=False)
 """
@@ -238,7 +242,8 @@ def test_resume_after_sigkill(vllm_server, model_dir, tmp_path):
         model_dir=str(model_dir),
         out=str(out),
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "SSD_TEST_VLLM_TOKEN": vllm_server.api_key or ""}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:
@@ -249,7 +254,8 @@ def test_resume_after_sigkill(vllm_server, model_dir, tmp_path):
         else:
             pytest.fail("sampler wrote fewer than 3 rows in 300 s")
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # a sampler that died on its own was reaped above: say why instead
+            os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     before = read_samples(out)
     assert 3 <= len(before) < 16
