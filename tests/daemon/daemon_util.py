@@ -123,10 +123,12 @@ class DaemonProcess:
         )
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"ssdd run exited with {self.proc.returncode}:\n{self.log_tail()}")
+            # Ready first: a daemon that became ready and was then killed by a fault point (a
+            # resumed round can reach it within milliseconds) did start; the caller waits for it.
             if b'"event": "daemon.ready"' in self.log_path.read_bytes()[since:]:
                 return self
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ssdd run exited with {self.proc.returncode}:\n{self.log_tail()}")
             time.sleep(0.5)
         raise AssertionError(f"ssdd run not ready in {ready_timeout_s}s:\n{self.log_tail()}")
 
