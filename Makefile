@@ -8,13 +8,14 @@ CONFIG ?= deploy/config/cpu-default.yaml
 bootstrap:
 	bash scripts/bootstrap.sh
 
+# The whole suite, the daemon's real-stack life and crash tests included (marker daemon_e2e);
+# the slowest 25 tests are named at the end, so CI's log shows where its time goes.
 test: bootstrap lint
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=25
 
-# The daemon's real-stack life and crash tests (40-70 minutes on 2 cores): outside `make test`
-# to keep CI under its hour.
+# The daemon's real-stack tests alone, with the slow extras `make test` leaves out.
 test-daemon: bootstrap
-	$(VENV)/bin/python -m pytest -q -m daemon_e2e tests/daemon
+	$(VENV)/bin/python -m pytest -q -m "daemon_e2e or daemon_extra" tests/daemon
 
 run: bootstrap
 	$(VENV)/bin/ssdd run --config $(CONFIG)

@@ -16,9 +16,12 @@ with a realistic spread of per-problem pass rates (`policies.simulate.REALISTIC`
   measured in the same run). The ratio is fixed / sequential (target >= 2 for losers and
   winners).
 
-Prints one JSON line.
+Prints one JSON line. Every figure goes through the real deciders, so the cost is the
+deciders' own: about 0.6 ms per simulated test of a 60-problem pool on one core, and about
+6 minutes for the defaults (500 lives of 500 null rounds, 500 of 500 re-evaluations, 500
+candidates per power figure) with ``--jobs 1``.
 
-    python bench/gate_efficiency.py [--sims 100] [--null-rounds 500] [--pool 800] [--jobs 2]
+    python bench/gate_efficiency.py [--sims 500] [--null-rounds 500] [--pool 800] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def _job(job: tuple):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sims", type=int, default=100, help="simulated lives / candidates per figure")
+    ap.add_argument("--sims", type=int, default=500, help="simulated lives / candidates per figure")
     ap.add_argument("--null-rounds", type=int, default=500)
     ap.add_argument("--null-pool", type=int, default=100, help="pool of the null lives (validity needs no size)")
     ap.add_argument("--pool", type=int, default=800, help="gate pool of the power and cost figures")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         gate_power.Design(pool_problems=args.pool, n=args.n, level=level, settings=cfg), rates, sims=300, seed=seed
     )
     target = round(mdg.min_gain or 0.05, 4)
-    jobs = [
+    jobs: list[tuple] = [
         ("null", (null_case,), dict(sims=sims, seed=seed)),
         ("rollback", (null_case,), dict(sims=sims, seed=seed + 1)),
     ]

@@ -29,6 +29,7 @@ from daemon.metrics import DaemonMetrics
 from daemon.reconcile import reconcile
 from daemon.rounds.attempts import RoundAttempts
 from daemon.rounds.context import ProblemSets, RoundDeps, build_sets, release
+from daemon.rounds.progress import wants_bar
 from daemon.rounds.runner import RoundRunner
 from daemon.serving.capture import PromptCapture
 from daemon.serving.serve import ServingStack
@@ -120,7 +121,10 @@ class Daemon:
         self.cfg = cfg
         # The daemon's folder (state DB, adapters, rounds, registry, vLLM's log) is entered by
         # its owner only, also when an older version created it 0755.
-        private_dir(cfg.daemon_dir)
+        try:
+            private_dir(cfg.daemon_dir)
+        except OSError as exc:  # a file where a folder should be, no permission: the user's to fix
+            raise StateError(f"cannot create {cfg.daemon_dir}: {exc.strerror or exc}") from exc
         self.store = Store(cfg.db_path)
         self._instance_lock = hold_instance_lock(cfg.db_path.with_name("ssdd.lock"))
         self.stopping = threading.Event()
@@ -205,6 +209,7 @@ class Daemon:
             sandbox_image=sandbox_image_id(cfg),
             vllm_version=self._vllm_version(stack),
             champion_lock=self.champion_lock,
+            progress_bar=wants_bar(),
         )
 
     def _start_jobs(self, stack: ServingStack) -> DaemonScheduler:

@@ -144,15 +144,23 @@ def history(config: Path = ConfigOpt, set_: Optional[list[str]] = SetOpt) -> Non
 def report(
     config: Path = ConfigOpt,
     set_: Optional[list[str]] = SetOpt,
-    out: Path = typer.Option(..., "--out", help="PNG file to write"),
+    out: Path = typer.Option(..., "--out", help="PNG file to write (the health panels go to <name>.health.png)"),
 ) -> None:
-    """pass@1 per round with CIs, the champion's line, promotions and rollbacks marked."""
+    """pass@1 per round with CIs, the champion's line, promotions and rollbacks marked; and the
+    rounds' health signals, one panel each, in a second PNG next to it."""
+    from daemon.health_report import health_report_path, write_health_report
     from daemon.report import write_report
 
     with user_errors():
         cfg = _cfg(config, set_)
-    n = write_report(cfg, _store(cfg), out)
+    store = _store(cfg)
+    n = write_report(cfg, store, out)
     console.print(f"wrote {out} ({n} rounds)")
+    health = write_health_report(cfg, store, health_report_path(out))
+    if health is None:
+        console.print("no round has health signals yet (rounds/<r>/health.json): no health panels written")
+    else:
+        console.print(f"wrote {health.path} ({health.panels} health panels over {health.rounds} rounds)")
 
 
 def _control(config: Path, overrides, command: str, wait_s: float = 30.0, **arg) -> None:

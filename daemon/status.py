@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,30 @@ from daemon.learning.status import (
     learning_status,
     round_learning,
 )
-from daemon.state import RoundRow, Store
+from daemon.progress import (
+    StageProgressStatus,
+    current_stage_eta_s,
+    duration_text,
+    previous_durations,
+    progress_text,
+    round_eta,
+    stage_status,
+)
+from daemon.state import RoundRow, RoundStage, Store
+from policies.health import HealthSignals, HealthVerdict
 
-EVENT_KINDS = ("promotion", "rejection", "rollback", "restart", "error")
+EVENT_KINDS = ("promotion", "rejection", "rollback", "restart", "error", "health_drift")
+
+
+class RoundHealthStatus(BaseModel):
+    """A round's health record (``rounds/<r>/health.json``, ``ssd.health.RoundHealth``): the
+    signals of its samples and of both arms' gate outputs, and its lineage check."""
+
+    model_config = ConfigDict(extra="forbid")
+    samples: HealthSignals | None  # drawn from the round's parent; None: a submit round
+    champion_eval: HealthSignals | None  # None until the round's gate test ran
+    candidate_eval: HealthSignals | None
+    lineage: HealthVerdict | None  # the sample stage's check against the first rounds; None: not run
 
 
 class RoundStatusRow(BaseModel):
@@ -62,10 +83,24 @@ class RoundStatusRow(BaseModel):
     gate_problems_evaluated: int | None = None
     gate_pool: int | None = None
     gate_generations: int | None = None
+    health: RoundHealthStatus | None = None  # rounds/<r>/health.json; None: no readable record
 
 
-class RunningRound(RoundStatusRow):
+class RoundProgress(BaseModel):
+    """A running round's progress and ETA (``daemon.progress`` does the arithmetic)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # When the round should be done (None: nothing is known, or the daemon is not running):
+    # the running stage at its measured rate, later stages at the durations the latest
+    # finished round measured; stages in eta_unknown have neither and are left out.
     eta: str | None = None
+    eta_s: float | None = None  # seconds from now to eta
+    eta_unknown: list[str] = []
+    progress: list[StageProgressStatus] = []  # the stages that report progress, in the order run
+
+
+class RunningRound(RoundStatusRow, RoundProgress):
+    pass
 
 
 class ChampionStatus(BaseModel):
@@ -133,6 +168,7 @@ class SequentialTestStatus(BaseModel):
     mean_effect: float  # challenger - reference pass@1 on the evaluated prefix ("reeval": the drop)
     generations: int  # samples drawn so far, both arms
     outcome: str  # "running", or how it stopped before the decision was recorded
+    progress: StageProgressStatus | None = None  # problems judged per arm, with rate and ETA
 
 
 class StatusReport(BaseModel):
@@ -278,6 +314,10 @@ def _gate_test(store: Store) -> SequentialTestStatus | None:
         PairResult(problem_id=r.problem_id, n=r.n, reference_c=r.reference_c, challenger_c=r.challenger_c) for r in rows
     ]
     state = replay(plan, pairs) if plan else None
+    rows_of = [p for p in store.progress(t.name) if p.stage == "evaluate"]
+    progress = (
+        stage_status(rows_of[0], datetime.now(timezone.utc), None, (t.reference, t.challenger)) if rows_of else None
+    )
     return SequentialTestStatus(
         name=t.name,
         kind=t.kind,
@@ -297,6 +337,7 @@ def _gate_test(store: Store) -> SequentialTestStatus | None:
         mean_effect=state.mean_effect(plan.n) if plan and state else 0.0,
         generations=2 * committed * (plan.n if plan else 0),
         outcome=state.outcome if state else "not_run",
+        progress=progress,
     )
 
 
@@ -320,6 +361,23 @@ def _round_gate(store: Store, names: list[str]) -> dict[str, dict[str, Any]]:
             "gate_pool": pool,
             "gate_generations": summary.get("generations"),
         }
+    return out
+
+
+def _round_health(cfg: DaemonConfig, names: list[str]) -> dict[str, RoundHealthStatus | None]:
+    """Each listed round's health record; a missing or unreadable one is None (status must
+    show the rest; the round's own stages log a record they cannot read)."""
+    from ssd.health import HEALTH_FILE, load_round_health
+    from ssd.problems import InputError
+
+    out: dict[str, RoundHealthStatus | None] = {}
+    for name in names:
+        path = cfg.rounds_dir / name / HEALTH_FILE
+        try:
+            h = load_round_health(path) if path.is_file() else None
+        except InputError:
+            h = None
+        out[name] = None if h is None else RoundHealthStatus(**h.model_dump(exclude={"round_name"}))
     return out
 
 
@@ -355,19 +413,37 @@ def _budget(cfg: DaemonConfig, store: Store) -> dict[str, Any] | None:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def _eta(cfg: DaemonConfig, store: Store, row: RoundRow) -> str | None:
-    """Finish estimate of a running round from the mean duration of finished ones."""
-    secs = [
-        (datetime.fromisoformat(r.finished_at) - datetime.fromisoformat(r.started_at)).total_seconds()
-        for r in store.rounds(20)
-        if r.status == "done" and r.kind == row.kind and r.finished_at
-    ]
-    if not secs:
-        return None
-    start = datetime.fromisoformat(row.started_at)
-    from datetime import timedelta
+def _fresh(updated_at: str, daemon_started_at: str | None) -> bool:
+    """Written by the daemon running now (a row an earlier process left has an old rate)."""
+    if daemon_started_at is None:
+        return True
+    return datetime.fromisoformat(updated_at) >= datetime.fromisoformat(daemon_started_at)
 
-    return (start + timedelta(seconds=sum(secs) / len(secs))).isoformat(timespec="seconds")
+
+def _running_progress(
+    store: Store, row: RoundRow, rows: list[RoundRow], info: dict[str, Any], running: bool
+) -> RoundProgress:
+    now = datetime.now(timezone.utc)
+    previous = previous_durations([r.timings for r in rows if r.status == "done"])
+    stages = [
+        stage_status(p, now, previous.get(str(p.stage)), versions=(row.parent, row.candidate))
+        for p in store.progress(row.name)
+    ]
+    if not running:  # an interrupted round: nothing moves until the daemon starts again
+        return RoundProgress(progress=stages)
+    stage = str(row.stage)
+    current = next((p for p in stages if p.stage == stage), None)
+    current_eta = current_stage_eta_s(
+        current,
+        fresh=current is not None and _fresh(current.updated_at, info.get("started_at")),
+        previous_s=previous.get(stage),
+        stage_elapsed_s=(now - datetime.fromisoformat(row.stage_started_at)).total_seconds(),
+    )
+    order = [s.value for s in RoundStage if s != RoundStage.DONE]
+    later = order[order.index(stage) + 1 :] if stage in order else []
+    eta = round_eta(stage, current_eta, later, previous)
+    at = None if eta.eta_s is None else (now + timedelta(seconds=eta.eta_s)).isoformat(timespec="seconds")
+    return RoundProgress(progress=stages, eta=at, eta_s=eta.eta_s, eta_unknown=list(eta.unknown))
 
 
 def _endpoint_health(url: str | None, api_keys: list[Any]) -> dict[str, Any] | None:
@@ -397,12 +473,16 @@ def status_report(cfg: DaemonConfig, store: Store, *, rounds: int = 20, events: 
     current = next((r for r in rows if r.status == "running"), None)
     learned = round_learning(store, [r.name for r in rows])
     gate = _round_gate(store, [r.name for r in rows])
+    health = _round_health(cfg, [r.name for r in rows])
+    progress = RoundProgress() if current is None else _running_progress(store, current, rows, info, running)
     return StatusReport(
         champion=_champion(cfg, store),
         running_round=None
         if current is None
-        else RunningRound(**_round_status(current, learned.get(current.name), gate, eta=_eta(cfg, store, current))),
-        rounds=[RoundStatusRow(**_round_status(r, learned.get(r.name), gate)) for r in rows],
+        else RunningRound(
+            **_round_status(current, learned.get(current.name), gate, health=health[current.name], **dict(progress))
+        ),
+        rounds=[RoundStatusRow(**_round_status(r, learned.get(r.name), gate, health=health[r.name])) for r in rows],
         events=[
             EventStatus(kind=e.kind, version=e.version, at=e.at, reason=e.reason, round=e.round_name)
             for e in store.events(events, EVENT_KINDS)
@@ -461,8 +541,17 @@ def round_state_text(rr: dict[str, Any], daemon_running: bool) -> str:
         return f"{rr['id']} ({rr['kind']}) interrupted, resumes at {rr['stage']} (attempt {rr['attempts']})"
     return (
         f"{rr['id']} ({rr['kind']}) stage {rr['stage']} since {rr['stage_started_at']}, "
-        f"attempt {rr['attempts']}, ETA {rr['eta'] or '-'}"
+        f"attempt {rr['attempts']}, ETA {eta_text(rr)}"
     )
+
+
+def eta_text(rr: dict[str, Any]) -> str:
+    """``2026-12-03T17:05:12+00:00 (in 23m10s)``, saying which stages it cannot count yet."""
+    if rr.get("eta") is None:
+        return "-"
+    unknown = rr.get("eta_unknown") or []
+    gap = f"; without {', '.join(unknown)}: not measured yet" if unknown else ""
+    return f"{rr['eta']} (in {duration_text(rr.get('eta_s'))}{gap})"
 
 
 def _summary_table(st: dict[str, Any]):
@@ -493,6 +582,8 @@ def _summary_table(st: dict[str, Any]):
     rr = st["running_round"]
     if rr:
         t.add_row("running round" if d["running"] else "unfinished", round_state_text(rr, d["running"]))
+        for i, p in enumerate(rr.get("progress") or []):
+            t.add_row("progress" if i == 0 else "", progress_text(StageProgressStatus.model_validate(p)))
     gt = st.get("gate_test")
     if gt:
         need = "" if gt["alpha_level"] is None else f" (promotes at {1 / gt['alpha_level']:.3g})"
@@ -502,6 +593,8 @@ def _summary_table(st: dict[str, Any]):
             f"{gt['problems_evaluated']}/{gt['limit'] or '-'} problems, e-value {gt['e_value']:.3g}{need}, "
             f"{gt['outcome']}",
         )
+        if gt["kind"] == "reeval" and gt.get("progress"):
+            t.add_row("", progress_text(StageProgressStatus.model_validate(gt["progress"])))
     b = st.get("budget") or {}
     if "alpha_left" in b:
         t.add_row(

@@ -20,10 +20,15 @@ The round calls, for a promotion test:
 
 The rollback test is the same with `start_reevaluation_test` / `decide_reevaluation_test`
 (reference = the parent, challenger = the champion, direction "less").
+
+A test run on its own, outside any lifetime (``ssd round``: one manual round is one test),
+is `start_single_test` / `decide_single_test`: the same plan, batches and stopping rules at
+the level ``cfg.alpha`` itself, with no ledger to spend from or to carry.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -128,10 +133,18 @@ def _not_run(pool: int) -> TestSummary:
     )
 
 
-def summarize(plan: SequentialPlan, state: SequentialState, confidence: float, greedy: bool) -> TestSummary:
-    """The finished test's numbers; the interval is descriptive at `confidence`."""
+@functools.lru_cache(maxsize=4096)
+def _t_quantile(q: float, df: int) -> float:
+    """Student t quantile, cached: scipy's ppf costs about as much as the rest of a test's
+    summary, and a simulation asks for the same few (confidence, problems) pairs again and
+    again."""
     from scipy import stats as sps
 
+    return float(sps.t.ppf(q, df))
+
+
+def summarize(plan: SequentialPlan, state: SequentialState, confidence: float, greedy: bool) -> TestSummary:
+    """The finished test's numbers; the interval is descriptive at `confidence`."""
     ids = plan.order[: state.evaluated]
     res = [state.results[p] for p in ids]
     m, n = len(res), plan.n
@@ -142,7 +155,7 @@ def summarize(plan: SequentialPlan, state: SequentialState, confidence: float, g
     if m >= 2:
         mean = sum(d) / m
         sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (m - 1))
-        half = float(sps.t.ppf(0.5 + confidence / 2, m - 1)) * sd / math.sqrt(m)
+        half = _t_quantile(0.5 + confidence / 2, m - 1) * sd / math.sqrt(m)
         lo, hi = max(-1.0, mean - half), min(1.0, mean + half)
     deff = design_effect_of(np.array([r.reference_c for r in res]), n, greedy) if m else None
     sign_wins = state.wins if plan.direction == "greater" else state.losses
@@ -208,12 +221,8 @@ def start_gate_test(
     spending.check_terms(ledger.terms, cfg.alpha, cfg, "gate ledger")
     set_hash = champion_provenance.problem_set_hash
     on_set = ledger.tests_on_set if ledger.problem_set_hash == set_hash else 0
-    skip = None
-    if candidate_marked_bad:
-        skip = "candidate is marked bad (rolled back before); never re-promoted"
-    elif len(pool) < cfg.min_problems:
-        skip = f"only {len(pool)} problems in the gate pool < min_problems={cfg.min_problems}"
-    elif cfg.refresh_after is not None and on_set >= cfg.refresh_after:
+    skip = _skip_reason(pool, cfg, candidate_marked_bad)
+    if skip is None and cfg.refresh_after is not None and on_set >= cfg.refresh_after:
         skip = f"gate set {set_hash} has served {on_set} tests (refresh_after={cfg.refresh_after}); refresh it"
     if skip is not None:
         dec = GateTestDecision(
@@ -225,6 +234,25 @@ def start_gate_test(
         return GateStart(plan=None, skipped=dec)
     plan = _next_plan(pool, "greater", ledger, cfg, champion_provenance, cfg.min_delta, seed, earlier)
     return GateStart(plan=plan, skipped=None)
+
+
+def _skip_reason(pool: Sequence[str], cfg: GateConfig, candidate_marked_bad: bool) -> str | None:
+    """Why a promotion test is not run, from what is known before any result (None: run it)."""
+    if candidate_marked_bad:
+        return "candidate is marked bad (rolled back before); never re-promoted"
+    if len(pool) < cfg.min_problems:
+        return f"only {len(pool)} problems in the gate pool < min_problems={cfg.min_problems}"
+    return None
+
+
+def _gate_why(plan: SequentialPlan, outcome: str, cfg: GateConfig, level_name: str) -> str:
+    return {
+        "efficacy": f"e-value reached 1/{level_name} = {1 / plan.level:.4g}",
+        "futility": (
+            f"futility: the gain is below {cfg.futility_gain:g} (futility wealth >= {1 / cfg.futility_error:.4g})"
+        ),
+        "exhausted": f"no decision before the limit of {plan.limit} problems; e-value below 1/{level_name}",
+    }[outcome]
 
 
 def _check_position(plan: SequentialPlan, tests: int, state: SequentialState, what: str) -> None:
@@ -265,13 +293,7 @@ def decide_gate_test(
         tests_on_set=on_set + 1,
     )
     k = plan.test_index
-    why = {
-        "efficacy": f"e-value reached 1/alpha_{k} = {1 / plan.level:.4g}",
-        "futility": (
-            f"futility: the gain is below {cfg.futility_gain:g} (futility wealth >= {1 / cfg.futility_error:.4g})"
-        ),
-        "exhausted": f"no decision before the limit of {plan.limit} problems; e-value below 1/alpha_{k}",
-    }[state.outcome]
+    why = _gate_why(plan, state.outcome, cfg, f"alpha_{k}")
     kept = "passed on to the next test" if after_budget.passed_on else "spent"
     verdict = "PROMOTE" if promote else "KEEP champion"
     left = cfg.alpha - ledger.alpha_spent
@@ -280,6 +302,69 @@ def decide_gate_test(
         f"{cfg.alpha:g}, {left:.4g} left before it. {_facts(s, 'champion', 'candidate')}"
     )
     return GateTestDecision(promote=promote, summary=s, reason=reason, ledger_after=after)
+
+
+# -- one test on its own, at a fixed level -------------------------------------------------
+
+
+class SingleTestDecision(BaseModel):
+    """The verdict of a promotion test run on its own at level ``cfg.alpha``: no ledger, so
+    nothing is spent or carried."""
+
+    model_config = ConfigDict(frozen=True)
+
+    promote: bool
+    summary: TestSummary
+    reason: str
+
+
+class SingleTestStart(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    plan: SequentialPlan | None
+    skipped: SingleTestDecision | None
+
+
+def start_single_test(
+    pool: Sequence[str],
+    cfg: GateConfig,
+    *,
+    champion_provenance: EvalProvenance,
+    candidate_provenance: EvalProvenance,
+    seed: int,
+    earlier: Sequence[ProblemCounts] = (),
+    candidate_marked_bad: bool = False,
+) -> SingleTestStart:
+    """Plan one promotion test at level ``cfg.alpha`` (the whole alpha: this test is the only
+    one it covers), or skip it as `start_gate_test` does (a candidate marked bad, a pool
+    below `min_problems`). The spending schedule and `refresh_after` belong to a ledger's
+    life and do not apply. Raises `ProvenanceMismatch` when the arms' provenance differs."""
+    check_comparable(champion_provenance, candidate_provenance)
+    skip = _skip_reason(pool, cfg, candidate_marked_bad)
+    if skip is not None:
+        dec = SingleTestDecision(
+            promote=False, summary=_not_run(len(pool)), reason=f"KEEP champion, test not run: {skip}"
+        )
+        return SingleTestStart(plan=None, skipped=dec)
+    plan = _plan(pool, "greater", cfg.alpha, 1, cfg, champion_provenance, cfg.min_delta, seed, earlier)
+    return SingleTestStart(plan=plan, skipped=None)
+
+
+def decide_single_test(
+    plan: SequentialPlan, state: SequentialState, cfg: GateConfig, *, provenance: EvalProvenance
+) -> SingleTestDecision:
+    """Promote iff the test stopped for efficacy (wealth >= 1/alpha with the evaluated delta
+    above `min_delta`). ValueError when the test has not stopped."""
+    if not state.done:
+        raise ValueError(f"single test: the test has not stopped ({state.evaluated} problems evaluated)")
+    promote = state.outcome == "efficacy"
+    s = summarize(plan, state, cfg.confidence, _greedy(provenance))
+    verdict = "PROMOTE" if promote else "KEEP champion"
+    reason = (
+        f"{verdict}: {_gate_why(plan, state.outcome, cfg, 'alpha')}. One sequential test at alpha={plan.level:g} "
+        f"(a single round: no lifetime budget). {_facts(s, 'champion', 'candidate')}"
+    )
+    return SingleTestDecision(promote=promote, summary=s, reason=reason)
 
 
 # -- rollback on equal terms ----------------------------------------------------------------
@@ -329,18 +414,33 @@ def _next_plan(
     earlier: Sequence[ProblemCounts],
 ) -> SequentialPlan:
     """The plan of the ledger's next test, at the level its spending schedule gives it."""
+    level = spending.next_level(cfg.alpha, ledger.tests, ledger.carry, cfg)
+    return _plan(pool, direction, level, ledger.tests + 1, cfg, provenance, min_effect, seed, earlier)
+
+
+def _plan(
+    pool: Sequence[str],
+    direction: Direction,
+    level: float,
+    test_index: int,
+    cfg: GateConfig | ReevalConfig,
+    provenance: EvalProvenance,
+    min_effect: float,
+    seed: int,
+    earlier: Sequence[ProblemCounts],
+) -> SequentialPlan:
     return make_plan(
         pool,
         direction=direction,
         seed=seed,
-        level=spending.next_level(cfg.alpha, ledger.tests, ledger.carry, cfg),
+        level=level,
         n=provenance.n,
         settings=cfg,
         min_problems=cfg.min_problems,
         min_effect=min_effect,
         earlier=earlier,
         greedy=_greedy(provenance),
-        test_index=ledger.tests + 1,
+        test_index=test_index,
     )
 
 

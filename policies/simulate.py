@@ -15,8 +15,9 @@ i])`) and returns plain pydantic results with a Monte Carlo standard error. The 
 deciders report do not enter any decision, so the simulations run them with the smallest
 bootstrap (`n_bootstrap=100`).
 
-`python -m policies.simulate` prints the tables quoted in docs/policies.md (about ten
-CPU-minutes; `--jobs 2` uses two processes, `--quick` is a 10x smaller smoke run).
+`python -m policies.simulate` prints the tables quoted in docs/policies.md, the sequential
+gate's included (about eleven CPU-minutes; `--jobs 2` uses two processes, `--quick` is a 10x
+smaller smoke run, about a minute on one core).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import functools
 import gc
 import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -503,21 +504,34 @@ class SeqStats(BaseModel):
     resumed: int  # tests that were killed mid-test and resumed by replay
 
 
+# Every PairResult a simulation has drawn, by (problem id, n, reference c, challenger c). The
+# results are frozen, and a problem has only (n + 1)^2 of them, so lives of thousands of tests
+# share them instead of building one per problem per test (the largest cost of a simulated
+# batch otherwise).
+_PAIRS: dict[tuple[str, int, int, int], Any] = {}
+
+
+def _pair(pid: str, n: int, x: int, y: int) -> Any:
+    from policies.sequential import PairResult
+
+    key = (pid, n, x, y)
+    r = _PAIRS.get(key)
+    if r is None:
+        r = _PAIRS[key] = PairResult.model_construct(problem_id=pid, n=n, reference_c=x, challenger_c=y)
+    return r
+
+
 def _draw_pairs(
     rng: np.random.Generator, ref: np.ndarray, ch: np.ndarray, n: int, greedy: bool, ids: list[str], index: dict
 ) -> Callable[[list[str]], list]:
-    from policies.sequential import PairResult
-
     k = 1 if greedy else n
 
-    def evaluate_batch(batch: list[str]) -> list[PairResult]:
+    def evaluate_batch(batch: list[str]) -> list:
         where = np.array([index[p] for p in batch], dtype=np.int64)
         a = rng.binomial(k, ref[where]) * (n // k)
         b = rng.binomial(k, ch[where]) * (n // k)
-        return [
-            PairResult.model_construct(problem_id=p, n=n, reference_c=int(x), challenger_c=int(y))
-            for p, x, y in zip(batch, a.tolist(), b.tolist())
-        ]
+        get = _PAIRS.get
+        return [get((p, n, x, y)) or _pair(p, n, x, y) for p, x, y in zip(batch, a.tolist(), b.tolist())]
 
     return evaluate_batch
 
@@ -610,6 +624,99 @@ def _seq_stats(
     )
 
 
+class _Life(NamedTuple):
+    """One simulated life of sequential tests on one ledger."""
+
+    hit: int | None  # the round of the first promotion (gate) or rollback (reeval); None: none
+    ledger: Any  # after the last test
+    generations: list[int]  # per decided test
+    problems: list[int]
+    outcomes: list[str]
+    resumed: int  # tests killed mid-test and resumed by replay
+    refused: bool  # the deciders refused the comparison (ProvenanceMismatch)
+
+
+def _seq_life(
+    rng: np.random.Generator,
+    ids: list[str],
+    ledger: Any,
+    cfg: Any,
+    *,
+    rounds: Iterable[int],
+    arms: Arms,
+    n: int,
+    n_candidate: int,
+    set_hash: str,
+    earlier: Sequence[ProblemCounts],
+    crash_prob: float,
+    kind: str = "gate",
+) -> _Life:
+    """Round after round, `arms(r)` gives (reference rates, challenger rates, T_eval) and one
+    sequential test decides with the carried ledger, until the first promotion / rollback.
+    `arms` runs before each test, so a T_eval tuned there draws from `rng` first, as the
+    round does."""
+    gens: list[int] = []
+    probs: list[int] = []
+    outcomes: list[str] = []
+    resumed = 0
+    for r in rounds:
+        ref, ch, t_eval = arms(r)
+        try:
+            d, res = seq_gate_test(
+                rng,
+                ref,
+                ch,
+                ids,
+                ledger,
+                cfg,
+                prov_ref=provenance(t_eval, n, r, set_hash),
+                prov_ch=provenance(t_eval, n_candidate, r, set_hash),
+                seed=r,
+                earlier=earlier,
+                crash_prob=crash_prob,
+                kind=kind,
+                rounds_since_promotion=cfg.cooldown_rounds + r if kind == "reeval" else 0,
+            )
+        except ProvenanceMismatch:
+            return _Life(None, ledger, gens, probs, outcomes, resumed, True)
+        resumed += int(res)
+        ledger = d.ledger_after
+        gens.append(d.summary.generations)
+        probs.append(d.summary.problems_evaluated)
+        outcomes.append(d.summary.outcome)
+        if d.promote if kind == "gate" else d.rollback:
+            return _Life(r, ledger, gens, probs, outcomes, resumed, False)
+    return _Life(None, ledger, gens, probs, outcomes, resumed, False)
+
+
+Arms = Callable[[int], tuple[np.ndarray, np.ndarray, float]]
+
+
+def _fixed_arms(ref: np.ndarray, ch: np.ndarray, t: float) -> Arms:
+    return lambda r: (ref, ch, t)
+
+
+def _tuned_arms(
+    rng: np.random.Generator,
+    case: SeqCase,
+    at_t: dict[float, np.ndarray],
+    cal_at_t: dict[float, np.ndarray],
+    cal_tab: CountsTable,
+    tcfg: TEvalConfig | None,
+    ids: list[str],
+) -> Arms:
+    """Each round's T_eval chosen on a fresh calibration sweep (`choose_gate_decoding`); both
+    arms at that T (a useless adapter)."""
+
+    def arms(r: int) -> tuple[np.ndarray, np.ndarray, float]:
+        cal = [TemperatureResult(t=t, counts=draw_counts(rng, cal_at_t[t], case.n, cal_tab)) for t in case.temperatures]
+        assert tcfg is not None
+        t_eval = choose_gate_decoding(cal, case.temperatures, tcfg, gate_problem_ids=ids).t_eval
+        return at_t[t_eval], at_t[t_eval], t_eval
+
+    return arms
+
+
 @_with_frozen_heap
 def seq_null_fwer(case: SeqCase, cfg: GateConfig = SIM_GATE, *, sims: int, seed: int = 0) -> SeqStats:
     """P(at least one false promotion over `case.rounds` null rounds) of the sequential gate:
@@ -632,45 +739,28 @@ def seq_null_fwer(case: SeqCase, cfg: GateConfig = SIM_GATE, *, sims: int, seed:
         base_cal = draw_rates(rng, case.calibration_problems, case.population)
         cal_at_t = {t: shift_rates(base_cal, case.t_gains.get(t, 0.0)) for t in case.temperatures}
         earlier = _earlier(rng, at_t[case.temperatures[0] if tuned else case.temperature], case.n, greedy, ids)
-        ledger = GateLedger()
-        for r in range(case.rounds):
-            t_eval = case.temperature
-            if tuned:
-                cal = [
-                    TemperatureResult(t=t, counts=draw_counts(rng, cal_at_t[t], case.n, cal_tab))
-                    for t in case.temperatures
-                ]
-                assert tcfg is not None
-                t_eval = choose_gate_decoding(cal, case.temperatures, tcfg, gate_problem_ids=ids).t_eval
-            rates = at_t[t_eval]
-            pa = provenance(t_eval, case.n, r, set_hash)
-            pb = provenance(t_eval, case.n_candidate or case.n, r, set_hash)
-            try:
-                d, res = seq_gate_test(
-                    rng,
-                    rates,
-                    rates,
-                    ids,
-                    ledger,
-                    cfg,
-                    prov_ref=pa,
-                    prov_ch=pb,
-                    seed=r,
-                    earlier=earlier,
-                    crash_prob=case.crash_prob,
-                )
-            except ProvenanceMismatch:
-                refused = True
-                break
-            resumed += int(res)
-            ledger = d.ledger_after
-            gens.append(d.summary.generations)
-            probs.append(d.summary.problems_evaluated)
-            if d.promote:
-                events += 1
-                break
-        tests += ledger.tests
-        if refused:
+        life = _seq_life(
+            rng,
+            ids,
+            GateLedger(),
+            cfg,
+            rounds=range(case.rounds),
+            arms=_tuned_arms(rng, case, at_t, cal_at_t, cal_tab, tcfg, ids)
+            if tuned
+            else _fixed_arms(at_t[case.temperature], at_t[case.temperature], case.temperature),
+            n=case.n,
+            n_candidate=case.n_candidate or case.n,
+            set_hash=set_hash,
+            earlier=earlier,
+            crash_prob=case.crash_prob,
+        )
+        resumed += life.resumed
+        gens += life.generations
+        probs += life.problems
+        events += int(life.hit is not None)
+        tests += life.ledger.tests
+        if life.refused:
+            refused = True
             break
     done = sims if not refused else 1
     return _seq_stats(case.label, events, done, cfg.alpha, tests, gens, probs, resumed, refused)
@@ -690,32 +780,25 @@ def seq_false_rollbacks(case: SeqCase, cfg: ReevalConfig = SIM_REEVAL, *, sims: 
         rng = np.random.default_rng([seed, i])
         rates = draw_rates(rng, case.n_problems, case.population)
         earlier = _earlier(rng, rates, case.n, greedy, ids)
-        ledger = ReevalLedger()
-        for r in range(case.rounds):
-            prov = provenance(case.temperature, case.n, r, set_hash)
-            d, res = seq_gate_test(
-                rng,
-                rates,
-                rates,
-                ids,
-                ledger,
-                cfg,
-                prov_ref=prov,
-                prov_ch=prov,
-                seed=r,
-                earlier=earlier,
-                crash_prob=case.crash_prob,
-                kind="reeval",
-                rounds_since_promotion=cfg.cooldown_rounds + r,
-            )
-            resumed += int(res)
-            ledger = d.ledger_after
-            gens.append(d.summary.generations)
-            probs.append(d.summary.problems_evaluated)
-            if d.rollback:
-                events += 1
-                break
-        tests += ledger.tests
+        life = _seq_life(
+            rng,
+            ids,
+            ReevalLedger(),
+            cfg,
+            rounds=range(case.rounds),
+            arms=_fixed_arms(rates, rates, case.temperature),
+            n=case.n,
+            n_candidate=case.n,
+            set_hash=set_hash,
+            earlier=earlier,
+            crash_prob=case.crash_prob,
+            kind="reeval",
+        )
+        resumed += life.resumed
+        gens += life.generations
+        probs += life.problems
+        events += int(life.hit is not None)
+        tests += life.ledger.tests
     return _seq_stats(case.label, events, sims, cfg.alpha, tests, gens, probs, resumed)
 
 
@@ -761,32 +844,23 @@ def seq_power_within(
         rates = draw_rates(rng, case.n_problems, case.population)
         cand = shift_rates(rates, delta)
         earlier = _earlier(rng, rates, case.n, greedy, ids)
-        ledger = GateLedger()
-        hit = None
-        for r in range(1, horizon + 1):
-            prov = provenance(case.temperature, case.n, r, set_hash)
-            d, _ = seq_gate_test(
-                rng,
-                rates,
-                cand,
-                ids,
-                ledger,
-                cfg,
-                prov_ref=prov,
-                prov_ch=prov,
-                seed=r,
-                earlier=earlier,
-                crash_prob=case.crash_prob,
-            )
-            if r == 1:
-                gens1.append(d.summary.generations)
-                probs1.append(d.summary.problems_evaluated)
-                fut1 += int(d.summary.outcome == "futility")
-            ledger = d.ledger_after
-            if d.promote:
-                hit = r
-                break
-        first.append(hit)
+        life = _seq_life(
+            rng,
+            ids,
+            GateLedger(),
+            cfg,
+            rounds=range(1, horizon + 1),
+            arms=_fixed_arms(rates, cand, case.temperature),
+            n=case.n,
+            n_candidate=case.n,
+            set_hash=set_hash,
+            earlier=earlier,
+            crash_prob=case.crash_prob,
+        )
+        gens1.append(life.generations[0])
+        probs1.append(life.problems[0])
+        fut1 += int(life.outcomes[0] == "futility")
+        first.append(life.hit)
     within = {h: sum(1 for f in first if f is not None and f <= h) / sims for h in horizons}
     return SeqPower(
         delta=delta,
@@ -813,9 +887,9 @@ def fixed_gate_problems_at_power(
     hi: int = 4000,
 ) -> tuple[int, float]:
     """The smallest fixed gate size m (today's `decide_gate`, first test of a fresh ledger)
-    whose one-round power at `delta` reaches `target`, by bisection on m with `power_within`;
-    returns (m, its simulated power). Its cost per decision is 2 n m generations whatever the
-    candidate, loser or winner."""
+    whose one-round power at `delta` reaches `target` (at most `hi`), by doubling m from `lo`
+    and then bisecting with `power_within`; returns (m, its simulated power). Its cost per
+    decision is 2 n m generations whatever the candidate, loser or winner."""
     cache: dict[int, float] = {}
 
     def pw(m: int) -> float:
@@ -825,8 +899,15 @@ def fixed_gate_problems_at_power(
             ).within[1]
         return cache[m]
 
-    if pw(hi) < target:
-        return hi, pw(hi)
+    # Doubling up to the first size with the power, not starting from `hi`: sizes far past
+    # the answer are never simulated, and the largest ones cost the most by far (beyond the
+    # exact sign-flip's reach, e.g. 4000 x 4, each test is a 20 000-draw Monte Carlo).
+    top = lo
+    while pw(top) < target:
+        if top >= hi:
+            return hi, pw(hi)
+        lo, top = top, min(2 * top, hi)
+    hi = top
     while hi - lo > max(5, lo // 20):
         mid = (lo + hi) // 2
         if pw(mid) >= target:
@@ -877,6 +958,38 @@ OLD_CASES = [
 ]
 
 
+# The sequential gate: the GPU-sized design of the fixed-gate tables above (400 problems x
+# n=4) with the realistic spread of pass rates, every test killed after a batch with
+# probability 0.1 and resumed by replay.
+SEQ_DESIGN = SeqCase(label="400 problems x n=4", n_problems=400, n=4, rounds=100, crash_prob=0.1)
+SEQ_NULL_CASES = [
+    SEQ_DESIGN,
+    SeqCase(label="100 problems x n=1, greedy", n_problems=100, n=1, temperature=0.0, rounds=100),
+    SEQ_DESIGN.model_copy(
+        update={
+            "label": "400 problems x n=4, T tuned on 100 calibration problems, T 0.8 +8 points",
+            "temperatures": [0.6, 0.8, 1.0],
+            "t_gains": {0.8: 0.08},
+            "calibration_problems": 100,
+        }
+    ),
+    SeqCase(label="unequal n: champion n=1, candidate n=4", n_problems=100, n=1, n_candidate=4, rounds=100),
+]
+SEQ_ROLLBACK_CASES = [
+    SEQ_DESIGN.model_copy(update={"label": "equal champion and parent, 400 problems x n=4, 100 re-evaluations"}),
+    SeqCase(
+        label="equal champion and parent, 100 problems x n=1 greedy, 100 re-evaluations",
+        n_problems=100,
+        n=1,
+        temperature=0.0,
+        rounds=100,
+    ),
+]
+SEQ_HORIZONS = (1, 10)
+SEQ_COST_GAINS = (-0.05, 0.0)  # a clear loser and a useless candidate: their first test's cost
+SEQ_MATCH_GAIN = 0.05  # the fixed-size gate is sized for the sequential gate's power at this gain
+
+
 def _run(job: tuple) -> Any:
     kind, args, kwargs = job
     fn = {
@@ -884,6 +997,9 @@ def _run(job: tuple) -> Any:
         "old": old_round_false_promotions,
         "power": power_within,
         "rollback": false_rollbacks,
+        "seq_null": seq_null_fwer,
+        "seq_rollback": seq_false_rollbacks,
+        "seq_power": seq_power_within,
     }[kind]
     return fn(*args, **kwargs)
 
@@ -909,6 +1025,11 @@ class SimulationResults(BaseModel):
     power_late: list[PowerRow]
     rollback: list[Estimate]
     power_sims: int
+    seq_null: list[SeqStats]
+    seq_rollback: list[SeqStats]
+    seq_power: list[SeqPower]  # POWER_GAINS, within SEQ_HORIZONS
+    seq_cost: list[SeqPower]  # SEQ_COST_GAINS, first test only
+    fixed_match: tuple[int, float]  # fixed-size gate: problems for the sequential power at SEQ_MATCH_GAIN, its power
 
 
 def run_simulations(quick: bool, seed: int, jobs: int) -> SimulationResults:
@@ -924,20 +1045,36 @@ def run_simulations(quick: bool, seed: int, jobs: int) -> SimulationResults:
     work += [("power", (d, m, n), dict(sims=s_power, seed=seed)) for d, m, n in POWER_GRID]
     work += [("power", (d, m, n), dict(sims=s_power, seed=seed, start_tests=100)) for d, m, n in POWER_LATE]
     work += [("rollback", (m, n), dict(sims=s_rb, seed=seed)) for m, n in ROLLBACK_CASES]
+    s_seq = {c.label: (200 if c.calibration_problems else 400) // q for c in SEQ_NULL_CASES}
+    work += [("seq_null", (c,), dict(sims=s_seq[c.label], seed=seed)) for c in SEQ_NULL_CASES]
+    work += [("seq_rollback", (c,), dict(sims=s_rb, seed=seed)) for c in SEQ_ROLLBACK_CASES]
+    seq_power = dict(sims=s_power, seed=seed, horizons=SEQ_HORIZONS)
+    work += [("seq_power", (d, SEQ_DESIGN), seq_power) for d in POWER_GAINS]
+    work += [("seq_power", (d, SEQ_DESIGN), dict(sims=s_power, seed=seed, horizons=(1,))) for d in SEQ_COST_GAINS]
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             results = list(pool.map(_run, work))
     else:
         results = [_run(j) for j in work]
     it = iter(results)
-    return SimulationResults(
+    res: dict[str, Any] = dict(
         null=[next(it) for _ in NULL_CASES],
         old=[next(it) for _ in OLD_CASES],
         power=[next(it) for _ in POWER_GRID],
         power_late=[next(it) for _ in POWER_LATE],
         rollback=[next(it) for _ in ROLLBACK_CASES],
         power_sims=s_power,
+        seq_null=[next(it) for _ in SEQ_NULL_CASES],
+        seq_rollback=[next(it) for _ in SEQ_ROLLBACK_CASES],
+        seq_power=[next(it) for _ in POWER_GAINS],
+        seq_cost=[next(it) for _ in SEQ_COST_GAINS],
     )
+    # Needs the sequential gate's power first: the fixed-size gate is sized to match it.
+    match = next(p for p in res["seq_power"] if p.delta == SEQ_MATCH_GAIN)
+    res["fixed_match"] = fixed_gate_problems_at_power(
+        match.within[1], SEQ_MATCH_GAIN, SEQ_DESIGN.n, sims=s_power, seed=seed, population=SEQ_DESIGN.population
+    )
+    return SimulationResults(**res)
 
 
 def _write_schedule(out: TextIO, cfg: GateConfig) -> None:
@@ -1005,6 +1142,77 @@ def _write_rollbacks(out: TextIO, res: SimulationResults) -> None:
         out.write(f"| {e.label} | {e.sims} | {_fmt_p(e)} | {e.mean_tests:.1f} |\n")
 
 
+def _fmt_seq(e: Estimate) -> str:
+    return "refused: `ProvenanceMismatch` (n differs); no test run" if e.refused else _fmt_p(e)
+
+
+def _write_sequential(out: TextIO, res: SimulationResults) -> None:
+    d = SEQ_DESIGN
+    resumed = sum(st.resumed for st in res.seq_null + res.seq_rollback)
+    out.write(
+        "\n### The sequential gate (`sequential_gate.py`), through its real code path\n\n"
+        f"Difficulties: the realistic mixture (mean pass@1 {d.population.mean:.2f}); batches of "
+        f"{SIM_GATE.batch_size}; every test killed after a batch with probability {d.crash_prob:g} and "
+        f"resumed by replay ({resumed:,} resumes in the error-rate rows); lifetime alpha {SIM_GATE.alpha}.\n"
+    )
+    out.write("\n#### P(at least one false promotion), sequential gate (bound 0.05)\n\n")
+    out.write(
+        "| case | rounds | simulations | P(any false promotion) ± MC s.e. | tests run per simulation "
+        "| problems per decision |\n|---|---|---|---|---|---|\n"
+    )
+    for c, st in zip(SEQ_NULL_CASES, res.seq_null):
+        e = st.estimate
+        out.write(
+            f"| {c.label} | {c.rounds} | {e.sims} | {_fmt_seq(e)} | {e.mean_tests:.1f} | {st.mean_problems:.0f} |\n"
+        )
+    out.write("\n#### False rollbacks, sequential rollback test (bound 0.05)\n\n")
+    out.write(
+        "| case | simulations | P(any false rollback) ± MC s.e. | tests per simulation | problems per decision |\n"
+        "|---|---|---|---|---|\n"
+    )
+    for st in res.seq_rollback:
+        e = st.estimate
+        out.write(f"| {e.label} | {e.sims} | {_fmt_p(e)} | {e.mean_tests:.1f} | {st.mean_problems:.0f} |\n")
+    out.write(
+        f"\n#### Power, sequential gate ({d.n_problems} problems x n={d.n}, fresh ledger, "
+        f"{res.power_sims} simulations per row)\n\n"
+    )
+    out.write("| gain | one round | within 10 rounds | problems in round 1 | generations in round 1 |\n")
+    out.write("|---|---|---|---|---|\n")
+    for p in res.seq_power:
+        out.write(
+            f"| +{p.delta * 100:.0f} points | {p.within[1]:.2f} | {p.within[10]:.2f} | "
+            f"{p.first_round_problems:.0f} | {p.first_round_generations:.0f} |\n"
+        )
+    _write_sequential_cost(out, res)
+
+
+def _write_sequential_cost(out: TextIO, res: SimulationResults) -> None:
+    d = SEQ_DESIGN
+    match = next(p for p in res.seq_power if p.delta == SEQ_MATCH_GAIN)
+    m_fixed, fixed_power = res.fixed_match
+    fixed_gens = 2 * d.n * m_fixed
+    out.write(
+        "\n#### Generations per decision against the fixed-size gate at equal power\n\n"
+        f"The fixed-size gate (`decide_gate`, test 1) needs {m_fixed} problems x n={d.n} = {fixed_gens:,} "
+        f"generations for the sequential gate's one-round power at +{SEQ_MATCH_GAIN * 100:.0f} points "
+        f"({match.within[1]:.2f}; the fixed gate's simulated power at that size {fixed_power:.2f}), "
+        "whatever the candidate.\n\n"
+    )
+    out.write(
+        "| candidate | sequential: problems / generations per decision | P(stopped for futility) "
+        "| fixed-size gate: generations | fixed / sequential |\n|---|---|---|---|---|\n"
+    )
+    for p in sorted(res.seq_cost + res.seq_power, key=lambda p: p.delta):
+        name = {-0.05: "clear loser -5 points", 0.0: "useless (no gain)"}.get(p.delta, f"+{p.delta * 100:.0f} points")
+        g = p.first_round_generations
+        ratio = f"{fixed_gens / g:.1f}x" if g else "n/a"
+        out.write(
+            f"| {name} | {p.first_round_problems:.0f} / {g:,.0f} | {p.first_round_futility:.2f} | "
+            f"{fixed_gens:,} | {ratio} |\n"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the markdown tables of docs/policies.md (sizes scaled down by --quick)."""
     ap = argparse.ArgumentParser(prog="python -m policies.simulate", description=__doc__.split("\n")[0])
@@ -1025,6 +1233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _write_power(out, res)
     _write_min_detectable(out, cfg)
     _write_rollbacks(out, res)
+    _write_sequential(out, res)
     return 0
 
 

@@ -267,6 +267,50 @@ def _run_worker(
     return rc, "".join(tail), timed_out.is_set()
 
 
+class DistillProgress(BaseModel):
+    """One ``distill.progress`` line of the worker: the optimizer step of ``max_steps``."""
+
+    model_config = ConfigDict(extra="forbid")
+    step: int
+    max_steps: int | None
+    loss: float | None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FIELD = re.compile(r"(\w+)=(\S+)")
+
+
+def parse_progress_line(line: str) -> DistillProgress | None:
+    """The worker's ``distill.progress`` log line (structlog's console format, which the worker
+    writes since it configures no logging, or a JSON line), or None for any other line. For an
+    ``on_line`` callback of ``distill`` that shows progress."""
+    text = _ANSI.sub("", line).strip()
+    if "distill.progress" not in text:
+        return None
+    fields: dict
+    if text.startswith("{"):
+        try:
+            fields = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(fields, dict) or fields.get("event") != "distill.progress":
+            return None
+    else:
+        fields = dict(_FIELD.findall(text.split("distill.progress", 1)[1]))
+
+    def number(key: str, kind: type) -> int | float | None:
+        value = fields.get(key)
+        return None if value in (None, "None", "null") else kind(value)
+
+    try:
+        step = number("step", int)
+        if step is None:
+            return None
+        return DistillProgress(step=int(step), max_steps=number("max_steps", int), loss=number("loss", float))
+    except (TypeError, ValueError, ValidationError):
+        return None
+
+
 def parent_adapter(init_adapter: Path, base: ModelInfo, base_model_dir: Path) -> ParentAdapter:
     """Check an adapter to continue training from fits ``base``; what the manifest records of it."""
     init_adapter = Path(init_adapter)
@@ -346,7 +390,8 @@ def distill(
     on failure it is removed and its log kept as ``<out_dir>.failed.log``; one left by a
     distill whose process was killed is removed by the next distill into the same ``out_dir``.
     ``timeout_s``: the worker's whole process group is killed after this long (DistillError).
-    ``on_line`` receives each worker log line (default: echoed to stderr).
+    ``on_line`` receives each worker log line (default: echoed to stderr);
+    ``parse_progress_line`` reads the steps out of them.
     """
     cfg = cfg or DistillConfig()
     blog = log.bind(stage="distill", round_id=round_id)

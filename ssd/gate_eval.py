@@ -17,9 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from policies.provenance import EvalProvenance
 from policies.sequential import PairResult
 from ssd.evaluate import EvalConfig, EvalReport, evaluate
 from ssd.problems import InputError, Problem
+from ssd.split import problem_set_hash
 
 
 def _batch_problems(problems: Sequence[Problem], batch_ids: Sequence[str]) -> list[Problem]:
@@ -47,11 +49,14 @@ def evaluate_pair_batch(
     round_id: str | None = None,
     details_dir: Path | None = None,
     evaluate_fn: Callable[..., EvalReport] = evaluate,
+    on_arm_done: Callable[[str, int], None] | None = None,
 ) -> list[PairResult]:
     """Evaluate both arms on the problems `batch_ids` (ids in `problems`, the gate pool) with
     one decoding (`cfg.t_eval` must hold exactly one temperature) and pair the results.
 
     `details_dir`: each arm's per-sample JSONL lands there as `<first id>-<arm>.samples.jsonl`.
+    `on_arm_done(arm, problems)`: called as each arm ("reference", "challenger") has judged
+    the batch's problems, for a caller that shows progress.
     Raises InputError on an empty batch, repeated or unknown ids, or several temperatures,
     and RuntimeError when an arm's report does not cover exactly the batch with one n.
     """
@@ -69,6 +74,8 @@ def evaluate_pair_batch(
         if set(rows) != set(batch_ids):
             raise RuntimeError(f"{arm} arm's report covers {sorted(rows)[:10]}, not the batch {list(batch_ids)[:10]}")
         counts.append(rows)
+        if on_arm_done is not None:
+            on_arm_done(arm, len(batch))
     ref, ch = counts
     out = []
     for pid in batch_ids:
@@ -77,3 +84,23 @@ def evaluate_pair_batch(
             raise RuntimeError(f"problem {pid!r}: the arms drew n={n_ref} and n={n_ch} samples; never compared")
         out.append(PairResult(problem_id=pid, n=n_ref, reference_c=c_ref, challenger_c=c_ch))
     return out
+
+
+def arm_provenance(
+    ev: EvalConfig, *, sandbox_image: str, vllm_version: str, model_hash: str, problems: Sequence[Problem]
+) -> EvalProvenance:
+    """How an arm is evaluated with ``ev`` (its first temperature): the gate refuses to compare
+    arms whose provenance differs, so ``ssd round`` and the daemon build it the same way."""
+    t = ev.t_eval[0]
+    return EvalProvenance(
+        temperature=t,
+        top_p=ev.top_p,
+        top_k=ev.top_k,
+        n=ev.params_for(t).n,
+        max_tokens=ev.max_tokens,
+        seed=ev.seed,
+        sandbox_image=sandbox_image,
+        vllm_version=vllm_version,
+        model_hash=model_hash,
+        problem_set_hash=problem_set_hash(problems),
+    )

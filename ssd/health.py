@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from policies.health import NGRAM_ORDERS, HealthSignals
+from policies.health import NGRAM_ORDERS, HealthSignals, HealthVerdict
 from ssd.atomic_io import write_text_atomic
 from ssd.problems import InputError, validation_message
 from ssd.prompts import COMPLETION_FENCE, PromptStyle, RenderedPrompt, extract_program
@@ -200,6 +200,10 @@ class RoundHealth(BaseModel):
     samples: HealthSignals | None
     champion_eval: HealthSignals | None
     candidate_eval: HealthSignals | None
+    # The sample stage's lineage check (``policies.health.check_lineage``), kept with the
+    # signals it judged so status shows why a round paused; None: not run (a submit round,
+    # or a record written before the check existed).
+    lineage: HealthVerdict | None = None
 
 
 HEALTH_FILE = "health.json"

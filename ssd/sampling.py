@@ -498,12 +498,22 @@ def _render_unique(problems: Sequence[Problem], model_dir: str | Path) -> list[R
     return [render_for_model(p, model_dir) for p in problems]
 
 
+def _expected(problems: Sequence[Problem], params: SamplingParams) -> set[tuple[str, int]]:
+    return {(p.id, s) for p in problems for s in range(params.n)}
+
+
 class _Persist:
     """`sample`'s on_result: each result becomes one row of the samples file, and is counted."""
 
     def __init__(self, appender: _Appender, rendered: Sequence[RenderedPrompt], params: SamplingParams, model: str):
         self.appender, self.rendered, self.params, self.model = appender, rendered, params, model
         self.written = self.rejected = self.tokens = 0
+        self._progress: Callable[[int, int], None] | None = None
+        self._before = self._total = 0
+
+    def on_progress(self, callback: Callable[[int, int], None], before: int, total: int) -> None:
+        self._progress, self._before, self._total = callback, before, total
+        callback(before, total)
 
     def __call__(self, res: GenerationResult) -> None:
         p = self.rendered[res.prompt_index]
@@ -528,6 +538,8 @@ class _Persist:
         self.written += 1
         self.tokens += res.completion_tokens
         self.rejected += res.finish_reason == "rejected"
+        if self._progress is not None:
+            self._progress(self._before + self.written, self._total)
 
 
 def sample(
@@ -544,10 +556,14 @@ def sample(
     retries: int = 3,
     round_id: str | None = None,
     priority: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SampleReport:
     """SSD data generation: ``params.n`` raw samples per problem into ``out_path`` (JSONL),
     resuming from whatever the file already holds. Prompts are rendered with the tokenizer in
-    ``model_dir`` (the base model's, so the template matches training)."""
+    ``model_dir`` (the base model's, so the template matches training).
+
+    ``on_progress(done, total)`` (samples, resumed ones included, of problems x n) is called
+    once before generating and after each sample is written, in the event loop: keep it quick."""
     out_path = Path(out_path)
     blog = log.bind(stage="sample", round_id=round_id)
     rendered = _render_unique(problems, model_dir)
@@ -559,6 +575,8 @@ def sample(
         existing = read_samples(out_path, repair=True)
         _check_compatible(existing, out_path, model, params, {r.problem_id: r for r in rendered})
         done = {(r.problem_id, r.sample_index) for r in existing}
+        if on_progress is not None:
+            persist.on_progress(on_progress, len(done & _expected(problems, params)), len(problems) * params.n)
         blog.info(
             "sample.start",
             path=str(out_path),
@@ -591,7 +609,7 @@ def sample(
         model=model,
         problems=len(problems),
         expected=len(problems) * params.n,
-        already_done=len(done & {(p.id, s) for p in problems for s in range(params.n)}),
+        already_done=len(done & _expected(problems, params)),
         generated=persist.written,
         rejected=persist.rejected,
         completion_tokens=persist.tokens,

@@ -74,6 +74,17 @@ def test_both_arms_see_exactly_the_batch_with_one_config_and_results_pair_in_bat
     assert out == [PairResult(problem_id=POOL[i].id, n=4, reference_c=i % 5, challenger_c=4 - i % 5) for i in (7, 2, 5)]
 
 
+def test_each_arm_reports_its_judged_problems_as_it_finishes():
+    ev = Scripted({"champ": _passes(lambda i: 1), "cand": _passes(lambda i: 2)})
+    done: list[tuple[str, int, int]] = []
+    batch = [POOL[1].id, POOL[3].id]
+    evaluate_pair_batch(
+        "u", "champ", "cand", POOL, batch, "m", None, CFG, evaluate_fn=ev,
+        on_arm_done=lambda arm, k: done.append((arm, k, len(ev.calls))),
+    )  # fmt: skip
+    assert done == [("reference", 2, 1), ("challenger", 2, 2)]  # each right after its own arm
+
+
 def test_the_seam_with_the_sequential_plan():
     """next_batch -> evaluate_pair_batch -> advance, as the round runs it."""
     ev = Scripted({"champ": _passes(lambda i: 0), "cand": _passes(lambda i: 4)})

@@ -1,5 +1,6 @@
 """`ssd round` end to end on the real stack, with tiny budgets; resume after a cached run and
-after a SIGKILL during sampling and during distillation; set disjointness."""
+after a SIGKILL during sampling and during distillation; set disjointness. The gate test's own
+plan, resume and decision without vLLM: tests/test_round_gate.py."""
 
 from __future__ import annotations
 
@@ -65,27 +66,32 @@ def test_round_runs_end_to_end_and_resumes(tmp_path, model_dir, vllm_server):
     report = run_round(cfg, progress=False)
     rdir = cfg.run_dir / report.round_id
     assert report.round_id == "r1"
-    for name in ("base_eval.json", "samples.jsonl", "train.jsonl", "candidate_eval.json", "round.json"):
+    for name in ("gate_test.json", "samples.jsonl", "train.jsonl", "gate_results.jsonl", "round.json"):
         assert (rdir / name).is_file(), name
     assert (rdir / "adapter" / "ssd_adapter.json").is_file()
-    assert report.train_prompts == 6 and report.heldout_problems == 6
+    assert report.train_prompts == 6 and report.heldout_problems == report.gate_pool_problems == 6
     assert report.sampling is not None and report.sampling.generated == 6
-    assert report.decision.n_problems == 6
+    # min_problems 1 and batches of 25: one batch of all 6, then the test has to stop.
+    assert report.problems_evaluated == report.decision.summary.problems_evaluated == 6
+    assert report.outcome in ("efficacy", "futility", "exhausted") and report.alpha == 0.05
+    assert report.p_value == report.decision.summary.p_value and report.e_value > 0
     assert report.kept_samples > 0 and report.distill_loss_first is not None and report.distill_loss_last is not None
     assert report.t_eval == 0.0 and report.times.sample_s > 0 and report.times.distill_s > 1.0
-    per_problem = json.loads((rdir / "base_eval.json").read_text())["temperatures"][0]["per_problem"]
-    assert report.base_pass_at_1 == sum(p["c"] for p in per_problem) / 6
+    results = [json.loads(line) for line in (rdir / "gate_results.jsonl").read_text().splitlines()]
+    assert len(results) == 6 and report.base_pass_at_1 == sum(r["reference_c"] for r in results) / 6
+    assert report.candidate_pass_at_1 == sum(r["challenger_c"] for r in results) / 6
     assert report.adapter_name in vllm_server.list_models()
     saved = json.loads((rdir / "round.json").read_text())
     assert saved["decision"]["promote"] == report.decision.promote
 
     # The same round again reuses every stage's saved result: nothing is sampled or trained anew.
     manifest_stat = (rdir / "adapter" / "ssd_adapter.json").stat()
+    results_stat = (rdir / "gate_results.jsonl").stat()
     again = run_round(cfg, round_id="r1", progress=False)
     assert again.sampling.generated == 0 and again.sampling.already_done == 6
     assert again.adapter_name == report.adapter_name
-    assert again.candidate_pass_at_1 == report.candidate_pass_at_1
-    assert again.times.base_eval_s == again.times.candidate_eval_s == 0.0
+    assert again.candidate_pass_at_1 == report.candidate_pass_at_1 and again.decision == report.decision
+    assert (rdir / "gate_results.jsonl").stat().st_mtime_ns == results_stat.st_mtime_ns  # nothing evaluated again
     after = (rdir / "adapter" / "ssd_adapter.json").stat()
     assert (after.st_ino, after.st_mtime_ns) == (manifest_stat.st_ino, manifest_stat.st_mtime_ns)  # not retrained
     # ...and without a round id the next round starts.
@@ -161,8 +167,8 @@ def test_round_killed_while_sampling_and_while_distilling_resumes_and_leaves_not
     finally:
         first.kill()
     before = read_samples(samples)
-    assert (rdir / "base_eval.json").is_file() and 3 <= len(before) < 24, len(before)
-    assert not (rdir / "adapter").exists()
+    assert 3 <= len(before) < 24, len(before)
+    assert not (rdir / "adapter").exists() and not (rdir / "gate_test.json").exists()
 
     # 2. The same round again: it resumes sampling after those rows; SIGKILL once the distill
     # worker is training.
@@ -196,7 +202,7 @@ def test_round_killed_while_sampling_and_while_distilling_resumes_and_leaves_not
     report = run_round(cfg, round_id="r1", progress=False)
     try:
         assert report.sampling.generated == 0 and report.sampling.already_done == 24
-        assert report.times.base_eval_s == 0.0  # the first run's base evaluation was kept
+        assert report.problems_evaluated == 6 and (rdir / "gate_results.jsonl").is_file()
         assert report.kept_samples > 0 and report.distill_loss_first is not None
         assert (rdir / "adapter" / "ssd_adapter.json").is_file() and (rdir / "round.json").is_file()
         assert sorted(p.name for p in rdir.iterdir() if p.name.startswith(".")) == []  # no temp folder, no lock

@@ -165,6 +165,30 @@ def test_retries_5xx_then_gives_up(model_dir):
         srv.shutdown()
 
 
+def test_sample_reports_progress_resumed_samples_included(model_dir, tmp_path):
+    """``on_progress(done, total)``: once before generating (what a resumed file holds), then after
+    each row written; the daemon shows it and measures its ETA from it."""
+    srv = ThreadingHTTPServer(("127.0.0.1", free_port()), _Flaky)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    out = tmp_path / "s.jsonl"
+    params = SamplingParams(n=2, max_tokens=8)
+    try:
+        _Flaky.failures_left = 0
+        seen: list[tuple[int, int]] = []
+        sample(
+            url, "m", problems(2), model_dir, params, out, progress=False, on_progress=lambda d, t: seen.append((d, t))
+        )
+        assert seen == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
+        seen.clear()
+        sample(
+            url, "m", problems(3), model_dir, params, out, progress=False, on_progress=lambda d, t: seen.append((d, t))
+        )
+        assert seen == [(4, 6), (5, 6), (6, 6)]  # resumed: the 4 on disk count, then the 2 new
+    finally:
+        srv.shutdown()
+
+
 # --- real server --------------------------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ its ``start_gate`` / ``decide_gate`` seam, the outcome ``policies.outcome``), ``
 ``attempts`` (the round job:
 attempts, retries, waiting for the inference server; what each error kind costs),
 ``errors`` (Interrupted / Permanent / Transient), ``learning`` (the round's hooks into the
-learning feature).
+learning feature), ``progress`` (each running stage's progress: ``stage_progress`` rows at a
+bounded rate, ``round.progress`` log lines, a bar on a terminal).
 
 May import: ``daemon.state``, ``daemon.config``, ``daemon.metrics``, ``daemon.gpu``,
 ``daemon.serving`` (the adapter registry), ``daemon.learning``, ``policies``, ``ssd``,

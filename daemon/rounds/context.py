@@ -18,10 +18,10 @@ from daemon.state import Store
 from policies.provenance import EvalProvenance
 from sandbox import Sandbox
 from ssd.evaluate import EvalConfig, EvalReport, evaluate
+from ssd.gate_eval import arm_provenance
 from ssd.model_store import ModelInfo
 from ssd.problem_sets import ProblemSets, build_problem_sets
 from ssd.problems import Problem
-from ssd.split import problem_set_hash
 
 __all__ = [
     "ProblemSets",
@@ -54,6 +54,8 @@ class RoundDeps:
     # One arm on one batch of the sequential gate (``ssd.gate_eval.evaluate_pair_batch`` calls
     # it): ``ssd.evaluate.evaluate`` (vLLM + sandbox); the fast tests replace it at that boundary.
     evaluate: Callable[..., EvalReport] = evaluate
+    # ``ssdd run`` on a terminal: draw each stage's progress bar (journald gets the log lines).
+    progress_bar: bool = False
 
     @property
     def base_url(self) -> str:
@@ -67,9 +69,10 @@ def build_sets(cfg: DaemonConfig) -> ProblemSets:
 
 def fault_point(point: str, daemon_dir: Path) -> None:
     """Fault injection for the crash tests: with ``SSDD_FAULT_KILL_AT=<point>`` the daemon
-    SIGKILLs itself once at that point (a stage's start, or ``gate_batch``: right after the
-    sequential gate committed a batch); a marker file makes it once. The real kill cannot be
-    timed into a stage that lasts milliseconds (decide, promote) from outside."""
+    SIGKILLs itself once at that point: a stage's start; ``gate_arm``, between a gate batch's two
+    arms; ``gate_batch``, right after the sequential gate committed a batch;
+    ``promote_registry``, after the live swap and before the champion row. A marker file makes
+    it once. The real kill cannot be timed into a stage that lasts milliseconds from outside."""
     import os
     import signal
 
@@ -111,16 +114,10 @@ def release(deps: RoundDeps, version: str | None) -> None:
 
 def provenance(deps: RoundDeps, ev: EvalConfig, problems: list[Problem]) -> EvalProvenance:
     """How an arm was evaluated: the gate refuses to compare arms whose provenance differs."""
-    t = ev.t_eval[0]
-    return EvalProvenance(
-        temperature=t,
-        top_p=ev.top_p,
-        top_k=ev.top_k,
-        n=ev.params_for(t).n,
-        max_tokens=ev.max_tokens,
-        seed=ev.seed,
+    return arm_provenance(
+        ev,
         sandbox_image=deps.sandbox_image,
         vllm_version=deps.vllm_version,
         model_hash=deps.model.content_hash,
-        problem_set_hash=problem_set_hash(problems),
+        problems=problems,
     )

@@ -8,6 +8,8 @@ persists and drives it:
 2. ``drive``: ``replay`` the committed per-problem rows (``pair_results``), then evaluate both
    arms batch by batch (``ssd.gate_eval.evaluate_pair_batch``), committing each batch's rows in
    one transaction before ``advance`` sees them, and checking for stop / pause between batches.
+   Each arm's judged problems are the test's ``stage_progress`` row (``evaluate``, under the
+   test's name: a round's, or a re-evaluation's).
    A test killed mid-batch commits nothing of that batch; ``next_batch`` after ``replay``
    returns the rest of it, and the decision is the one an uninterrupted run reaches.
 3. The caller decides (``decide_gate_test`` / ``decide_reevaluation_test``) and commits the
@@ -19,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from daemon.rounds.context import RoundDeps, fault_point
-from daemon.state import PairResultRow, RoundStatus, SequentialKind, SequentialTestRow, Store
+from daemon.rounds.progress import StageProgress, arm_counter
+from daemon.state import PairResultRow, ProgressStage, RoundStatus, SequentialKind, SequentialTestRow, Store
 from policies.counts import ProblemCounts
 from policies.sequential import PairResult, SequentialPlan, SequentialState, advance, next_batch, replay
 from ssd.atomic_io import write_text_atomic
@@ -78,50 +82,77 @@ def drive(
     """Run the test to its stop from where its committed rows leave it."""
     plan = plan_of(test)
     assert plan is not None, "drive() needs a test that runs"
-    state = replay(plan, committed(deps.store, test.name, test.kind))
+    rows = committed(deps.store, test.name, test.kind)
+    state = replay(plan, rows)
     if state.evaluated:
         log.info("gate_test.resumed", test=test.name, kind=test.kind, evaluated=state.evaluated, batches=state.batches)
-    while not state.done:
-        check_continue()  # between batches: a stop or pause leaves only whole batches committed
-        ids = next_batch(plan, state)
-        res = evaluate_pair_batch(
-            deps.base_url,
-            reference_name,
-            challenger_name,
-            deps.sets.gate,
-            ids,
-            deps.model.path,
-            deps.sandbox,
-            ev,
-            round_id=test.name,
-            details_dir=details_dir,
-            evaluate_fn=deps.evaluate,
-        )
-        deps.store.commit_pair_results(
-            [
-                PairResultRow(
-                    test_name=test.name,
-                    kind=test.kind,
-                    problem_id=r.problem_id,
-                    n=r.n,
-                    reference_c=r.reference_c,
-                    challenger_c=r.challenger_c,
-                )
-                for r in res
-            ]
-        )
-        fault_point("gate_batch", deps.cfg.daemon_dir)  # the crash tests' kill mid-test
-        state = advance(plan, state, res)
-        log.info(
-            "gate_test.batch",
-            test=test.name,
-            kind=test.kind,
-            evaluated=state.evaluated,
-            limit=plan.limit,
-            e_value=round(state.e_value, 4),
-            outcome=state.outcome,
-        )
+    # The limit is the most the test may evaluate: it may stop at any batch boundary before.
+    with StageProgress(
+        deps.store, test.name, ProgressStage.EVALUATE, "problems", total_is_max=True, bar=deps.progress_bar
+    ) as prog:
+        on_arm_done = arm_counter(prog, len(rows), plan.limit)
+        while not state.done:
+            check_continue()  # between batches: a stop or pause leaves only whole batches committed
+            ids = next_batch(plan, state)
+            res = evaluate_pair_batch(
+                deps.base_url,
+                reference_name,
+                challenger_name,
+                deps.sets.gate,
+                ids,
+                deps.model.path,
+                deps.sandbox,
+                ev,
+                round_id=test.name,
+                details_dir=details_dir,
+                evaluate_fn=_kill_point_after_first_arm(deps),
+                on_arm_done=on_arm_done,
+            )
+            _commit_batch(deps.store, test, res)
+            fault_point("gate_batch", deps.cfg.daemon_dir)  # the crash tests' kill mid-test
+            state = advance(plan, state, res)
+            log.info(
+                "gate_test.batch",
+                test=test.name,
+                kind=test.kind,
+                evaluated=state.evaluated,
+                limit=plan.limit,
+                e_value=round(state.e_value, 4),
+                outcome=state.outcome,
+            )
     return state
+
+
+def _commit_batch(store: Store, test: SequentialTestRow, res: Sequence[PairResult]) -> None:
+    store.commit_pair_results(
+        [
+            PairResultRow(
+                test_name=test.name,
+                kind=test.kind,
+                problem_id=r.problem_id,
+                n=r.n,
+                reference_c=r.reference_c,
+                challenger_c=r.challenger_c,
+            )
+            for r in res
+        ]
+    )
+
+
+def _kill_point_after_first_arm(deps: RoundDeps) -> Callable[..., EvalReport]:
+    """``deps.evaluate`` with the crash tests' kill point between a batch's two arms: the
+    reference arm judged, nothing of the batch committed yet."""
+    calls = 0
+
+    def evaluate(*args: Any, **kw: Any) -> EvalReport:
+        nonlocal calls
+        report = deps.evaluate(*args, **kw)
+        calls += 1
+        if calls == 1:
+            fault_point("gate_arm", deps.cfg.daemon_dir)
+        return report
+
+    return evaluate
 
 
 def evaluated_prefix(plan: SequentialPlan, state: SequentialState) -> list[PairResult]:

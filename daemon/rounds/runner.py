@@ -21,6 +21,7 @@ the user brought.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +32,13 @@ import structlog
 from daemon.rounds import gate_test, learning
 from daemon.rounds.context import RoundDeps, fault_point, provenance, release, round_seed, served_name
 from daemon.rounds.errors import PermanentRoundError, RoundInterrupted
-from daemon.rounds.health import apply_health_guard
+from daemon.rounds.health import apply_health_guard, check_round_lineage
+from daemon.rounds.progress import StageProgress, distill_lines
 from daemon.serving.adapter_registry import AdapterNotApplied
 from daemon.state import (
     AdapterRow,
     AdapterState,
+    ProgressStage,
     RoundKind,
     RoundRow,
     RoundStage,
@@ -164,18 +167,20 @@ class RoundRunner:
         params = cfg.sampling.params.model_copy(update={"seed": (cfg.sampling.params.seed or 0) + round_seed(row.name)})
         name = served_name(deps, row.parent)
         try:
-            report = sample(
-                deps.base_url,
-                name,
-                learning.training_prompts(deps, self.rdir(row)),  # learning: the mix drawn at prepare
-                deps.model.path,
-                params,
-                self.rdir(row) / "samples.jsonl",
-                concurrency=cfg.sampling.concurrency,
-                progress=False,
-                round_id=row.name,
-                priority=cfg.sampling.priority,
-            )
+            with StageProgress(deps.store, row.name, ProgressStage.SAMPLE, "samples", bar=deps.progress_bar) as prog:
+                report = sample(
+                    deps.base_url,
+                    name,
+                    learning.training_prompts(deps, self.rdir(row)),  # learning: the mix drawn at prepare
+                    deps.model.path,
+                    params,
+                    self.rdir(row) / "samples.jsonl",
+                    concurrency=cfg.sampling.concurrency,
+                    progress=False,
+                    round_id=row.name,
+                    priority=cfg.sampling.priority,
+                    on_progress=prog.report,
+                )
         finally:
             if row.parent != deps.registry.champion:
                 release(deps, row.parent)
@@ -186,6 +191,9 @@ class RoundRunner:
             tokens=report.completion_tokens,
             tok_s=report.tokens_per_s,
         )
+        # The collapse guard's lineage check: on drift it pauses rounds (health.on_lineage_drift),
+        # and the loop's pause check then stops this round cleanly before distill.
+        check_round_lineage(deps.store, cfg, row, self.rdir(row))
         return RoundStage.DISTILL
 
     def distill_stage(self, row: RoundRow) -> RoundStage:
@@ -229,15 +237,18 @@ class RoundRunner:
             from daemon.gpu import train_launcher
 
             launcher = train_launcher(cfg.gpu.train_devices)
-        distill(
-            Path(self.deps.model.path),
-            train_path,
-            adapter_dir,
-            cfg.distill,
-            round_id=row.name,
-            init_adapter=init,
-            launcher=launcher,
-        )
+        with StageProgress(store, row.name, ProgressStage.DISTILL, "steps", bar=self.deps.progress_bar) as prog:
+            prog.report(0)  # the clock starts with the worker: loading the model is part of the stage
+            distill(
+                Path(self.deps.model.path),
+                train_path,
+                adapter_dir,
+                cfg.distill,
+                round_id=row.name,
+                init_adapter=init,
+                launcher=launcher,
+                on_line=distill_lines(prog, lambda line: print(line, file=sys.stderr)),
+            )
 
     def decoding(self, row: RoundRow) -> EvalConfig:
         """The one decoding both arms use: the configured T_eval, or the one chosen on the
@@ -449,6 +460,9 @@ class RoundRunner:
         if row.decision == "promote":
             if deps.registry.champion != version:
                 deps.registry.promote(version, cand.path)
+            # The crash tests' kill between the live swap and the champion row: the restart's
+            # reconcile must serve the recorded champion and the resumed stage record it once.
+            fault_point("promote_registry", deps.cfg.daemon_dir)
             if cand.state != AdapterState.CHAMPION:
                 store.save(cand.model_copy(update={"pass_at_1": row.candidate_pass_at_1}))
                 store.set_champion(version)

@@ -8,12 +8,13 @@ pause, resume, round-now, rollback, submit, reevaluate-now), and ``kv`` (small J
 the schema version, the gate's error-budget ledgers, the pause flag).
 
 Schema version 2 adds ``sequential_tests`` and ``pair_results`` (the sequential gate's plans
-and per-problem results, ``daemon.rounds.gate_test``).
+and per-problem results, ``daemon.rounds.gate_test``); version 3 adds ``stage_progress`` (a
+running stage's progress, ``daemon.rounds.progress``).
 
 Every write is its own committed transaction, so a stage transition is on disk before the
-next stage starts. The schema is versioned: a version-1 file is upgraded in place (the
-upgrade only creates the new tables, then records version 2; it is idempotent, so a crash
-half-way through is finished by the next start); a file of any other version is refused
+next stage starts. The schema is versioned: a version-1 or version-2 file is upgraded in place
+(the upgrade only creates the tables it lacks, then records version 3; it is idempotent, so a
+crash half-way through is finished by the next start); a file of any other version is refused
 with a clear message, never rewritten.
 """
 
@@ -48,6 +49,7 @@ from daemon.state.tables import (
     RoundStatus,
     SequentialKind,
     SequentialTestRow,
+    StageProgressRow,
     StateError,
     utcnow,
 )
@@ -135,10 +137,12 @@ class Store:
         self.set_kv("schema_version", SCHEMA_VERSION)
 
     def _upgrade(self, found: int) -> None:
-        """Version 1 -> 2: create ``sequential_tests`` and ``pair_results``; no existing table
-        or row changes. The tables first, the version last: a crash in between leaves a
-        version-1 file with extra empty tables, which the next start upgrades the same way."""
-        new = [SQLModel.metadata.tables[t.__tablename__] for t in (SequentialTestRow, PairResultRow)]  # type: ignore[attr-defined]
+        """Version 1 or 2 -> 3: create the tables added since (``sequential_tests`` and
+        ``pair_results`` in 2, ``stage_progress`` in 3) where missing; no existing table or row
+        changes. The tables first, the version last: a crash in between leaves the old version
+        with extra empty tables, which the next start upgrades the same way."""
+        added = (SequentialTestRow, PairResultRow, StageProgressRow)
+        new = [SQLModel.metadata.tables[t.__tablename__] for t in added]  # type: ignore[attr-defined]
         SQLModel.metadata.create_all(self.engine, tables=new)
         self.set_kv("schema_version", SCHEMA_VERSION)
         log.warning("state.schema_upgraded", path=str(self.path), from_version=found, to_version=SCHEMA_VERSION)
@@ -247,6 +251,30 @@ class Store:
         except IntegrityError as exc:
             ids = [r.problem_id for r in rows][:10]
             raise StateError(f"{self.path}: a problem of the batch {ids} is already committed for its test") from exc
+
+    # -- stage progress ------------------------------------------------------------------------
+    def save_progress(self, row: StageProgressRow) -> StageProgressRow:
+        """Write a stage's progress, replacing the row of the same (name, stage): one row per
+        stage, whatever the number of attempts (``id`` is looked up, never trusted)."""
+        with self.session() as s:
+            q = select(StageProgressRow).where(StageProgressRow.name == row.name, StageProgressRow.stage == row.stage)
+            stored = s.exec(q).first()
+            values = {k: getattr(row, k) for k in StageProgressRow.model_fields if k != "id"}
+            if stored is None:
+                stored = StageProgressRow(**values)
+            else:
+                for key, value in values.items():
+                    setattr(stored, key, value)
+            s.add(stored)
+            s.commit()
+            s.refresh(stored)
+            return stored
+
+    def progress(self, name: str) -> list[StageProgressRow]:
+        """The progress rows of a round (or of a re-evaluation test), in the order written."""
+        with self.session() as s:
+            q = select(StageProgressRow).where(StageProgressRow.name == name).order_by(StageProgressRow.id)  # type: ignore[arg-type]
+            return list(s.exec(q))
 
     def running_rounds(self) -> list[RoundRow]:
         """Unfinished rounds, oldest first (a resumed round goes before a new one)."""

@@ -8,6 +8,10 @@ Schema version 2 added two tables and changed none: ``sequential_tests`` (one ro
 sequential gate or rollback test: its plan, fixed before any result) and ``pair_results``
 (one row per problem the test evaluated, committed batch by batch). ``Store`` upgrades a
 version-1 file by creating them (``daemon.state.store``).
+
+Schema version 3 added one table and changed none: ``stage_progress`` (a running stage's
+progress, rewritten at a bounded rate: what ``ssdd status`` measures its ETA from). ``Store``
+upgrades a version-1 or version-2 file by creating the tables it lacks.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Versions this ssdd opens and upgrades in place (each upgrade only adds tables).
-UPGRADABLE_FROM = (1,)
+UPGRADABLE_FROM = (1, 2)
 
 
 class TextEnum(str, Enum):
@@ -74,14 +78,32 @@ class SequentialKind(TextEnum):
     REEVAL = "reeval"  # the rollback test: reference = the champion's parent, challenger = the champion
 
 
+class ProgressStage(TextEnum):
+    """The stages that report progress while they run (``StageProgressRow.stage``)."""
+
+    SAMPLE = "sample"  # samples generated, of prompts x n
+    DISTILL = "distill"  # optimizer steps, of the trainer's max_steps
+    EVALUATE = "evaluate"  # a sequential test's problems judged, both arms (a round's gate or a re-evaluation)
+
+
 class RoundKind(TextEnum):
     SSD = "ssd"  # sample + distill
     SUBMIT = "submit"  # an adapter brought by the user, through the gate
     SUBMIT_SKIP_GATE = "submit-skip-gate"  # the operator's override: promoted whatever the gate says
 
 
+# health_drift: the sample stage's lineage check found the champion's samples drifted (paused, or warned).
 EventKind = Literal[
-    "promotion", "rejection", "rollback", "restart", "error", "submit", "backoff", "audit", "reevaluation"
+    "promotion",
+    "rejection",
+    "rollback",
+    "restart",
+    "error",
+    "submit",
+    "backoff",
+    "audit",
+    "reevaluation",
+    "health_drift",
 ]
 ControlCommand = Literal["pause", "resume", "round-now", "rollback", "submit", "reevaluate-now"]
 
@@ -232,3 +254,35 @@ class PairResultRow(SQLModel, table=True):
     reference_c: int
     challenger_c: int
     committed_at: str = Field(default_factory=utcnow)
+
+
+def utcnow_ms() -> str:
+    """``utcnow`` to the millisecond: a rate over a short stage needs more than whole seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class StageProgressRow(SQLModel, table=True):
+    """One stage's progress in one run of it (``daemon.rounds.progress`` writes it at a
+    bounded rate). ``name`` is the round's name, or the re-evaluation test's for its
+    ``evaluate`` row. A resumed stage rewrites its row: ``started_at`` is this attempt's start
+    and ``start_done`` what earlier attempts had already done, so the rate counts this
+    attempt's work only."""
+
+    __tablename__ = "stage_progress"
+    __table_args__ = (UniqueConstraint("name", "stage"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    stage: ProgressStage = Field(sa_type=EnumText(ProgressStage))
+    unit: str  # "samples" | "steps" | "problems" (evaluate: problem-arms, both arms together)
+    done: int = 0
+    total: int | None = None  # None until known (distill: the worker's first progress line)
+    # The sequential test may stop early: its total is the most it may evaluate, not a promise.
+    total_is_max: bool = False
+    start_done: int = 0
+    started_at: str = Field(default_factory=utcnow_ms)
+    updated_at: str = Field(default_factory=utcnow_ms)
+    finished_at: str | None = None
+    loss: float | None = None  # distill: the latest training loss
+    reference_done: int | None = None  # evaluate: problems the reference arm judged
+    challenger_done: int | None = None
+    arm_total: int | None = None  # evaluate: the test's limit, per arm

@@ -86,6 +86,13 @@ def tiny_config(
     return path
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any ``SSD_*`` / ``SSDD_*`` variable (a stray one from
+    the shell or another test would change what the child does), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SSD_", "SSDD_"))}
+    return env | extra
+
+
 def ssdd(config: Path, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "-m", "daemon.cli", *args, "-c", str(config)],
@@ -93,6 +100,7 @@ def ssdd(config: Path, *args: str, timeout: float = 180, check: bool = True) -> 
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=child_env(),
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"ssdd {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -104,16 +112,17 @@ def status(config: Path) -> dict:
 
 
 class DaemonProcess:
-    """One ``ssdd run`` child; its log goes to a file for post-mortems."""
+    """One ``ssdd run`` child; its log goes to a file for post-mortems. ``fault``: the crash
+    tests' kill point (``daemon.rounds.context.fault_point``) this run dies at."""
 
-    def __init__(self, config: Path, log_path: Path):
-        self.config, self.log_path = config, log_path
+    def __init__(self, config: Path, log_path: Path, *, fault: str | None = None):
+        self.config, self.log_path, self.fault = config, log_path, fault
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready_timeout_s: float = 240) -> DaemonProcess:
         fh = self.log_path.open("a")
         since = fh.tell()  # a restart appends to the same log: only this run's lines count
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = child_env(PYTHONUNBUFFERED="1", **({"SSDD_FAULT_KILL_AT": self.fault} if self.fault else {}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daemon.cli", "--json-logs", "run", "-c", str(self.config)],
             cwd=REPO,

@@ -14,6 +14,7 @@ import json
 import signal
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,19 @@ class Traffic(threading.Thread):
                 self.stop.wait(1.0)
 
 
+class StatusLog:
+    """``ssdd status --json`` polled while rounds run, with the wall time of each answer."""
+
+    def __init__(self, config: Path):
+        self.config = config
+        self.seen: list[tuple[datetime, dict]] = []
+
+    def ssd_done(self) -> int:
+        got = status(self.config)
+        self.seen.append((datetime.now(timezone.utc), got))
+        return sum(1 for r in got["rounds"] if r["kind"] == "ssd" and r["status"] == "done")
+
+
 def _rounds(config):
     return {r["id"]: r for r in status(config)["rounds"]}
 
@@ -148,8 +162,9 @@ def test_daemon_life(daemon_env):
     )
     d.start()
     restart_to = time.monotonic()
+    polled = StatusLog(config)
     try:
-        wait_for(lambda: _ssd_done(config) >= 3, 2400, "three SSD rounds", d)
+        wait_for(lambda: polled.ssd_done() >= 3, 2400, "three SSD rounds", d, every=2.0)
     finally:
         traffic.stop.set()
         traffic.join(130)
@@ -160,7 +175,9 @@ def test_daemon_life(daemon_env):
     assert traffic.ok > 20, traffic.ok
     outside = [f for t, f in traffic.failures if not restart_from <= t <= restart_to]
     assert not outside, outside[:10]
+    _check_progress(polled.seen)
     _check_lineage(daemon_env)
+    _check_status_json(daemon_env)
     hist = ssdd(config, "history").stderr
     assert "ref1" in hist and "wrong1" in hist
     png = root / "report.png"
@@ -168,29 +185,132 @@ def test_daemon_life(daemon_env):
     assert png.stat().st_size > 10_000
 
 
+def _champion_at(events, when: str) -> str | None:
+    """The champion at time ``when`` from the event log (promotions and rollbacks, in order)."""
+    champion = None
+    for e in events:
+        if e.at > when:
+            break
+        if e.kind == "promotion":
+            champion = e.version
+        elif e.kind == "rollback":
+            champion = json.loads(e.data_json).get("to_version")
+    return champion
+
+
 def _check_lineage(env) -> None:
-    """Each SSD round sampled from the champion at its start (the samples say which model)."""
+    """Each SSD round sampled from the champion at its start (by name, from the event log, not
+    from the round's own record), had samples, and started from the champion's weights."""
     from daemon.state import Store
 
     cfg = env["cfg"]
     store = Store(cfg.db_path, create=False)
-    events = list(reversed(store.events(1000)))
+    events = sorted(store.events(1000), key=lambda e: e.id)
     rounds = sorted(store.rounds(), key=lambda r: r.id)
     ssd_rounds = [r for r in rounds if r.kind == "ssd" and r.status == "done"]
     assert len(ssd_rounds) >= 3
+    assert ssd_rounds[0].parent == "ref1", ssd_rounds[0]  # round-now right after ref1 was promoted
     for r in ssd_rounds:
+        assert r.parent is not None and r.parent == _champion_at(events, r.started_at), (r.name, r.parent)
         samples = [json.loads(x) for x in (cfg.rounds_dir / r.name / "samples.jsonl").read_text().splitlines() if x]
-        models = {s["model"] for s in samples}
-        want = "smollm2-135m" if r.parent is None else f"ssd-{r.parent}-"
-        assert all(m.startswith(want) for m in models), (r.name, r.parent, models)
+        assert samples, r.name
+        assert {s["model"] for s in samples} and all(s["model"].startswith(f"ssd-{r.parent}-") for s in samples)
         cand = store.adapter(r.candidate)
         assert cand is not None and cand.parent == r.parent
+        # Initialised from the champion's weights: the parent the distillation loaded is the
+        # champion's folder, and its content hash is the one recorded when it was admitted.
         manifest = json.loads((Path(cand.path) / "ssd_adapter.json").read_text())
-        if r.parent is not None:
-            assert manifest["parent"]["path"] == store.adapter(r.parent).path
+        champion = store.adapter(r.parent)
+        assert manifest["parent"]["path"] == champion.path, (r.name, manifest["parent"])
+        assert manifest["parent"]["content_hash"] == champion.content_hash, (r.name, manifest["parent"])
     kinds = {e.kind for e in events}
     assert {"promotion", "rejection", "rollback", "restart"} <= kinds, kinds
     # DB and disk agree: every live adapter's folder exists, and no round is left running.
     for a in store.adapters(["candidate", "champion", "former", "rejected"]):
         assert Path(a.path).is_dir(), a
     assert store.champion() is not None
+    # SIGTERM leaves at most the round it interrupted, at its committed stage, for the next start.
+    assert len(store.running_rounds()) <= 1, store.running_rounds()
+
+
+def _check_status_json(env) -> None:
+    """``ssdd status --json`` from the real rounds: valid against the committed schema
+    (docs/status.schema.json), every documented top-level and per-round field present, and
+    the values the ones the state database holds."""
+    import jsonschema
+
+    from daemon.state import Store
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "status.schema.json").read_text())
+    got = status(env["config"])
+    jsonschema.validate(got, schema)
+    assert set(got) == set(schema["properties"]), set(got) ^ set(schema["properties"])
+    row_fields = set(schema["$defs"]["RoundStatusRow"]["properties"])
+    for r in got["rounds"]:
+        assert set(r) == row_fields, set(r) ^ row_fields
+    store = Store(env["cfg"].db_path, create=False)
+    assert got["champion"]["version"] == store.champion().version
+    assert set(got["champion"]) == set(schema["$defs"]["ChampionStatus"]["properties"])
+    db_rounds = {r.name: r for r in store.rounds()}
+    for r in got["rounds"]:
+        row = db_rounds[r["id"]]
+        assert (r["decision"], r["parent"], r["candidate"], r["status"]) == (
+            row.decision,
+            row.parent,
+            row.candidate,
+            row.status,
+        )
+        if r["decision"] is not None and r["kind"] != "submit-skip-gate":
+            assert r["p_value"] is not None and r["alpha_level"] is not None, r
+    interrupted = store.running_rounds()
+    if interrupted:  # the round SIGTERM stopped: shown, with its stage, for the next start
+        assert got["running_round"]["id"] == interrupted[0].name, got["running_round"]
+        assert got["running_round"]["stage"] == interrupted[0].stage
+    else:
+        assert got["running_round"] is None
+    assert got["daemon"]["running"] is False and got["daemon"]["pid"] is None  # stopped
+
+
+def _check_progress(seen: list[tuple[datetime, dict]]) -> None:
+    """Progress during the real SSD rounds after the restart: every stage's counts advanced to
+    its end, and where the stage ran long enough to judge (>= 30 s), the stage time ``ssdd
+    status`` foresaw in its middle third (elapsed + ETA) was within a factor of 2 of the time
+    the stage really took. These rounds follow an SSD round, so every stage has a previous
+    duration to lean on before its own rate is measured."""
+    by_round: dict[str, list[tuple[datetime, dict]]] = {}
+    for at, got in seen:
+        rr = got["running_round"]
+        if rr is not None and rr["kind"] == "ssd":
+            by_round.setdefault(rr["id"], []).append((at, rr))
+    judged = []
+    for name, obs in by_round.items():
+        last = obs[-1][1]
+        for stage in ("sample", "distill", "evaluate"):
+            rows = [(at, p) for at, rr in obs for p in rr["progress"] if p["stage"] == stage]
+            finished = [p for _, p in rows if p["finished_at"] is not None]
+            if not finished:
+                continue  # the stage ended between two polls, or after the last one
+            dones = [p["done"] for _, p in rows]
+            assert dones == sorted(dones), (name, stage, dones)  # never backwards
+            end = finished[0]
+            assert end["done"] > 0 and end["total"] is not None, (name, stage, end)
+            if stage != "evaluate":  # the sequential test may stop before its most problems
+                assert end["done"] == end["total"], (name, stage, end)
+            t0, t1 = datetime.fromisoformat(end["started_at"]), datetime.fromisoformat(end["finished_at"])
+            length = (t1 - t0).total_seconds()
+            middle = [
+                (p["eta_s"], (at - t0).total_seconds())
+                for at, p in rows
+                if p["finished_at"] is None
+                and p["eta_s"] is not None
+                and p["started_at"] == end["started_at"]
+                and t0 + (t1 - t0) / 3 <= at <= t1 - (t1 - t0) / 3
+            ]
+            if length >= 30 and middle:
+                ratios = sorted((elapsed + eta) / length for eta, elapsed in middle)
+                ratio = ratios[len(ratios) // 2]
+                assert 0.5 <= ratio <= 2.0, (name, stage, length, middle)
+                judged.append((name, stage, round(ratio, 2)))
+        assert last["eta_s"] is not None or last["eta_unknown"], last
+    assert judged, f"no stage long enough to judge its ETA: {sorted(by_round)}"
+    print("stage time foreseen mid-stage / actual:", judged)

@@ -48,6 +48,9 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
         schedule__rounds="every: 24h",
         gate__batch_size=2,  # the 7-problem gate pool in batches of 2: a kill can land mid-test
         gate__min_problems=2,
+        # Bold betting, as in the life test, so the reference submission is promoted early.
+        gate__bet_cap=0.95,
+        gate__prior_weight=1.0,
     )
     cfg = load_daemon_config(config)
     log = tmp_path / "daemon.log"
@@ -67,20 +70,17 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
         assert _running_stage(cfg) == stage
         if stage == "distill":  # the worker dies with its parent, even on SIGKILL
             wait_for(lambda: not _worker_pids(str(cfg.adapters_dir)), 60, "the orphan worker to exit")
-    # Killed at the start of the short stages by the fault hook (a marker makes it once each),
-    # and inside the gate test right after its first batch was committed ("gate_batch").
+    # Killed by the fault hook (a marker makes it once each): at the start of the short stages,
+    # inside the gate test between a batch's two arms ("gate_arm": nothing of the batch
+    # committed) and right after its first batch was committed ("gate_batch").
     before_kill: list = []
-    for point in ("evaluate", "gate_batch", "decide", "promote"):
-        d = DaemonProcess(config, log)
-        os.environ["SSDD_FAULT_KILL_AT"] = point
-        try:
-            d.start()
-            code = d.proc.wait(900)
-        finally:
-            del os.environ["SSDD_FAULT_KILL_AT"]
+    for point in ("evaluate", "gate_arm", "gate_batch", "decide", "promote"):
+        d = DaemonProcess(config, log, fault=point).start()
+        code = d.proc.wait(900)
         assert code == -signal.SIGKILL, d.log_tail()
-        stage = "evaluate" if point == "gate_batch" else point
-        assert _running_stage(cfg) == stage
+        assert _running_stage(cfg) == ("evaluate" if point.startswith("gate_") else point)
+        if point == "gate_arm":  # the reference arm was judged, but no row of the batch is kept
+            assert _store(cfg).pair_results("r1", "gate") == []
         if point == "gate_batch":  # one whole batch on disk, the test not finished, the plan first
             store = _store(cfg)
             test = store.sequential_test("r1", "gate")
@@ -118,13 +118,49 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
         # One adapter row, one folder, no temp folders left behind.
         assert [a.version for a in store.adapters()] == ["r1"]
         assert sorted(p.name for p in cfg.adapters_dir.iterdir()) == ["r1"]
-        # The endpoint serves what the DB says.
+        champion_r1 = store.champion()
+        ep = store.get_kv("daemon")["endpoint"]  # the endpoint serves what the DB says
+        served = httpx.get(ep + "/health", timeout=10).json()["champion"]
+        assert served == (champion_r1.version if champion_r1 else None)
+        assert d.kill(signal.SIGTERM, timeout=90) == 0, d.log_tail()
+    finally:
+        if d.alive():
+            d.kill(signal.SIGKILL)
+    _promotion_killed_after_the_live_swap(config, cfg, log, model_dir, champion_r1, vllm_server)
+    seen.append("promote_registry")
+    kinds = [e.kind for e in _store(cfg).events(200)]
+    assert kinds.count("restart") == len(seen) + 2  # and the two clean starts that finished a round
+    assert seen == ["sample", "distill", "evaluate", "gate_arm", "gate_batch", "decide", "promote", "promote_registry"]
+
+
+def _promotion_killed_after_the_live_swap(config, cfg, log, model_dir, champion_before, vllm_server) -> None:
+    """A reference-trained submission the gate promotes, the daemon SIGKILLed after the live
+    swap and before the champion row: the restart serves the recorded champion, the resumed
+    promote stage records the promotion once, and the gate's ledger counts the test once."""
+    from fixture_adapters import fixture
+
+    from daemon.rounds.runner import GATE_LEDGER
+    from policies.gate import GateLedger
+
+    d = DaemonProcess(config, log, fault="promote_registry").start()
+    ssdd(config, "submit", str(fixture("ref", Path(model_dir))), "--name", "ref1")
+    assert d.proc.wait(1200) == -signal.SIGKILL, d.log_tail()
+    store = _store(cfg)
+    (row,) = [r for r in store.rounds() if r.candidate == "ref1"]
+    assert row.stage == "promote" and row.decision == "promote", row
+    champion = store.champion()
+    assert (champion and champion.version) == (champion_before and champion_before.version)  # row not written
+    d = DaemonProcess(config, log).start()
+    try:
+        wait_for(lambda: _running_stage(cfg) is None, 600, "the promotion to finish", d)
+        store = _store(cfg)
+        assert store.champion().version == "ref1"
+        promotions = [e for e in store.events(200) if e.kind == "promotion"]
+        assert [e.version for e in promotions].count("ref1") == 1, promotions
+        ledger = GateLedger.model_validate(store.get_kv(GATE_LEDGER))
+        assert ledger.tests == 2 and ledger.promotions == len(promotions), ledger
         ep = store.get_kv("daemon")["endpoint"]
-        health = httpx.get(ep + "/health", timeout=10).json()
-        champion = store.champion()
-        assert health["champion"] == (champion.version if champion else None)
-        kinds = [e.kind for e in store.events(100)]
-        assert kinds.count("restart") == len(seen) + 1
+        assert httpx.get(ep + "/health", timeout=10).json()["champion"] == "ref1"
         # SIGTERM: a clean, bounded stop.
         t0 = time.monotonic()
         assert d.kill(signal.SIGTERM, timeout=90) == 0, d.log_tail()
@@ -134,7 +170,6 @@ def test_sigkill_at_every_stage_then_resume(tmp_path, model_dir, vllm_server):
         if d.alive():
             d.kill(signal.SIGKILL)
         unload_adapters(vllm_server)  # the daemon keeps its champion loaded on the server it attached to
-    assert seen == ["sample", "distill", "evaluate", "gate_batch", "decide", "promote"]
 
 
 def test_unwritable_data_dir_is_a_clear_error(tmp_path, model_dir, vllm_server):
@@ -159,6 +194,7 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path, model_dir, vllm_server):
     assert blocker.read_text() == "a file where the data dir should be"
 
 
+@pytest.mark.daemon_extra  # starts its own vLLM (~2 minutes) and waits out a restart: make test-daemon
 def test_vllm_killed_mid_round_is_restarted_and_the_stage_retried(tmp_path, model_dir):
     """The daemon's own vLLM, SIGKILLed while a round evaluates: the supervisor starts a new
     one, the stage is retried, the round finishes, and the endpoint answers again."""

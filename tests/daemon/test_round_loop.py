@@ -421,19 +421,19 @@ def test_a_schema_1_database_is_upgraded_and_keeps_its_rows(tmp_path):
         db.execute("DROP TABLE pair_results")
         db.execute("UPDATE kv SET value_json = '1' WHERE key = 'schema_version'")
     store = Store(path, create=False)
-    assert store.get_kv("schema_version") == SCHEMA_VERSION == 2
+    assert store.get_kv("schema_version") == SCHEMA_VERSION == 3
     assert [(r.name, r.decision) for r in store.rounds()] == [("r1", "reject")]
     with sqlite3.connect(path) as db:
         tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-    assert {"sequential_tests", "pair_results", "rounds", "kv"} <= tables
+    assert {"sequential_tests", "pair_results", "stage_progress", "rounds", "kv"} <= tables
     assert store.sequential_tests() == [] and store.pair_results("r1", "gate") == []
     store.close()
     # A later version is still refused, untouched.
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE kv SET value_json = '3' WHERE key = 'schema_version'")
+        db.execute("UPDATE kv SET value_json = '4' WHERE key = 'schema_version'")
     from daemon.state import StateError
 
-    with pytest.raises(StateError, match="schema version 3.*refusing"):
+    with pytest.raises(StateError, match="schema version 4.*refusing"):
         Store(path, create=False)
 
 
@@ -536,3 +536,150 @@ def test_a_gate_test_of_a_round_closed_as_failed_counts_as_a_test(deps, tmp_path
     plan = SequentialPlan.model_validate_json(deps.store.sequential_test("r2", "gate").plan_json)
     assert plan.test_index == 2  # the failed round's test is on the ledger
     assert deps.store.get_kv(GATE_LEDGER)["tests"] == 2
+
+
+# -- progress of the running round (daemon.rounds.progress; what ssdd status reads) -------------
+
+
+@pytest.fixture
+def every_write(monkeypatch):
+    """Every progress report written: this tier runs a stage in milliseconds, not 2-s steps."""
+    import daemon.rounds.progress as progress
+
+    monkeypatch.setattr(progress, "WRITE_EVERY_S", 0.0)
+
+
+def live_daemon(deps: RoundDeps) -> None:
+    """The kv a running daemon keeps (pid, heartbeat): status then computes ETAs."""
+    import os
+
+    from daemon.state import utcnow
+
+    deps.store.set_kv(
+        "daemon", {"pid": os.getpid(), "heartbeat_at": utcnow(), "started_at": "2026-01-01T00:00:00+00:00"}
+    )
+
+
+def running_progress(deps: RoundDeps) -> dict:
+    """``ssdd status --json``'s running round's progress, by stage."""
+    from daemon.status import collect_status
+
+    rr = collect_status(deps.cfg, deps.store)["running_round"]
+    return {p["stage"]: p for p in rr["progress"]}
+
+
+def test_the_gate_tests_progress_advances_per_arm_during_the_round(deps, tmp_path, every_write):
+    seen: list[tuple[int, int, int]] = []
+    live_daemon(deps)
+
+    def look(name, ids):
+        p = running_progress(deps).get("evaluate")
+        if p is not None:
+            arms = {a["arm"]: a["done"] for a in p["arms"]}
+            seen.append((arms["reference"], arms["challenger"], p["done"]))
+            assert p["total"] == 2 * p["arms"][0]["total"] and p["total_is_max"]  # the test may stop early
+            assert p["started_at"] <= p["updated_at"]
+
+    models = queued_round(deps, tmp_path, **CLOSE)
+    models.before_each = look
+    done = RoundRunner(deps).run(the_round(deps))
+    evaluated = len(gate_rows(deps))
+    # Before each arm: the reference arm leads by one batch while the challenger catches up.
+    assert seen[0] == (0, 0, 0) and seen[1] == (8, 0, 8) and seen[2] == (8, 8, 16)
+    assert [s[2] for s in seen] == sorted(s[2] for s in seen) and len(seen) == len(models.calls)
+    (row,) = [p for p in deps.store.progress("r1") if p.stage == "evaluate"]
+    assert (row.reference_done, row.challenger_done, row.done) == (evaluated, evaluated, 2 * evaluated)
+    assert row.arm_total == deps.sets.gate.__len__() and row.finished_at is not None and done.status == "done"
+
+
+def test_a_resumed_gate_test_counts_its_committed_problems_but_not_in_its_rate(deps, tmp_path, every_write):
+    calls = [0]
+
+    def stop_after_batch_1(name, ids):
+        calls[0] += 1
+        if calls[0] == 2:
+            deps.stopping.set()
+
+    models = queued_round(deps, tmp_path, **CLOSE)
+    models.before_each = stop_after_batch_1
+    from daemon.rounds.errors import RoundInterrupted
+
+    with pytest.raises(RoundInterrupted):
+        RoundRunner(deps).run(the_round(deps))
+    (stopped,) = deps.store.progress("r1")
+    assert (stopped.done, stopped.finished_at) == (16, None)  # both arms of batch 1, not finished
+    deps.stopping.clear()
+    models.before_each = None
+    RoundRunner(deps).run(the_round(deps))
+    (resumed,) = deps.store.progress("r1")
+    assert resumed.start_done == 16 and resumed.done == 2 * len(gate_rows(deps)) and resumed.finished_at
+
+
+def scripted_sample(deps: RoundDeps, seen: list):
+    """``ssd.sampling.sample`` as the runner calls it: rows on disk, progress as it reports it."""
+    from ssd.sampling import SampleRecord, SampleReport, SamplingParams
+
+    def sample(base_url, model, problems, model_dir, params, out_path, *, on_progress, **kw):
+        lines = []
+        on_progress(0, len(problems))
+        for i, p in enumerate(problems, 1):
+            time.sleep(0.003)  # a measurable rate
+            text = f"def f():\n    return {i}\n" + "# more\n" * i
+            rec = SampleRecord(
+                problem_id=p.id, sample_index=0, prompt=p.prompt, prompt_style="stdin", completion=text,
+                params=SamplingParams(), seed=0, prompt_tokens=1, completion_tokens=9, finish_reason="stop",
+                model=model, created_at="-",
+            )  # fmt: skip
+            lines.append(rec.model_dump_json() + "\n")
+            on_progress(i, len(problems))
+            seen.append(running_progress(deps)["sample"])
+        Path(out_path).write_text("".join(lines))
+        n = len(problems)
+        return SampleReport(
+            path=str(out_path), model=model, problems=n, expected=n, already_done=0, generated=n, rejected=0,
+            completion_tokens=9 * n, elapsed_s=1.0, tokens_per_s=1.0,
+        )  # fmt: skip
+
+    return sample
+
+
+def scripted_distill(deps: RoundDeps, seen: list, steps: int = 4):
+    """``ssd.distill.distill``: the worker's progress lines through ``on_line``, then the adapter."""
+
+    def distill(base_dir, train_path, out_dir, cfg, *, on_line, **kw):
+        seen.append(running_progress(deps)["distill"])  # the clock runs before the first step
+        for step in range(1, steps + 1):
+            time.sleep(0.003)
+            on_line(
+                f"2026-12-03 10:00:0{step} [info     ] distill.progress loss={2.0 / step} max_steps={steps} step={step}"
+            )
+            on_line("some other line of the worker")
+            seen.append(running_progress(deps)["distill"])
+        Path(out_dir).mkdir(parents=True)
+        (Path(out_dir) / "adapter_config.json").write_text("{}")
+
+    return distill
+
+
+def test_every_stage_reports_progress_during_an_ssd_round(deps, tmp_path, every_write, monkeypatch):
+    import daemon.rounds.runner as runner
+
+    live_daemon(deps)
+    sampled: list[dict] = []
+    distilled: list[dict] = []
+    monkeypatch.setattr(runner, "sample", scripted_sample(deps, sampled))
+    monkeypatch.setattr(runner, "distill", scripted_distill(deps, distilled))
+    ids = [p.id for p in deps.sets.gate]
+    deps.evaluate = Models({"base": set(ids[:30]), "ssd-r1": set()})
+    deps.store.add(RoundRow(name="r1"))
+    done = RoundRunner(deps).run(the_round(deps))
+    assert done.status == "done" and done.decision == "reject"
+    prompts = len(deps.sets.train)
+    assert [p["done"] for p in sampled] == list(range(1, prompts + 1))
+    assert all(p["total"] == prompts and p["unit"] == "samples" for p in sampled)
+    assert all(p["eta_s"] is not None for p in sampled)  # measured from the first sample on
+    assert all(k in sampled[0] for k in ("done", "total", "started_at", "updated_at", "eta_s"))
+    assert [(p["done"], p["total"]) for p in distilled] == [(0, None), (1, 4), (2, 4), (3, 4), (4, 4)]
+    assert distilled[-1]["loss"] == pytest.approx(0.5) and distilled[2]["loss"] == pytest.approx(1.0)
+    stages = [(p.stage, p.finished_at is not None) for p in deps.store.progress("r1")]
+    assert stages == [("sample", True), ("distill", True), ("evaluate", True)]

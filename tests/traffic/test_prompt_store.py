@@ -129,7 +129,7 @@ def test_a_version_1_database_gains_the_prompt_tables_and_keeps_its_rows(tmp_pat
         db.execute("UPDATE kv SET value_json = '1' WHERE key = 'schema_version'")
     store = Store(path, create=False)
     pstore = PromptStore(store)
-    assert store.get_kv("schema_version") == SCHEMA_VERSION == 2  # upgraded (version 2: the gate's tables)
+    assert store.get_kv("schema_version") == SCHEMA_VERSION == 3  # upgraded (2: the gate's tables, 3: progress)
     assert [r.name for r in store.rounds()] == ["r1"]
     assert pstore.counts()["captured"] == 0
     with sqlite3.connect(path) as db:
