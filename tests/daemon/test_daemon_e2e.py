@@ -272,45 +272,56 @@ def _check_status_json(env) -> None:
 
 
 def _check_progress(seen: list[tuple[datetime, dict]]) -> None:
-    """Progress during the real SSD rounds after the restart: every stage's counts advanced to
-    its end, and where the stage ran long enough to judge (>= 30 s), the stage time ``ssdd
-    status`` foresaw in its middle third (elapsed + ETA) was within a factor of 2 of the time
-    the stage really took. These rounds follow an SSD round, so every stage has a previous
-    duration to lean on before its own rate is measured."""
+    """Progress during the real SSD rounds after the restart: every stage's counts only went
+    forward and, where a poll saw the stage finished, ended at its total; and where the stage
+    ran long enough to judge (>= 30 s), the stage time ``ssdd status`` foresaw in its middle
+    third (time in the stage + ETA) was within a factor of 2 of the time the round recorded for
+    the stage (``rounds[].timings``). The length comes from the timings, not from a finished
+    progress row: back-to-back rounds go from a rejected candidate's evaluate straight into the
+    next round, so no poll may ever see that row finished. These rounds follow an SSD round, so
+    every stage has a previous duration to lean on before its own rate is measured."""
     by_round: dict[str, list[tuple[datetime, dict]]] = {}
     for at, got in seen:
         rr = got["running_round"]
         if rr is not None and rr["kind"] == "ssd":
             by_round.setdefault(rr["id"], []).append((at, rr))
-    judged = []
+    timings = {r["id"]: r["timings"] for r in seen[-1][1]["rounds"]}
+    judged, lengths = [], {}
     for name, obs in by_round.items():
         last = obs[-1][1]
         for stage in ("sample", "distill", "evaluate"):
-            rows = [(at, p) for at, rr in obs for p in rr["progress"] if p["stage"] == stage]
-            finished = [p for _, p in rows if p["finished_at"] is not None]
-            if not finished:
-                continue  # the stage ended between two polls, or after the last one
-            dones = [p["done"] for _, p in rows]
-            assert dones == sorted(dones), (name, stage, dones)  # never backwards
-            end = finished[0]
-            assert end["done"] > 0 and end["total"] is not None, (name, stage, end)
-            if stage != "evaluate":  # the sequential test may stop before its most problems
-                assert end["done"] == end["total"], (name, stage, end)
-            t0, t1 = datetime.fromisoformat(end["started_at"]), datetime.fromisoformat(end["finished_at"])
-            length = (t1 - t0).total_seconds()
-            middle = [
-                (p["eta_s"], (at - t0).total_seconds())
-                for at, p in rows
-                if p["finished_at"] is None
-                and p["eta_s"] is not None
-                and p["started_at"] == end["started_at"]
-                and t0 + (t1 - t0) / 3 <= at <= t1 - (t1 - t0) / 3
+            rows = [
+                (at, rr["stage_started_at"] if rr["stage"] == stage else None, p)
+                for at, rr in obs
+                for p in rr["progress"]
+                if p["stage"] == stage
             ]
+            if not rows:
+                continue
+            dones = [p["done"] for _, _, p in rows]
+            assert dones == sorted(dones), (name, stage, dones)  # never backwards
+            finished = [p for _, _, p in rows if p["finished_at"] is not None]
+            if finished:
+                end = finished[0]
+                assert end["done"] > 0 and end["total"] is not None, (name, stage, end)
+                if stage != "evaluate":  # the sequential test may stop before its most problems
+                    assert end["done"] == end["total"], (name, stage, end)
+            length = timings.get(name, {}).get(stage)
+            if length is None:
+                continue  # the round had not finished the stage by the last poll
+            lengths[(name, stage)] = round(length, 1)
+            middle = []
+            for at, stage_started_at, p in rows:
+                if p["finished_at"] is not None or p["eta_s"] is None or stage_started_at is None:
+                    continue
+                in_stage = (at - datetime.fromisoformat(stage_started_at)).total_seconds()
+                if length / 3 <= in_stage <= 2 * length / 3:
+                    middle.append((in_stage, p["eta_s"]))
             if length >= 30 and middle:
-                ratios = sorted((elapsed + eta) / length for eta, elapsed in middle)
+                ratios = sorted((in_stage + eta) / length for in_stage, eta in middle)
                 ratio = ratios[len(ratios) // 2]
                 assert 0.5 <= ratio <= 2.0, (name, stage, length, middle)
                 judged.append((name, stage, round(ratio, 2)))
         assert last["eta_s"] is not None or last["eta_unknown"], last
-    assert judged, f"no stage long enough to judge its ETA: {sorted(by_round)}"
-    print("stage time foreseen mid-stage / actual:", judged)
+    assert judged, f"no stage long enough to judge its ETA: {lengths}"
+    print("ETA judged (round, stage, foreseen/actual):", judged)
