@@ -416,7 +416,7 @@ def decode(x, depth=0):
                     raise Unsendable("malformed value")
                 mapping[decode(pair[0], d)] = decode(pair[1], d)
             return mapping
-    except (TypeError, ValueError):  # an unhashable key, bad base64
+    except (TypeError, ValueError, OverflowError):  # an unhashable key, bad base64, a maxlen past ssize_t
         raise Unsendable("malformed value") from None
     raise Unsendable("malformed value")
 

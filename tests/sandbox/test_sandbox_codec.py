@@ -125,3 +125,14 @@ def test_unsendable_values_and_limits():
 
 def encode_unchecked(x):
     return ["l", [encode_unchecked(i) for i in x]] if isinstance(x, list) else x
+
+
+def test_a_deque_bound_past_the_platform_size_is_malformed_not_a_crash():
+    # Hypothesis found this: deque(maxlen=2**63) raises OverflowError, which must not escape the judge.
+    for wire in (["q", [], 1 << 63], ["q", [1], 1 << 200]):
+        try:
+            decode(wire)
+        except Unsendable:
+            continue
+        raise AssertionError(f"{wire!r} decoded")
+    assert list(decode(["q", [1, 2], 5])) == [1, 2]
