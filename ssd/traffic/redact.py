@@ -303,7 +303,11 @@ def _redact_key_lines(text: str, kinds: Counter[str]) -> str:
 def _redact_key_inline(text: str, kinds: Counter[str]) -> str:
     def repl(m: re.Match[str]) -> str:
         value = m.group("value")
-        if m.group("after") or _is_code_or_reference(value):  # an argument, a call: code
+        if m.start() > 0 and text[m.start() - 1] in "?&":
+            # A URL's query: the value is data even when it reads like code (`?token=ab.Cd3`).
+            if _NO_SECRET.fullmatch(value) or _PLACEHOLDER_RE.match(value):
+                return m.group(0)
+        elif m.group("after") or _is_code_or_reference(value):  # an argument, a call: code
             return m.group(0)
         kinds["secret-value"] += 1
         return m.group("pre") + _mark("secret-value") + m.group("after")
