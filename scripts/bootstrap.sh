@@ -43,11 +43,36 @@ if ! docker info >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
   fi
-  say "starting dockerd (no bridge, no iptables: sandbox containers use network none)"
   mkdir -p /var/log
-  nohup dockerd --bridge=none --iptables=false >/var/log/ssd-dockerd.log 2>&1 &
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null 2>&1 || { echo "dockerd did not come up; see /var/log/ssd-dockerd.log" >&2; exit 1; }
+  start_dockerd() {  # $1: a label for the log, then extra dockerd flags
+    local label=$1; shift
+    # /var/run is on disk here, not tmpfs: a pid file left by an engine of an earlier boot may
+    # name a live, unrelated process, and dockerd then refuses to start ("pid file found").
+    if ! pgrep -x dockerd >/dev/null 2>&1; then
+      rm -f /var/run/docker.pid /var/run/docker.sock
+    fi
+    say "starting dockerd ($label; no bridge, no iptables: sandbox containers use network none)"
+    nohup dockerd --bridge=none --iptables=false "$@" >>/var/log/ssd-dockerd.log 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 90); do
+      docker info >/dev/null 2>&1 && return 0
+      kill -0 "$pid" 2>/dev/null || return 1  # it exited: no point waiting out the 90 s
+      sleep 1
+    done
+    return 1
+  }
+  if ! start_dockerd "default storage"; then
+    echo "dockerd did not answer within 90 s; the end of /var/log/ssd-dockerd.log:" >&2
+    tail -n 25 /var/log/ssd-dockerd.log >&2 || true
+    pkill -x dockerd 2>/dev/null || true
+    sleep 2
+    # overlay2 needs an overlay-capable filesystem under /var/lib/docker; vfs works anywhere.
+    start_dockerd "vfs storage, after the default failed" --storage-driver=vfs || {
+      echo "dockerd did not come up with vfs storage either; the end of its log:" >&2
+      tail -n 25 /var/log/ssd-dockerd.log >&2 || true
+      exit 1
+    }
+  fi
 fi
 say "docker engine answers"
 
