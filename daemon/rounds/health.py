@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from daemon.config import DaemonConfig
+from daemon.metrics import DaemonMetrics
 from daemon.state import EventRow, RoundKind, RoundRow, RoundStage, Store
 from policies.health import HealthGuardConfig, HealthSignals, HealthVerdict, check_candidate, check_lineage
 from policies.outcome import Outcome, health_outcome
@@ -42,7 +43,9 @@ def _stored_lineage(rdir: Path) -> HealthVerdict | None:
         return None
 
 
-def apply_health_guard(cfg: HealthGuardConfig, row: RoundRow, rdir: Path) -> HealthVerdict | None:
+def apply_health_guard(
+    cfg: HealthGuardConfig, row: RoundRow, rdir: Path, metrics: DaemonMetrics | None = None
+) -> HealthVerdict | None:
     """Record the round's health; veto its promotion on drift. None: nothing to compare."""
     try:
         health = round_health(rdir, row.name)
@@ -54,6 +57,8 @@ def apply_health_guard(cfg: HealthGuardConfig, row: RoundRow, rdir: Path) -> Hea
     if health.champion_eval is None or health.candidate_eval is None:
         return None
     verdict = check_candidate(health.champion_eval, health.candidate_eval, cfg)
+    if metrics is not None:
+        metrics.observe_verdict("candidate", verdict)
     before = Outcome(decision="promote" if row.decision == "promote" else "reject", reason=row.reason or "")
     after = health_outcome(before, verdict, operator_override=row.kind == RoundKind.SUBMIT_SKIP_GATE)
     if after != before:
@@ -100,7 +105,9 @@ def lineage_history(
     return found
 
 
-def check_round_lineage(store: Store, cfg: DaemonConfig, row: RoundRow, rdir: Path) -> HealthVerdict | None:
+def check_round_lineage(
+    store: Store, cfg: DaemonConfig, row: RoundRow, rdir: Path, metrics: DaemonMetrics | None = None
+) -> HealthVerdict | None:
     """After sampling: record the samples' signals and check them against the lineage
     baseline; on drift pause rounds or warn (``health.on_lineage_drift``), with an event.
     None: the samples could not be read (the distill stage reads them again and fails there)."""
@@ -111,6 +118,9 @@ def check_round_lineage(store: Store, cfg: DaemonConfig, row: RoundRow, rdir: Pa
         return None
     history = lineage_history(store, cfg.rounds_dir, row, cfg.health)
     verdict = check_lineage([s for _, s in history], samples, cfg.health)
+    if metrics is not None:
+        metrics.observe_samples(samples)
+        metrics.observe_verdict("lineage", verdict)
     record = RoundHealth(round_name=row.name, samples=samples, champion_eval=None, candidate_eval=None, lineage=verdict)
     save_round_health(record, rdir)
     if not verdict.ok:

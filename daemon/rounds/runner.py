@@ -193,7 +193,7 @@ class RoundRunner:
         )
         # The collapse guard's lineage check: on drift it pauses rounds (health.on_lineage_drift),
         # and the loop's pause check then stops this round cleanly before distill.
-        check_round_lineage(deps.store, cfg, row, self.rdir(row))
+        check_round_lineage(deps.store, cfg, row, self.rdir(row), deps.metrics)
         return RoundStage.DISTILL
 
     def distill_stage(self, row: RoundRow) -> RoundStage:
@@ -410,7 +410,7 @@ class RoundRunner:
         learning.apply_traffic_check(deps, row, rdir)  # learning: significantly worse on traffic -> not promoted
         # The collapse guard after the traffic check: a veto changes the decision, while the
         # gate's ledger_after stands (the test ran and counts).
-        apply_health_guard(deps.cfg.health, row, rdir)
+        apply_health_guard(deps.cfg.health, row, rdir, deps.metrics)
         test.decided_at = utcnow()
         # The decision, its test's row and the budget it spent land in one transaction: a
         # crash in between can neither spend the budget twice nor decide without spending it.

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
+from daemon.metrics import DaemonMetrics
 from daemon.rounds.health import apply_health_guard
 from daemon.state import RoundKind, RoundRow
 from policies.health import HealthGuardConfig, HealthVerdict
@@ -45,8 +48,10 @@ def test_a_collapsed_candidate_is_not_promoted_and_the_record_is_kept(tmp_path):
     _write_arm(tmp_path, "champion", HEALTHY)
     _write_arm(tmp_path, "candidate", COLLAPSED)
     row = _row()
-    verdict = apply_health_guard(HealthGuardConfig(), row, tmp_path)
+    metrics = DaemonMetrics(CollectorRegistry())
+    verdict = apply_health_guard(HealthGuardConfig(), row, tmp_path, metrics)
     assert verdict is not None and not verdict.ok
+    assert metrics.registry.get_sample_value("ssd_health_drift_total", {"check": "candidate"}) == 1
     assert row.decision == "reject" and "health guard vetoes" in row.reason and "the gate said so" in row.reason
     record = json.loads((tmp_path / "health.json").read_text())
     assert record["round_name"] == "r7" and record["candidate_eval"] and record["champion_eval"]
@@ -56,7 +61,9 @@ def test_a_healthy_candidate_keeps_its_promotion(tmp_path):
     _write_arm(tmp_path, "champion", HEALTHY)
     _write_arm(tmp_path, "candidate", list(reversed(HEALTHY)))
     row = _row()
-    assert apply_health_guard(HealthGuardConfig(), row, tmp_path).ok
+    metrics = DaemonMetrics(CollectorRegistry())
+    assert apply_health_guard(HealthGuardConfig(), row, tmp_path, metrics).ok
+    assert metrics.registry.get_sample_value("ssd_health_drift_total", {"check": "candidate"}) is None
     assert row.decision == "promote" and row.reason == "PROMOTE: the gate said so"
 
 

@@ -196,6 +196,17 @@ def test_drifted_samples_pause_the_daemon_which_starts_no_next_round(deps, monke
     assert health["lineage"]["ok"] is False and health["samples"]["outputs"] >= MIN_SAMPLES
     assert health["champion_eval"] is None
     assert st["rounds"][1]["health"]["lineage"] is None  # a record from before the check: no verdict
+    # /metrics: the drift counted once, the round's signals as gauges (NaN where unmeasured).
+    reg = deps.metrics.registry
+    assert reg.get_sample_value("ssd_health_drift_total", {"check": "lineage"}) == 1
+    assert reg.get_sample_value("ssd_health_drift_total", {"check": "candidate"}) is None
+    samples = health["samples"]
+    for signal in ("length_mean", "truncated_frac", "repetition_rate", "outputs"):
+        assert reg.get_sample_value("ssd_round_sample_signal", {"signal": signal}) == pytest.approx(samples[signal])
+    assert reg.get_sample_value("ssd_round_sample_signal", {"signal": "distinct_2"}) == pytest.approx(
+        samples["distinct"]["2"]
+    )
+    assert math.isnan(reg.get_sample_value("ssd_round_sample_signal", {"signal": "mean_logprob"}))
 
 
 def test_resume_continues_the_round_at_distill_without_pausing_it_again(deps, monkeypatch):
